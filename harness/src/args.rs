@@ -1,0 +1,211 @@
+//! The workload flags shared by `run`, `check`, `sweep` and `profile`, and
+//! their translation into a validated `rmap_workloads::Config`.
+
+use crate::error::{LabError, LabResult};
+use crate::units::{parse_duration, parse_size};
+use clap::Args;
+use rmap_impls::{Bug, ImplKind, LockKind};
+use rmap_workloads::{Config, Pattern, Regions, WorkloadKind};
+use std::time::Duration;
+
+/// `--mmu-lock`: the kernel's spinning lock, a parking lock, or `auto`
+/// (spin while every worker thread has a CPU, park once they outnumber the
+/// CPUs; the output says which was used).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockChoice {
+    Auto,
+    Kind(LockKind),
+}
+
+fn parse_lock(s: &str) -> Result<LockChoice, String> {
+    if s == "auto" {
+        Ok(LockChoice::Auto)
+    } else {
+        s.parse::<LockKind>()
+            .map(LockChoice::Kind)
+            .map_err(|_| format!("'{s}' is not an mmu_lock kind (spin, park, auto)"))
+    }
+}
+
+fn parse_workload(s: &str) -> Result<WorkloadKind, String> {
+    WorkloadKind::from_name(s).ok_or_else(|| {
+        let all: Vec<_> = WorkloadKind::ALL.iter().map(|w| w.name()).collect();
+        format!(
+            "unknown workload '{s}' (expected one of: {})",
+            all.join(", ")
+        )
+    })
+}
+
+fn parse_pattern(s: &str) -> Result<Pattern, String> {
+    Pattern::from_name(s)
+        .ok_or_else(|| format!("unknown pattern '{s}' (uniform, zipf, sequential)"))
+}
+
+fn parse_regions(s: &str) -> Result<Regions, String> {
+    Regions::from_name(s).ok_or_else(|| format!("unknown regions '{s}' (shared, partitioned)"))
+}
+
+pub fn parse_bug(s: &str) -> Result<Bug, String> {
+    Bug::from_name(s).ok_or_else(|| {
+        let all: Vec<_> = Bug::ALL.iter().map(|b| b.name()).collect();
+        format!("unknown bug '{s}' (expected one of: {})", all.join(", "))
+    })
+}
+
+pub fn parse_impl(s: &str) -> Result<ImplKind, String> {
+    ImplKind::from_name(s).ok_or_else(|| {
+        let all: Vec<_> = ImplKind::ALL.iter().map(|k| k.name()).collect();
+        format!(
+            "unknown implementation '{s}' (expected one of: {})",
+            all.join(", ")
+        )
+    })
+}
+
+/// `all`, `correct`, or a comma-separated list of implementation names.
+pub fn parse_impl_list(s: &str) -> Result<Vec<ImplKind>, String> {
+    match s {
+        "all" => Ok(ImplKind::ALL.to_vec()),
+        "correct" => Ok(ImplKind::correct().collect()),
+        _ => crate::units::parse_list(s, parse_impl),
+    }
+}
+
+/// Workload parameters (DESIGN §5). Defaults finish in about 10 s on a
+/// 2-core machine.
+#[derive(Args, Clone, Debug)]
+pub struct VmArgs {
+    /// Workload: dirty-log, churn or idle.
+    #[arg(long, default_value = "dirty-log", value_parser = parse_workload)]
+    pub workload: WorkloadKind,
+    /// Guest memory (one memslot), e.g. 256MiB.
+    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
+    pub mem: u64,
+    /// Address spaces mapping the memory (sptes per gfn, so chain length).
+    #[arg(long, default_value_t = 4)]
+    pub aliases: u32,
+    /// spte references per rmap descriptor (3: KVM 2013, 14: KVM since 6.4).
+    #[arg(long, default_value_t = 3)]
+    pub desc_ext: usize,
+    /// Measured time, e.g. 10s or 300ms.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Time run before measuring starts.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Zaps (mmu-notifier invalidations) per second.
+    #[arg(long, default_value_t = 2000.0)]
+    pub zap_rate: f64,
+    /// gfns per zap.
+    #[arg(long, default_value_t = 16)]
+    pub zap_gfns: u64,
+    /// Share of guest accesses that are writes, in percent.
+    #[arg(long, default_value_t = 80)]
+    pub write_pct: u32,
+    /// Which page a vCPU touches next: uniform, zipf or sequential.
+    #[arg(long, default_value = "uniform", value_parser = parse_pattern)]
+    pub pattern: Pattern,
+    /// Whether vCPUs share memory or each has its own slice: shared, partitioned.
+    #[arg(long, default_value = "shared", value_parser = parse_regions)]
+    pub regions: Regions,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Pin worker threads to CPUs.
+    #[arg(long)]
+    pub pin: bool,
+    /// gfns per write-protect call (default: the whole harvest, as 2013's mmu-lock).
+    #[arg(long)]
+    pub wp_batch: Option<u64>,
+    /// mmu_lock kind: spin, park or auto.
+    #[arg(long, default_value = "auto", value_parser = parse_lock)]
+    pub mmu_lock: LockChoice,
+    /// Inject a deliberate bug (see `lab list`).
+    #[arg(long, value_parser = parse_bug)]
+    pub inject_bug: Option<Bug>,
+    /// Do not record latency histograms (counters only; shows what measuring costs).
+    #[arg(long)]
+    pub no_latency: bool,
+    /// Guest writes per guest-mode entry (writes through one cached translation).
+    #[arg(long, default_value_t = 4)]
+    pub tlb_burst: u32,
+    /// churn: number of hot gfns.
+    #[arg(long, default_value_t = 8)]
+    pub hot_gfns: u64,
+}
+
+/// Online CPUs of this machine.
+pub fn online_cpus() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1)
+}
+
+/// Physical memory of this machine in bytes.
+pub fn machine_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|k| k.parse::<u64>().ok())
+                })
+        })
+        .map(|kib| kib * 1024)
+        .unwrap_or(u64::MAX)
+}
+
+impl VmArgs {
+    /// Worker threads a run starts: vCPUs, plus the migration thread and the
+    /// zapper where the workload has them.
+    pub fn threads(&self, vcpus: u32) -> u32 {
+        vcpus
+            + match self.workload {
+                WorkloadKind::Idle => (self.zap_rate > 0.0) as u32,
+                _ => 1 + (self.zap_rate > 0.0) as u32,
+            }
+    }
+
+    /// The lock kind `--mmu-lock` resolves to for `vcpus` vCPUs here.
+    pub fn lock_kind(&self, vcpus: u32) -> LockKind {
+        match self.mmu_lock {
+            LockChoice::Kind(k) => k,
+            LockChoice::Auto if self.threads(vcpus) > online_cpus() => LockKind::Park,
+            LockChoice::Auto => LockKind::Spin,
+        }
+    }
+
+    /// A validated configuration for one run.
+    pub fn to_config(&self, impl_kind: ImplKind, vcpus: u32) -> LabResult<Config> {
+        let cfg = Config {
+            impl_kind,
+            workload: self.workload,
+            vcpus,
+            mem_bytes: self.mem,
+            aliases: self.aliases,
+            desc_ext: self.desc_ext,
+            duration: self.duration,
+            warmup: self.warmup,
+            zap_rate: self.zap_rate,
+            zap_gfns: self.zap_gfns.max(1),
+            write_pct: self.write_pct,
+            pattern: self.pattern,
+            regions: self.regions,
+            seed: self.seed,
+            pin: self.pin,
+            wp_batch: self.wp_batch.filter(|&b| b > 0),
+            mmu_lock: self.lock_kind(vcpus),
+            bug: self.inject_bug,
+            record_latency: !self.no_latency,
+            tlb_burst: self.tlb_burst.max(1),
+            hot_gfns: self.hot_gfns.max(1),
+        };
+        cfg.validate(machine_memory())
+            .map_err(|e| LabError::usage(e.to_string()))?;
+        Ok(cfg)
+    }
+}

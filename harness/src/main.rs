@@ -1,0 +1,96 @@
+//! `lab`: the rmap-lab command line. Thin glue: every subcommand lives in
+//! its own module and returns an exit status or a one-line error.
+
+mod args;
+mod calibrate;
+mod check;
+mod compare;
+mod error;
+mod list;
+mod plot;
+mod profile;
+mod results;
+mod run;
+mod sweep;
+mod units;
+
+use clap::{Parser, Subcommand};
+use error::{EXIT_OK, EXIT_USAGE};
+
+/// A laboratory for KVM reverse-map (rmap) designs: latency, restarts and
+/// counters under a simulated VM, and a migration oracle that counts every
+/// write a write-protect walk let slip.
+#[derive(Parser, Debug)]
+#[command(name = "lab", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Implementations, workloads, injectable bugs and this machine's perf events.
+    List(list::ListArgs),
+    /// One run: progress on stderr, a summary on stdout, a result file in results/.
+    Run(run::RunArgs),
+    /// The correctness torture: the migration oracle over designs and vCPU counts.
+    Check(check::CheckArgs),
+    /// A matrix of runs into one directory, then its plots.
+    Sweep(sweep::SweepArgs),
+    /// Side-by-side table of results with ratios against a baseline.
+    Compare(compare::CompareArgs),
+    /// Plots and an HTML report from result files or a sweep directory.
+    Plot(plot::PlotArgs),
+    /// A profiling session: counters and latency sampled at intervals, per role.
+    Profile(profile::ProfileArgs),
+    /// Measure the host kernel's own dirty logging on a real VM (/dev/kvm).
+    Calibrate(calibrate::CalibrateArgs),
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            match e.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = e.print();
+                    std::process::exit(
+                        if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                            EXIT_USAGE
+                        } else {
+                            EXIT_OK
+                        },
+                    );
+                }
+                _ => {
+                    // One line: clap's first line, without the usage block.
+                    let text = e.render().to_string();
+                    let line = text.lines().next().unwrap_or("invalid arguments").trim();
+                    let line = line.strip_prefix("error: ").unwrap_or(line);
+                    eprintln!("lab: {line} (see 'lab --help')");
+                    std::process::exit(EXIT_USAGE);
+                }
+            }
+        }
+    };
+    let status = match cli.command {
+        Command::List(a) => list::main(a),
+        Command::Run(a) => run::main(a),
+        Command::Check(a) => check::main(a),
+        Command::Sweep(a) => sweep::main(a),
+        Command::Compare(a) => compare::main(a),
+        Command::Plot(a) => plot::main(a),
+        Command::Profile(a) => profile::main(a),
+        Command::Calibrate(a) => calibrate::main(a),
+    };
+    match status {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("lab: {e}");
+            std::process::exit(e.exit_code());
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! The result file, schema `rmap-lab/result/v1` (DESIGN §8): one JSON object
+//! per run. Notebooks, `lab compare` and `lab plot` read only this.
+//!
+//! Files are written atomically: a temporary file in the same directory,
+//! `fsync`, then `rename` over the final name, so a reader never sees half a
+//! result, and an interrupted run still leaves a whole one (marked
+//! `interrupted`).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const SCHEMA: &str = "rmap-lab/result/v1";
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunResult {
+    pub schema: String,
+    #[serde(rename = "impl")]
+    pub impl_name: String,
+    pub workload: String,
+    pub config: RunConfig,
+    pub machine: Machine,
+    pub lab_version: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub duration_s: f64,
+    pub interrupted: bool,
+    pub verdict: Verdict,
+    /// Metric name -> latency summary (DESIGN §8 names).
+    pub metrics: BTreeMap<String, MetricSummary>,
+    pub counters: Counters,
+    /// Operations per second of the measured phase, by `role.operation`.
+    pub throughput: BTreeMap<String, f64>,
+    /// Role -> event -> value.
+    pub perf: BTreeMap<String, BTreeMap<String, PerfValue>>,
+    /// Things the reader should know about these numbers.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// Round time over the run: `[t_s, round_ns, pages]` per round.
+    #[serde(default)]
+    pub rounds: Vec<[f64; 3]>,
+    /// Anything a producer adds beyond the schema (kept on re-write).
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// Every parameter of the run. The first five are required by the schema;
+/// the rest are what `lab run` used (absent for producers such as
+/// `lab calibrate` that have no such knob).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RunConfig {
+    pub vcpus: u32,
+    pub seed: u64,
+    pub desc_ext: u32,
+    pub aliases: u32,
+    pub mem_bytes: u64,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Machine {
+    pub online_cpus: u32,
+    pub cpu_model: String,
+    pub kernel: String,
+    pub hostname: String,
+    /// Worker threads (vCPUs + helpers) outnumber online CPUs.
+    pub oversubscribed: bool,
+    pub clock_source: String,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Verdict {
+    pub lost_writes: u64,
+    pub rmap_inconsistencies: u64,
+    pub ok: bool,
+    #[serde(default)]
+    pub lost_write_gfns: Vec<u64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct MetricSummary {
+    pub count: u64,
+    pub min_ns: u64,
+    pub p50_ns: u64,
+    pub p90_ns: u64,
+    pub p99_ns: u64,
+    pub p999_ns: u64,
+    pub max_ns: u64,
+    pub mean_ns: f64,
+    /// The full histogram: HdrHistogram V2 + DEFLATE, base64.
+    pub hdr: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+pub struct Counters {
+    pub walks: u64,
+    pub restarts: u64,
+    pub restarts_by_reason: BTreeMap<String, u64>,
+    pub guest_writes: u64,
+    pub faults_fast: u64,
+    pub faults_slow: u64,
+    pub zaps: u64,
+    pub rounds: u64,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, u64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PerfValue {
+    pub supported: bool,
+    /// Scaled for multiplexing (value * enabled / running), as `perf stat`.
+    pub value: Option<f64>,
+    pub time_enabled_ns: u64,
+    pub time_running_ns: u64,
+    /// Why the event is not supported (for example the errno name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Value per operation of the role (for example per write-protect walk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_op: Option<f64>,
+}
+
+/// Why a file could not be read as a result.
+#[derive(Debug)]
+pub struct ResultError(pub String);
+
+impl std::fmt::Display for ResultError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ResultError {}
+
+impl RunResult {
+    /// Read and validate one result file; the error names the file and the
+    /// problem in one line.
+    pub fn load(path: &Path) -> Result<RunResult, ResultError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ResultError(format!("{}: cannot read: {e}", path.display())))?;
+        Self::parse(&text).map_err(|e| ResultError(format!("{}: {e}", path.display())))
+    }
+
+    pub fn parse(text: &str) -> Result<RunResult, String> {
+        let v: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("not JSON ({e})"))?;
+        match v.get("schema").and_then(|s| s.as_str()) {
+            Some(SCHEMA) => {}
+            Some(other) => return Err(format!("schema is '{other}', expected '{SCHEMA}'")),
+            None => {
+                return Err(format!(
+                    "not an rmap-lab result (no \"schema\": \"{SCHEMA}\")"
+                ))
+            }
+        }
+        serde_json::from_value(v).map_err(|e| format!("invalid {SCHEMA} result: {e}"))
+    }
+
+    /// Write atomically to `path` (temporary file, fsync, rename).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(self).expect("a result always serialises");
+        write_atomic(path, &json)
+    }
+
+    pub fn metric(&self, name: &str) -> Option<&MetricSummary> {
+        self.metrics.get(name)
+    }
+}
+
+/// Write `bytes` to `path` atomically: a temporary file beside it, fsync,
+/// rename. Used for every file the lab writes that a reader may race.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp: PathBuf = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// Every `*.json` result under `path` (a file, or a directory searched
+/// recursively), sorted by path. Files that are not rmap-lab results are an
+/// error, named.
+pub fn load_all(paths: &[PathBuf]) -> Result<Vec<(PathBuf, RunResult)>, ResultError> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            collect_json(p, &mut files)
+                .map_err(|e| ResultError(format!("{}: cannot read directory: {e}", p.display())))?;
+        } else if p.exists() {
+            files.push(p.clone());
+        } else {
+            return Err(ResultError(format!(
+                "{}: no such file or directory",
+                p.display()
+            )));
+        }
+    }
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let r = RunResult::load(&f)?;
+        out.push((f, r));
+    }
+    Ok(out)
+}
+
+fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.is_dir() {
+            collect_json(&p, out)?;
+        } else if p.extension().is_some_and(|x| x == "json") && is_result_file_name(&p) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Result files are `*.json` that are not the lab's own side files
+/// (`sweep.json`, `*.timeseries.json`, `*.trace.json`, hidden temporaries).
+fn is_result_file_name(p: &Path) -> bool {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    !(name.starts_with('.')
+        || name == "sweep.json"
+        || name == "session.json"
+        || name.ends_with(".timeseries.json")
+        || name.ends_with(".trace.json")
+        || name.ends_with(".compare.json"))
+}

@@ -1,0 +1,129 @@
+//! Parsing the lab's argument syntax: durations `300ms`, `2s`, `1m`; sizes
+//! `64MiB`, `1GiB`, `4096`; lists `1,2,4`. Errors are one line naming the
+//! value and the expected form.
+
+use std::time::Duration;
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (expected e.g. 300ms, 2s, 1m)"))?;
+    let secs = match unit.trim() {
+        "ns" => v / 1e9,
+        "us" | "µs" => v / 1e6,
+        "ms" => v / 1e3,
+        "s" | "" => v,
+        "m" | "min" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => {
+            return Err(format!(
+                "'{s}' has an unknown duration unit (use ns, us, ms, s, m, h)"
+            ))
+        }
+    };
+    if !secs.is_finite() || secs < 0.0 || secs > 1e7 {
+        return Err(format!("'{s}' is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (expected e.g. 4096, 64MiB, 1GiB)"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" | "tib" => 1024.0f64.powi(4),
+        _ => {
+            return Err(format!(
+                "'{s}' has an unknown size unit (use KiB, MiB, GiB, TiB)"
+            ))
+        }
+    };
+    let bytes = v * mult;
+    if !bytes.is_finite() || bytes < 0.0 || bytes > 1.0e18 {
+        return Err(format!("'{s}' is out of range"));
+    }
+    Ok(bytes as u64)
+}
+
+/// A comma-separated list of values parsed by `item`.
+pub fn parse_list<T>(s: &str, item: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
+    let v: Result<Vec<T>, String> = s
+        .split(',')
+        .filter(|x| !x.trim().is_empty())
+        .map(|x| item(x.trim()))
+        .collect();
+    let v = v?;
+    if v.is_empty() {
+        return Err(format!("'{s}' is an empty list"));
+    }
+    Ok(v)
+}
+
+pub fn parse_u32_list(s: &str) -> Result<Vec<u32>, String> {
+    parse_list(s, |x| {
+        x.parse::<u32>()
+            .map_err(|_| format!("'{x}' is not a whole number"))
+    })
+}
+
+/// Human form of a byte count: `256MiB`.
+pub fn format_size(b: u64) -> String {
+    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < U.len() - 1 && (v / 1024.0).fract() == 0.0 {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{}{}", v, U[i])
+}
+
+/// Human form of nanoseconds: `850ns`, `12.3us`, `4.56ms`, `1.23s`.
+pub fn format_ns(ns: f64) -> String {
+    if ns < 1e3 {
+        format!("{ns:.0}ns")
+    } else if ns < 1e6 {
+        format!("{:.1}us", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.2}ms", ns / 1e6)
+    } else {
+        format!("{:.2}s", ns / 1e9)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_sizes_lists() {
+        assert_eq!(parse_duration("300ms").unwrap(), Duration::from_millis(300));
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("1.5m").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("3 parsecs").is_err());
+        assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_size("1GiB").unwrap(), 1 << 30);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("lots").is_err());
+        assert_eq!(parse_u32_list("1,2,4").unwrap(), vec![1, 2, 4]);
+        assert!(parse_u32_list("1,x").is_err());
+        assert_eq!(format_size(256 << 20), "256MiB");
+        assert_eq!(format_ns(1500.0), "1.5us");
+    }
+}

@@ -1,0 +1,120 @@
+//! `concurrent-map`: the design a userspace developer would reach for, a
+//! general-purpose concurrent hash map from gfn to the set of its spte slots.
+//!
+//! **Which crate, and why: `dashmap`.** It is the most used concurrent map in
+//! Rust (a sharded `RwLock<HashMap>`), well kept, and its entry API gives a
+//! per-shard write lock that we use as the per-gfn writer exclusion, so there
+//! is no VM-wide `mmu_lock` at all: a slow fault installs its spte and adds it
+//! to the set under the shard lock, a zap clears sptes under it, and the
+//! write-protect walk reads the set under the shard's read lock. Lock-free
+//! alternatives (papaya, scc) trade that simplicity for memory reclamation
+//! of their own; the point of this row is the ordinary choice and its costs:
+//! hashing on every operation, a heap `Vec` per gfn, and walkers that can
+//! wait behind a fault on an unrelated gfn of the same shard.
+
+use crate::mmu_lock::Hooks;
+use crate::rmap::{MapOutcome, Rmap, WalkStats};
+use crate::spte::{is_present, Gfn, SlotId, SpteTable};
+use dashmap::DashMap;
+use std::ops::Range;
+
+pub struct ConcurrentMapRmap {
+    map: DashMap<Gfn, Vec<SlotId>>,
+}
+
+impl ConcurrentMapRmap {
+    pub fn new(gfns: u64) -> Self {
+        ConcurrentMapRmap {
+            map: DashMap::with_capacity(gfns.min(1 << 20) as usize),
+        }
+    }
+}
+
+impl Rmap for ConcurrentMapRmap {
+    fn name(&self) -> &'static str {
+        "concurrent-map"
+    }
+
+    fn map(
+        &self,
+        sptes: &SpteTable,
+        gfn: Gfn,
+        slot: SlotId,
+        spte: u64,
+        hooks: &mut dyn Hooks,
+    ) -> MapOutcome {
+        let _ = hooks; // no mmu_lock: the shard lock is the map's own business
+        let mut set = self.map.entry(gfn).or_default();
+        let out = if is_present(sptes.load(slot)) {
+            MapOutcome::AlreadyPresent
+        } else {
+            sptes.install(slot, spte);
+            set.push(slot);
+            MapOutcome::Mapped
+        };
+        drop(set);
+        out
+    }
+
+    fn unmap(&self, sptes: &SpteTable, gfn: Gfn, slot: SlotId, hooks: &mut dyn Hooks) -> bool {
+        let _ = hooks;
+        let Some(mut set) = self.map.get_mut(&gfn) else {
+            return false;
+        };
+        let present = is_present(sptes.clear(slot));
+        if present {
+            if let Some(i) = set.iter().position(|&s| s == slot) {
+                set.swap_remove(i);
+            }
+        }
+        drop(set);
+        present
+    }
+
+    fn zap(&self, sptes: &SpteTable, gfns: Range<Gfn>, hooks: &mut dyn Hooks) -> u64 {
+        let mut n = 0;
+        for gfn in gfns {
+            if let Some(mut set) = self.map.get_mut(&gfn) {
+                for s in set.drain(..) {
+                    sptes.clear(s);
+                    n += 1;
+                }
+            }
+        }
+        let _ = hooks;
+        n
+    }
+
+    fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], hooks: &mut dyn Hooks) -> WalkStats {
+        let mut total = WalkStats::default();
+        for &gfn in gfns {
+            let mut st = WalkStats {
+                walks: 1,
+                ..WalkStats::default()
+            };
+            if let Some(set) = self.map.get(&gfn) {
+                for &s in set.iter() {
+                    st.visited += 1;
+                    st.protected += sptes.write_protect(s) as u64;
+                }
+            }
+            hooks.gfn_walked(gfn, &st);
+            total.add(&st);
+        }
+        total
+    }
+
+    fn walk(&self, gfn: Gfn, f: &mut dyn FnMut(SlotId)) -> WalkStats {
+        let mut st = WalkStats {
+            walks: 1,
+            ..WalkStats::default()
+        };
+        if let Some(set) = self.map.get(&gfn) {
+            for &s in set.iter() {
+                st.visited += 1;
+                f(s);
+            }
+        }
+        st
+    }
+}

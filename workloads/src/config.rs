@@ -1,0 +1,267 @@
+//! What one run does: the parameters of DESIGN §5, validated.
+
+use rmap_impls::{Bug, BugLayer, ImplKind, LockKind, MAX_DESC_EXT};
+use std::fmt;
+use std::time::Duration;
+
+/// Guest page size: one gfn.
+pub const PAGE_SIZE: u64 = 4096;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WorkloadKind {
+    /// Pre-copy migration: vCPUs write, rounds run back to back, a zapper
+    /// invalidates ranges; ends with the oracle.
+    DirtyLog,
+    /// Few hot gfns with long chains, heavy zap + refault against continuous
+    /// write-protect walks: the restart and retry stress.
+    Churn,
+    /// The same vCPU traffic with no dirty logging: the baseline.
+    Idle,
+}
+
+impl WorkloadKind {
+    pub const ALL: [WorkloadKind; 3] = [
+        WorkloadKind::DirtyLog,
+        WorkloadKind::Churn,
+        WorkloadKind::Idle,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkloadKind::DirtyLog => "dirty-log",
+            WorkloadKind::Churn => "churn",
+            WorkloadKind::Idle => "idle",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|w| w.name() == s)
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            WorkloadKind::DirtyLog => "pre-copy migration: vCPU writes, back-to-back dirty-log rounds, zaps at --zap-rate; ends with the migration oracle",
+            WorkloadKind::Churn => "a few hot gfns with long chains: heavy zap + refault against continuous write-protect walks (restart/retry stress), with the oracle",
+            WorkloadKind::Idle => "the same vCPU traffic with no dirty logging: the baseline for interference ratios",
+        }
+    }
+}
+
+impl fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which gfn a vCPU writes next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pattern {
+    Uniform,
+    /// Zipf with exponent 1: a few hot pages take most writes.
+    Zipf,
+    /// Each vCPU sweeps its pages in order.
+    Sequential,
+}
+
+impl Pattern {
+    pub fn name(self) -> &'static str {
+        match self {
+            Pattern::Uniform => "uniform",
+            Pattern::Zipf => "zipf",
+            Pattern::Sequential => "sequential",
+        }
+    }
+    pub fn from_name(s: &str) -> Option<Self> {
+        [Pattern::Uniform, Pattern::Zipf, Pattern::Sequential]
+            .into_iter()
+            .find(|p| p.name() == s)
+    }
+}
+
+/// Whether vCPUs share the whole memslot or each writes its own slice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Regions {
+    Shared,
+    Partitioned,
+}
+
+impl Regions {
+    pub fn name(self) -> &'static str {
+        match self {
+            Regions::Shared => "shared",
+            Regions::Partitioned => "partitioned",
+        }
+    }
+    pub fn from_name(s: &str) -> Option<Self> {
+        [Regions::Shared, Regions::Partitioned]
+            .into_iter()
+            .find(|p| p.name() == s)
+    }
+}
+
+/// Every parameter of a run. [`Config::default`] gives the defaults that
+/// finish in about 10 s on a 2-core machine.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub impl_kind: ImplKind,
+    pub workload: WorkloadKind,
+    pub vcpus: u32,
+    pub mem_bytes: u64,
+    pub aliases: u32,
+    pub desc_ext: usize,
+    pub duration: Duration,
+    pub warmup: Duration,
+    /// Zap operations per second (each zaps `zap_gfns` consecutive gfns).
+    pub zap_rate: f64,
+    pub zap_gfns: u64,
+    /// Share of guest accesses that are writes (0..=100); the rest are reads
+    /// (which fault an spte in read-only but never dirty anything).
+    pub write_pct: u32,
+    pub pattern: Pattern,
+    pub regions: Regions,
+    pub seed: u64,
+    /// Pin worker threads to CPUs (round-robin).
+    pub pin: bool,
+    /// gfns write-protected per `Rmap::write_protect` call; `None`: the whole
+    /// harvest in one call (2013's behaviour for `mmu-lock`).
+    pub wp_batch: Option<u64>,
+    pub mmu_lock: LockKind,
+    pub bug: Option<Bug>,
+    /// Record per-operation latency histograms (off: counters only, to
+    /// measure what measuring costs).
+    pub record_latency: bool,
+    /// Guest writes per guest-mode entry (a vCPU keeps its translation, its
+    /// "TLB", for this many writes to one page).
+    pub tlb_burst: u32,
+    /// `churn`: how many hot gfns.
+    pub hot_gfns: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            impl_kind: ImplKind::Lockless,
+            workload: WorkloadKind::DirtyLog,
+            vcpus: 4,
+            mem_bytes: 256 << 20,
+            aliases: 4,
+            desc_ext: 3,
+            duration: Duration::from_secs(10),
+            warmup: Duration::from_millis(500),
+            zap_rate: 2000.0,
+            zap_gfns: 16,
+            write_pct: 80,
+            pattern: Pattern::Uniform,
+            regions: Regions::Shared,
+            seed: 1,
+            pin: false,
+            wp_batch: None,
+            mmu_lock: LockKind::Spin,
+            bug: None,
+            record_latency: true,
+            tlb_burst: 4,
+            hot_gfns: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigError {
+    NoVcpus,
+    NoMemory,
+    MemoryBeyondMachine { wanted: u64, available: u64 },
+    Aliases(u32),
+    DescExt(usize),
+    WritePct(u32),
+    ZapRate(f64),
+    NoDuration,
+    BugNotApplicable(Bug, ImplKind),
+    TooManyVcpus(u32),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::NoVcpus => write!(f, "--vcpus must be at least 1"),
+            ConfigError::NoMemory => write!(f, "--mem must hold at least one 4 KiB page"),
+            ConfigError::MemoryBeyondMachine { wanted, available } => write!(
+                f,
+                "--mem needs about {} MiB of host memory for pages, sptes and rmaps, but the machine has {} MiB",
+                wanted >> 20,
+                available >> 20
+            ),
+            ConfigError::Aliases(a) => write!(f, "--aliases {a} is out of range (1..=1024)"),
+            ConfigError::DescExt(e) => write!(f, "--desc-ext {e} is out of range (1..={MAX_DESC_EXT})"),
+            ConfigError::WritePct(p) => write!(f, "--write-pct {p} is out of range (0..=100)"),
+            ConfigError::ZapRate(r) => write!(f, "--zap-rate {r} must be a finite number >= 0"),
+            ConfigError::NoDuration => write!(f, "--duration must be longer than 0"),
+            ConfigError::BugNotApplicable(b, k) => {
+                let to: Vec<_> = b.applies_to().iter().map(|k| k.name()).collect();
+                write!(f, "bug '{b}' does not apply to '{k}' (it applies to: {})", to.join(", "))
+            }
+            ConfigError::TooManyVcpus(n) => write!(f, "--vcpus {n} is more than the lab supports (4096)"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    pub fn gfns(&self) -> u64 {
+        self.mem_bytes / PAGE_SIZE
+    }
+
+    /// Host bytes the run will allocate (source and destination pages,
+    /// version snapshot, spte tables, rmap heads), for the "beyond the
+    /// machine" check.
+    pub fn host_bytes(&self) -> u64 {
+        let g = self.gfns();
+        g * 8 * 4 + g * self.aliases as u64 * 8 + g * 16
+    }
+
+    /// Check everything that can be checked before building anything.
+    /// `machine_bytes` is the host's physical memory.
+    pub fn validate(&self, machine_bytes: u64) -> Result<(), ConfigError> {
+        if self.vcpus == 0 {
+            return Err(ConfigError::NoVcpus);
+        }
+        if self.vcpus > 4096 {
+            return Err(ConfigError::TooManyVcpus(self.vcpus));
+        }
+        if self.gfns() == 0 {
+            return Err(ConfigError::NoMemory);
+        }
+        if self.mem_bytes > machine_bytes || self.host_bytes() > machine_bytes {
+            return Err(ConfigError::MemoryBeyondMachine {
+                wanted: self.host_bytes().max(self.mem_bytes),
+                available: machine_bytes,
+            });
+        }
+        if !(1..=1024).contains(&self.aliases) {
+            return Err(ConfigError::Aliases(self.aliases));
+        }
+        if !(1..=MAX_DESC_EXT).contains(&self.desc_ext) {
+            return Err(ConfigError::DescExt(self.desc_ext));
+        }
+        if self.write_pct > 100 {
+            return Err(ConfigError::WritePct(self.write_pct));
+        }
+        if !self.zap_rate.is_finite() || self.zap_rate < 0.0 {
+            return Err(ConfigError::ZapRate(self.zap_rate));
+        }
+        if self.duration.is_zero() {
+            return Err(ConfigError::NoDuration);
+        }
+        if let Some(b) = self.bug {
+            if !b.applies_to().contains(&self.impl_kind) {
+                return Err(ConfigError::BugNotApplicable(b, self.impl_kind));
+            }
+        }
+        Ok(())
+    }
+
+    /// The bug, if it lives in the workload.
+    pub fn workload_bug(&self) -> Option<Bug> {
+        self.bug.filter(|b| b.layer() == BugLayer::Workload)
+    }
+}

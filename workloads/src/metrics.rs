@@ -1,0 +1,202 @@
+//! What a run measures: one HdrHistogram per thread and metric (merged at the
+//! end), plain counters per thread (merged), and a few shared atomics that
+//! the harness polls for its progress bar.
+
+use hdrhistogram::Histogram;
+use rmap_impls::{RestartReason, WalkStats};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Latency metrics, in the order of [`METRIC_NAMES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    /// Slow fault: the whole `Rmap::map` path including `mmu_lock` wait.
+    FaultSlow,
+    /// Fast fault: cmpxchg W back on plus marking the gfn dirty.
+    FaultFast,
+    /// A guest write that needed no fault (sampled, 1 in [`WRITE_SAMPLE`]).
+    Write,
+    /// Write-protect walk of one gfn.
+    WpGfn,
+    /// One dirty-log round: harvest, write-protect, flush, copy.
+    Round,
+    /// Remote TLB flush wait within a round.
+    TlbFlush,
+    /// One zap (mmu-notifier invalidation of `zap_gfns` gfns, with its flush).
+    Zap,
+    /// Waiting for `mmu_lock`.
+    LockWait,
+    /// Holding `mmu_lock`.
+    LockHold,
+}
+
+pub const METRIC_COUNT: usize = 9;
+
+/// Result-file names of the metrics (DESIGN §8).
+pub const METRIC_NAMES: [&str; METRIC_COUNT] = [
+    "vcpu.fault_slow",
+    "vcpu.fault_fast",
+    "vcpu.write",
+    "walker.wp_gfn",
+    "walker.round",
+    "walker.tlb_flush",
+    "zapper.zap",
+    "mmu_lock.wait",
+    "mmu_lock.hold",
+];
+
+/// One in this many fault-free guest writes is timed.
+pub const WRITE_SAMPLE: u64 = 64;
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        METRIC_NAMES[self as usize]
+    }
+}
+
+/// The role of a worker thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RoleKind {
+    Vcpu,
+    Walker,
+    Zapper,
+}
+
+impl RoleKind {
+    pub const ALL: [RoleKind; 3] = [RoleKind::Vcpu, RoleKind::Walker, RoleKind::Zapper];
+    pub fn name(self) -> &'static str {
+        match self {
+            RoleKind::Vcpu => "vcpu",
+            RoleKind::Walker => "walker",
+            RoleKind::Zapper => "zapper",
+        }
+    }
+}
+
+fn new_hist() -> Histogram<u64> {
+    // 1 ns .. 100 s at 2 significant digits: about 50 KiB per histogram.
+    Histogram::new_with_bounds(1, 100_000_000_000, 2).expect("valid histogram bounds")
+}
+
+/// Per-thread histograms; `None` where latency recording is off.
+pub struct Recorder {
+    hists: Option<Vec<Histogram<u64>>>,
+}
+
+impl Recorder {
+    pub fn new(enabled: bool) -> Self {
+        Recorder {
+            hists: enabled.then(|| (0..METRIC_COUNT).map(|_| new_hist()).collect()),
+        }
+    }
+
+    #[inline]
+    pub fn enabled(&self) -> bool {
+        self.hists.is_some()
+    }
+
+    #[inline]
+    pub fn record(&mut self, m: Metric, ns: u64) {
+        if let Some(h) = &mut self.hists {
+            h[m as usize].saturating_record(ns.max(1));
+        }
+    }
+
+    /// Merge another thread's histograms into this one.
+    pub fn merge(&mut self, other: &Recorder) {
+        if let (Some(a), Some(b)) = (&mut self.hists, &other.hists) {
+            for (x, y) in a.iter_mut().zip(b.iter()) {
+                x.add(y).expect("same bounds");
+            }
+        }
+    }
+
+    /// The merged histograms that saw at least one sample, by name.
+    pub fn into_named(self) -> Vec<(&'static str, Histogram<u64>)> {
+        self.hists
+            .map(|hs| {
+                hs.into_iter()
+                    .enumerate()
+                    .filter(|(_, h)| !h.is_empty())
+                    .map(|(i, h)| (METRIC_NAMES[i], h))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Operation counts (per thread while running, merged at the end).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub guest_writes: u64,
+    pub guest_reads: u64,
+    pub faults_fast: u64,
+    pub faults_slow: u64,
+    /// Slow faults that found the spte already installed by another vCPU.
+    pub faults_raced: u64,
+    /// Fast-fault cmpxchgs that lost a race and refaulted.
+    pub fast_fault_retries: u64,
+    pub zaps: u64,
+    pub sptes_zapped: u64,
+    pub rounds: u64,
+    pub pages_harvested: u64,
+    pub pages_copied: u64,
+    pub tlb_flushes: u64,
+    /// Write-protect walk totals.
+    pub walk: WalkStats,
+    pub mmu_lock_holds: u64,
+}
+
+impl Counters {
+    pub fn add(&mut self, o: &Counters) {
+        self.guest_writes += o.guest_writes;
+        self.guest_reads += o.guest_reads;
+        self.faults_fast += o.faults_fast;
+        self.faults_slow += o.faults_slow;
+        self.faults_raced += o.faults_raced;
+        self.fast_fault_retries += o.fast_fault_retries;
+        self.zaps += o.zaps;
+        self.sptes_zapped += o.sptes_zapped;
+        self.rounds += o.rounds;
+        self.pages_harvested += o.pages_harvested;
+        self.pages_copied += o.pages_copied;
+        self.tlb_flushes += o.tlb_flushes;
+        self.walk.add(&o.walk);
+        self.mmu_lock_holds += o.mmu_lock_holds;
+    }
+
+    /// Restarts (and seqlock retries) by reason name, zeros left out.
+    pub fn restarts_by_reason(&self) -> Vec<(&'static str, u64)> {
+        RestartReason::ALL
+            .iter()
+            .map(|r| (r.name(), self.walk.restarts[*r as usize]))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+}
+
+/// Shared progress, polled by the harness while a run goes on. Threads add
+/// to it in batches, so it lags by a few hundred operations.
+#[derive(Default)]
+pub struct Live {
+    pub guest_writes: AtomicU64,
+    pub faults: AtomicU64,
+    pub rounds: AtomicU64,
+    pub walks: AtomicU64,
+    pub restarts: AtomicU64,
+    pub zaps: AtomicU64,
+    /// 0 warmup, 1 measuring, 2 final round and oracle, 3 done.
+    pub phase: AtomicU64,
+}
+
+impl Live {
+    #[inline]
+    pub fn add(&self, c: &AtomicU64, n: u64) {
+        // Relaxed: progress display only, no ordering with anything.
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(c: &AtomicU64) -> u64 {
+        // Relaxed: progress display only.
+        c.load(Ordering::Relaxed)
+    }
+}
