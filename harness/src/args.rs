@@ -203,6 +203,7 @@ impl VmArgs {
             record_latency: !self.no_latency,
             tlb_burst: self.tlb_burst.max(1),
             hot_gfns: self.hot_gfns.max(1),
+            sample_interval: None,
         };
         cfg.validate(machine_memory())
             .map_err(|e| LabError::usage(e.to_string()))?;

@@ -135,6 +135,9 @@ pub struct Config {
     pub tlb_burst: u32,
     /// `churn`: how many hot gfns.
     pub hot_gfns: u64,
+    /// Cut the measured phase into intervals of this length and report each
+    /// interval's histograms and counters (`lab profile`).
+    pub sample_interval: Option<Duration>,
 }
 
 impl Default for Config {
@@ -161,6 +164,7 @@ impl Default for Config {
             record_latency: true,
             tlb_burst: 4,
             hot_gfns: 8,
+            sample_interval: None,
         }
     }
 }

@@ -18,4 +18,6 @@ mod vm;
 
 pub use config::{Config, ConfigError, Pattern, Regions, WorkloadKind};
 pub use metrics::{Counters, Live, Metric, RoleKind, METRIC_NAMES};
-pub use vm::{run, NoThreadHook, RoundSample, RunReport, ThreadHook, Verdict};
+pub use vm::{
+    run, IntervalSample, NoThreadHook, RoundSample, RunReport, SpanKind, ThreadHook, Verdict,
+};
