@@ -7,11 +7,13 @@ mod check;
 mod compare;
 mod error;
 mod list;
+mod perf;
 mod plot;
 mod profile;
 mod results;
 mod run;
 mod sweep;
+mod trace;
 mod units;
 
 use clap::{Parser, Subcommand};
