@@ -19,7 +19,9 @@ impl std::str::FromStr for PerfSpec {
         match s {
             "off" => Ok(PerfSpec::Off),
             "default" => Ok(PerfSpec::Default),
-            _ => Ok(PerfSpec::Events(s.split(',').map(|e| e.trim().to_string()).collect())),
+            _ => Ok(PerfSpec::Events(
+                s.split(',').map(|e| e.trim().to_string()).collect(),
+            )),
         }
     }
 }

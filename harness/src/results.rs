@@ -6,6 +6,7 @@
 //! result, and an interrupted run still leaves a whole one (marked
 //! `interrupted`).
 
+use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -246,4 +247,110 @@ fn is_result_file_name(p: &Path) -> bool {
         || name.ends_with(".timeseries.json")
         || name.ends_with(".trace.json")
         || name.ends_with(".compare.json"))
+}
+
+impl MetricSummary {
+    /// Summarise a latency histogram, keeping the whole histogram
+    /// (HdrHistogram V2 + DEFLATE, base64) so percentiles can be merged
+    /// across runs later.
+    pub fn from_histogram(h: &Histogram<u64>) -> MetricSummary {
+        use base64::Engine;
+        use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+        let mut bytes = Vec::new();
+        V2DeflateSerializer::new()
+            .serialize(h, &mut bytes)
+            .expect("serialising a histogram into a Vec cannot fail");
+        MetricSummary {
+            count: h.len(),
+            min_ns: h.min(),
+            p50_ns: h.value_at_quantile(0.50),
+            p90_ns: h.value_at_quantile(0.90),
+            p99_ns: h.value_at_quantile(0.99),
+            p999_ns: h.value_at_quantile(0.999),
+            max_ns: h.max(),
+            mean_ns: h.mean(),
+            hdr: base64::engine::general_purpose::STANDARD.encode(bytes),
+        }
+    }
+
+    /// The full histogram back from `hdr`.
+    pub fn histogram(&self) -> Result<Histogram<u64>, String> {
+        use base64::Engine;
+        use hdrhistogram::serialization::Deserializer;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(self.hdr.as_bytes())
+            .map_err(|e| format!("histogram is not base64 ({e})"))?;
+        Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| format!("histogram does not decode ({e:?})"))
+    }
+}
+
+impl Machine {
+    /// Describe this machine for a run that starts `threads` worker threads.
+    pub fn probe(threads: u32, clock_source: &str) -> Machine {
+        let online_cpus = crate::args::online_cpus();
+        let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+        let read = |p: &str| {
+            std::fs::read_to_string(p)
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "unknown".into())
+        };
+        Machine {
+            online_cpus,
+            cpu_model,
+            kernel: read("/proc/sys/kernel/osrelease"),
+            hostname: read("/proc/sys/kernel/hostname"),
+            oversubscribed: threads > online_cpus,
+            clock_source: clock_source.to_string(),
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_survives_the_result_file() {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 100_000_000_000, 2).unwrap();
+        for v in [100u64, 200, 300, 5_000, 1_000_000] {
+            h.record(v).unwrap();
+        }
+        let s = MetricSummary::from_histogram(&h);
+        assert_eq!(s.count, 5);
+        assert_eq!(s.min_ns, 100);
+        assert!(s.max_ns >= 1_000_000 && s.max_ns < 1_010_000);
+        let back = s.histogram().unwrap();
+        assert_eq!(back.len(), 5);
+        assert_eq!(back.value_at_quantile(0.5), h.value_at_quantile(0.5));
+        let bad = MetricSummary {
+            hdr: "!!".into(),
+            ..s
+        };
+        assert!(bad.histogram().is_err());
+    }
+
+    #[test]
+    fn foreign_json_is_named_not_panicked() {
+        assert!(RunResult::parse("{").unwrap_err().contains("not JSON"));
+        assert!(RunResult::parse("{\"a\":1}")
+            .unwrap_err()
+            .contains("not an rmap-lab result"));
+        assert!(RunResult::parse("{\"schema\":\"other/v9\"}")
+            .unwrap_err()
+            .contains("expected"));
+        assert!(RunResult::parse(&format!("{{\"schema\":\"{SCHEMA}\"}}"))
+            .unwrap_err()
+            .contains("invalid"));
+    }
 }
