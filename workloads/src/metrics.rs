@@ -101,6 +101,13 @@ impl Recorder {
         }
     }
 
+    /// Forget everything recorded so far.
+    pub fn reset(&mut self) {
+        if let Some(hs) = &mut self.hists {
+            hs.iter_mut().for_each(|h| h.reset());
+        }
+    }
+
     /// Merge another thread's histograms into this one.
     pub fn merge(&mut self, other: &Recorder) {
         if let (Some(a), Some(b)) = (&mut self.hists, &other.hists) {
@@ -188,7 +195,33 @@ pub struct Live {
     pub phase: AtomicU64,
 }
 
+/// One of the progress counters of [`Live`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveField {
+    GuestWrites,
+    Faults,
+    Rounds,
+    Walks,
+    Restarts,
+    Zaps,
+}
+
+impl LiveField {
+    pub const COUNT: usize = 6;
+}
+
 impl Live {
+    pub fn field(&self, f: LiveField) -> &AtomicU64 {
+        match f {
+            LiveField::GuestWrites => &self.guest_writes,
+            LiveField::Faults => &self.faults,
+            LiveField::Rounds => &self.rounds,
+            LiveField::Walks => &self.walks,
+            LiveField::Restarts => &self.restarts,
+            LiveField::Zaps => &self.zaps,
+        }
+    }
+
     #[inline]
     pub fn add(&self, c: &AtomicU64, n: u64) {
         // Relaxed: progress display only, no ordering with anything.

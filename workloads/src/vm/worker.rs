@@ -1,0 +1,353 @@
+//! What every worker thread carries: its histograms and counters, the run
+//! phase it last saw, its trace sampling state, and the [`Hooks`] through
+//! which an rmap implementation reports `mmu_lock` waits, holds and walked
+//! gfns.
+//!
+//! Measuring must not distort what it measures. A thread reads one shared
+//! word per operation (the run's phase and interval, a Relaxed load of a
+//! line that changes a few times a second); with latency recording off it
+//! reads no clock at all; lock-holder preemption is sampled (one hold in
+//! [`PREEMPT_SAMPLE`] pays two `getrusage` calls).
+
+use super::{Shared, SpanKind};
+use crate::clock;
+use crate::metrics::{Counters, LiveField, Metric, Recorder, RoleKind};
+use rmap_impls::{Gfn, Hooks, RestartReason, WalkStats};
+use std::sync::atomic::Ordering;
+
+/// One `mmu_lock` hold in this many has its thread's involuntary context
+/// switches read before and after.
+pub(crate) const PREEMPT_SAMPLE: u64 = 64;
+
+/// Live progress is published every this many operations.
+const LIVE_BATCH: u64 = 256;
+
+/// The run's phase, as workers see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Warmup,
+    Measure,
+    Stop,
+}
+
+/// Encoding of the shared control word: phase in bits 0..2, interval above.
+pub(crate) fn control_word(phase: Phase, interval: u64) -> u64 {
+    let p = match phase {
+        Phase::Warmup => 0,
+        Phase::Measure => 1,
+        Phase::Stop => 2,
+    };
+    p | (interval << 2)
+}
+
+fn decode_control(w: u64) -> (Phase, u64) {
+    let p = match w & 3 {
+        0 => Phase::Warmup,
+        1 => Phase::Measure,
+        _ => Phase::Stop,
+    };
+    (p, w >> 2)
+}
+
+/// One traced operation kind's sampling counter.
+#[derive(Default)]
+struct TraceState {
+    every: u64,
+    seen: [u64; SpanKind::ALL.len()],
+    /// The operation being timed is traced: trace what happens inside it.
+    active: bool,
+}
+
+/// What a worker hands back when it ends.
+pub(crate) struct WorkerResult {
+    pub(crate) rec: Recorder,
+    pub(crate) counters: Counters,
+    pub(crate) lock_holds_sampled: u64,
+    pub(crate) lock_holder_preempted: u64,
+}
+
+pub(crate) struct Worker<'a> {
+    pub(crate) ctx: &'a Shared<'a>,
+    pub(crate) role: RoleKind,
+    pub(crate) index: u32,
+    /// Latency of the current interval (or of the whole measured phase).
+    rec: Recorder,
+    /// Intervals already handed over, merged (only when sampling).
+    rec_done: Recorder,
+    pub(crate) counters: Counters,
+    counters_done: Counters,
+    /// Read clocks at all (latency recording on, or tracing).
+    pub(crate) timing: bool,
+    measuring: bool,
+    interval: u64,
+    trace: TraceState,
+    // Hooks state.
+    lock_wait_start: u64,
+    lock_hold_start: u64,
+    last_gfn_ts: u64,
+    lock_holds: u64,
+    nivcsw_at_acquire: Option<i64>,
+    pub(crate) lock_holds_sampled: u64,
+    pub(crate) lock_holder_preempted: u64,
+    live_pending: [u64; LiveField::COUNT],
+}
+
+impl<'a> Worker<'a> {
+    pub(crate) fn new(ctx: &'a Shared<'a>, role: RoleKind, index: u32) -> Self {
+        let record = ctx.cfg.record_latency;
+        let every = ctx.hook.trace_sample().map(|n| n.max(1) as u64);
+        Worker {
+            ctx,
+            role,
+            index,
+            rec: Recorder::new(record),
+            rec_done: Recorder::new(record && ctx.cfg.sample_interval.is_some()),
+            counters: Counters::default(),
+            counters_done: Counters::default(),
+            timing: record || every.is_some(),
+            measuring: false,
+            interval: 0,
+            trace: TraceState {
+                every: every.unwrap_or(0),
+                ..TraceState::default()
+            },
+            lock_wait_start: 0,
+            lock_hold_start: 0,
+            last_gfn_ts: 0,
+            lock_holds: 0,
+            nivcsw_at_acquire: None,
+            lock_holds_sampled: 0,
+            lock_holder_preempted: 0,
+            live_pending: [0; LiveField::COUNT],
+        }
+    }
+
+    /// Look at the run's phase before an operation. Returns false when the
+    /// worker must stop. Entering the measured phase drops what warmup
+    /// recorded; a new interval hands the last one over.
+    #[inline]
+    pub(crate) fn poll(&mut self) -> bool {
+        // Relaxed: a flag; what it guards (this thread's recorder) is
+        // thread-local, and the phase boundary is fuzzy by one operation.
+        let (phase, interval) = decode_control(self.ctx.control.load(Ordering::Relaxed));
+        match phase {
+            Phase::Stop => false,
+            Phase::Warmup => true,
+            Phase::Measure => {
+                if !self.measuring {
+                    self.measuring = true;
+                    self.rec.reset();
+                    self.counters = Counters::default();
+                    self.interval = interval;
+                } else if interval != self.interval {
+                    self.hand_over_interval();
+                    self.interval = interval;
+                }
+                true
+            }
+        }
+    }
+
+    pub(crate) fn measuring(&self) -> bool {
+        self.measuring
+    }
+
+    /// Give the current interval's histograms and counters to the run's
+    /// per-interval table and start a new interval.
+    fn hand_over_interval(&mut self) {
+        if self.ctx.cfg.sample_interval.is_none() {
+            return;
+        }
+        self.ctx
+            .intervals
+            .add(self.interval, &self.rec, &self.counters);
+        self.rec_done.merge(&self.rec);
+        self.rec.reset();
+        self.counters_done.add(&self.counters);
+        self.counters = Counters::default();
+    }
+
+    /// The thread ends: everything it measured.
+    pub(crate) fn finish(mut self) -> WorkerResult {
+        let (mut rec, mut counters) = if self.ctx.cfg.sample_interval.is_some() && self.measuring {
+            self.hand_over_interval();
+            (self.rec_done, self.counters_done)
+        } else {
+            (self.rec, self.counters)
+        };
+        if !self.measuring {
+            rec.reset();
+            counters = Counters::default();
+        }
+        WorkerResult {
+            rec,
+            counters,
+            lock_holds_sampled: self.lock_holds_sampled,
+            lock_holder_preempted: self.lock_holder_preempted,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        if self.timing {
+            clock::now()
+        } else {
+            0
+        }
+    }
+
+    /// Record `m` from `start` to now; returns now.
+    #[inline]
+    pub(crate) fn record_since(&mut self, m: Metric, start: u64) -> u64 {
+        if !self.timing {
+            return 0;
+        }
+        let end = clock::now();
+        self.rec.record(m, clock::delta_ns(start, end));
+        end
+    }
+
+    /// Whether to trace the next operation of `kind` (and what it contains).
+    #[inline]
+    pub(crate) fn trace_begin(&mut self, kind: SpanKind) -> bool {
+        if self.trace.every == 0 {
+            return false;
+        }
+        let n = &mut self.trace.seen[kind as usize];
+        *n += 1;
+        self.trace.active = *n % self.trace.every == 1 % self.trace.every;
+        self.trace.active
+    }
+
+    /// Emit a span of `kind` from raw timestamps, if the operation is traced.
+    #[inline]
+    pub(crate) fn span(&mut self, kind: SpanKind, start: u64, end: u64, arg: u64) {
+        if self.trace.active {
+            let t0 = clock::delta_ns(self.ctx.t_start, start);
+            self.ctx.hook.span(
+                self.role,
+                self.index,
+                kind,
+                t0,
+                clock::delta_ns(start, end),
+                arg,
+            );
+        }
+    }
+
+    pub(crate) fn trace_end(&mut self) {
+        self.trace.active = false;
+    }
+
+    /// A batch of write-protect walks starts now (the first gfn's time runs
+    /// from here, or from the lock acquisition for designs that lock).
+    #[inline]
+    pub(crate) fn walks_begin(&mut self) {
+        self.last_gfn_ts = self.now();
+    }
+
+    /// Count `n` for the progress display, published in batches.
+    #[inline]
+    pub(crate) fn live(&mut self, f: LiveField, n: u64) {
+        let p = &mut self.live_pending[f as usize];
+        *p += n;
+        // Rare events (rounds, zaps) are published at once.
+        if *p >= LIVE_BATCH || matches!(f, LiveField::Rounds | LiveField::Zaps) {
+            self.ctx.live.add(self.ctx.live.field(f), *p);
+            *p = 0;
+        }
+    }
+}
+
+/// Involuntary context switches of the calling thread so far.
+fn thread_nivcsw() -> Option<i64> {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `ru` is a valid, writable rusage; RUSAGE_THREAD reports on
+    // the calling thread only.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, ru.as_mut_ptr()) };
+    // SAFETY: getrusage filled it on success (and it was zeroed before).
+    (rc == 0).then(|| unsafe { ru.assume_init() }.ru_nivcsw)
+}
+
+impl Hooks for Worker<'_> {
+    #[inline]
+    fn lock_wait(&mut self) {
+        self.lock_wait_start = self.now();
+    }
+
+    #[inline]
+    fn lock_acquired(&mut self) {
+        let now = self.now();
+        if self.timing {
+            self.rec
+                .record(Metric::LockWait, clock::delta_ns(self.lock_wait_start, now));
+            self.span(SpanKind::LockWait, self.lock_wait_start, now, 0);
+        }
+        self.lock_hold_start = now;
+        self.last_gfn_ts = now;
+        self.lock_holds += 1;
+        if self.lock_holds % PREEMPT_SAMPLE == 0 {
+            self.nivcsw_at_acquire = thread_nivcsw();
+        }
+    }
+
+    #[inline]
+    fn lock_released(&mut self) {
+        if self.timing {
+            let now = clock::now();
+            self.rec
+                .record(Metric::LockHold, clock::delta_ns(self.lock_hold_start, now));
+            self.span(SpanKind::LockHold, self.lock_hold_start, now, 0);
+        }
+        self.counters.mmu_lock_holds += 1;
+        if let Some(before) = self.nivcsw_at_acquire.take() {
+            if let Some(after) = thread_nivcsw() {
+                self.lock_holds_sampled += 1;
+                self.lock_holder_preempted += (after > before) as u64;
+            }
+        }
+    }
+
+    #[inline]
+    fn gfn_walked(&mut self, gfn: Gfn, stats: &WalkStats) {
+        if !self.timing {
+            return;
+        }
+        let now = clock::now();
+        self.rec
+            .record(Metric::WpGfn, clock::delta_ns(self.last_gfn_ts, now));
+        if self.trace.active {
+            self.span(SpanKind::WpGfn, self.last_gfn_ts, now, gfn);
+            let at = clock::delta_ns(self.ctx.t_start, now);
+            for r in RestartReason::ALL {
+                for _ in 0..stats.restarts[r as usize].min(8) {
+                    self.ctx
+                        .hook
+                        .restart(self.role, self.index, at, r.name(), gfn);
+                }
+            }
+        }
+        self.last_gfn_ts = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_word_round_trips() {
+        for p in [Phase::Warmup, Phase::Measure, Phase::Stop] {
+            for i in [0, 1, 12345] {
+                assert_eq!(decode_control(control_word(p, i)), (p, i));
+            }
+        }
+    }
+
+    #[test]
+    fn nivcsw_is_readable_and_monotonic() {
+        let a = thread_nivcsw().expect("getrusage(RUSAGE_THREAD) works on Linux");
+        let b = thread_nivcsw().unwrap();
+        assert!(b >= a);
+    }
+}

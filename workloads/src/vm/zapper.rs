@@ -1,0 +1,70 @@
+//! The zapper: mmu-notifier invalidations (DESIGN §3).
+//!
+//! A zap clears every spte of a gfn range and removes it from its rmap
+//! (`Rmap::zap`), then flushes remote TLBs, as `kvm_mmu_notifier_invalidate_
+//! range_start` does; the vCPUs refault what they touch next. This is the
+//! "spte del" traffic of the seed thread, and refaults are the "spte add".
+//!
+//! `dirty-log` and `idle` zap `--zap-gfns` consecutive gfns `--zap-rate`
+//! times a second (paced by a deadline, so a late zap does not cause a
+//! burst). `churn` zaps one hot gfn at a time, back to back: its point is
+//! the most add/remove traffic against continuous walks.
+
+use super::vcpu::hot_gfns;
+use super::worker::Worker;
+use super::SpanKind;
+use crate::config::WorkloadKind;
+use crate::metrics::{LiveField, Metric};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::time::{Duration, Instant};
+
+/// A zapper that fell this far behind its schedule skips ahead.
+const MAX_LAG: Duration = Duration::from_millis(10);
+
+pub(crate) fn zapper_main(w: &mut Worker<'_>) {
+    let ctx = w.ctx;
+    let cfg = ctx.cfg;
+    let gfns = cfg.gfns();
+    let mut rng = SmallRng::seed_from_u64(cfg.seed ^ 0x5A9_5A9);
+    let churn = cfg.workload == WorkloadKind::Churn;
+    let hot = if churn { hot_gfns(cfg) } else { Vec::new() };
+    let period =
+        (!churn && cfg.zap_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / cfg.zap_rate));
+    let mut next = Instant::now();
+
+    while w.poll() {
+        if let Some(period) = period {
+            next += period;
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+                if !w.poll() {
+                    break;
+                }
+            } else if now - next > MAX_LAG {
+                next = now;
+            }
+        }
+        let range = if churn {
+            let g = hot[rng.gen_range(0..hot.len())];
+            g..g + 1
+        } else {
+            let n = cfg.zap_gfns.min(gfns);
+            let start = rng.gen_range(0..=gfns - n);
+            start..start + n
+        };
+        let traced = w.trace_begin(SpanKind::Zap);
+        let t0 = w.now();
+        let zapped = ctx.rmap.zap(&ctx.sptes, range.clone(), w);
+        ctx.vcpus.flush();
+        let end = w.record_since(Metric::Zap, t0);
+        if traced {
+            w.span(SpanKind::Zap, t0, end, range.start);
+        }
+        w.trace_end();
+        w.counters.zaps += 1;
+        w.counters.sptes_zapped += zapped;
+        w.live(LiveField::Zaps, 1);
+    }
+}
