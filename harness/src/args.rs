@@ -63,13 +63,25 @@ pub fn parse_impl(s: &str) -> Result<ImplKind, String> {
     })
 }
 
+/// `--impl all|correct|NAME,...`: one flag value naming several designs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImplList(pub Vec<ImplKind>);
+
 /// `all`, `correct`, or a comma-separated list of implementation names.
-pub fn parse_impl_list(s: &str) -> Result<Vec<ImplKind>, String> {
+pub fn parse_impl_list(s: &str) -> Result<ImplList, String> {
     match s {
-        "all" => Ok(ImplKind::ALL.to_vec()),
-        "correct" => Ok(ImplKind::correct().collect()),
-        _ => crate::units::parse_list(s, parse_impl),
+        "all" => Ok(ImplList(ImplKind::ALL.to_vec())),
+        "correct" => Ok(ImplList(ImplKind::correct().collect())),
+        _ => crate::units::parse_list(s, parse_impl).map(ImplList),
     }
+}
+
+/// `--vcpus 1,2,4`: one flag value naming several vCPU counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CountList(pub Vec<u32>);
+
+pub fn parse_count_list(s: &str) -> Result<CountList, String> {
+    crate::units::parse_u32_list(s).map(CountList)
 }
 
 /// Workload parameters (DESIGN §5). Defaults finish in about 10 s on a

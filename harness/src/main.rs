@@ -7,14 +7,17 @@ mod check;
 mod compare;
 mod error;
 mod list;
+mod output;
 mod perf;
 mod plot;
 mod profile;
+mod progress;
 mod results;
 mod run;
 mod sweep;
 mod trace;
 mod units;
+mod warnings;
 
 use clap::{Parser, Subcommand};
 use error::{EXIT_OK, EXIT_USAGE};

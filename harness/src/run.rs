@@ -1,11 +1,360 @@
-//! `lab run` (to be implemented).
+//! `lab run`: one run, and the machinery every other subcommand that runs
+//! the simulated VM (`check`, `sweep`, `profile`) shares: build the
+//! configuration, install Ctrl-C handling, show progress, call
+//! `rmap_workloads::run`, and turn its report into a result file.
 
-use crate::error::{LabError, LabResult};
+use crate::args::VmArgs;
+use crate::error::{LabError, LabResult, EXIT_OK, EXIT_VIOLATION};
+use crate::output;
+use crate::perf::{PerfSession, PerfSpec};
+use crate::progress::Progress;
+use crate::results::{self, Machine, MetricSummary, RunResult, SCHEMA};
+use crate::trace::TraceWriter;
+use crate::warnings;
 use clap::Args;
+use rmap_impls::ImplKind;
+use rmap_workloads::{Config, Live, RunReport, ThreadHook};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 #[derive(Args, Debug)]
-pub struct RunArgs {}
+pub struct RunArgs {
+    /// Implementation (see `lab list`).
+    #[arg(long = "impl", default_value = "lockless", value_parser = crate::args::parse_impl)]
+    pub impl_kind: ImplKind,
+    /// vCPU threads.
+    #[arg(long, default_value_t = 4)]
+    pub vcpus: u32,
+    #[command(flatten)]
+    pub vm: VmArgs,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    /// Print the result JSON on stdout instead of the summary table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write a Chrome trace-event file (open it in Perfetto or chrome://tracing).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+}
 
-pub fn main(_args: RunArgs) -> LabResult<i32> {
-    Err(LabError::failed("'lab run' is not implemented yet"))
+/// Where results go and how a run shows itself.
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// Directory for result files.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub out: PathBuf,
+    /// No progress bar on stderr (it is hidden anyway when stderr is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Perf counters: default, off, or a comma-separated list of events (see `lab list`).
+    #[arg(long, default_value = "default")]
+    pub perf: PerfSpec,
+}
+
+/// Set by the Ctrl-C (SIGINT/SIGTERM) handler: the run stops early, still
+/// runs the final round and the oracle, and writes a result marked
+/// `interrupted`.
+pub fn stop_flag() -> &'static AtomicBool {
+    static STOP: OnceLock<&'static AtomicBool> = OnceLock::new();
+    STOP.get_or_init(|| {
+        let flag: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+        let _ = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                // A second Ctrl-C: the user means it.
+                eprintln!("lab: interrupted twice, exiting without a result");
+                std::process::exit(130);
+            }
+        });
+        flag
+    })
+}
+
+/// Whether Ctrl-C was pressed.
+pub fn stopped() -> bool {
+    stop_flag().load(Ordering::SeqCst)
+}
+
+/// Forwards to several hooks (perf counters, tracing, interval sampling).
+pub struct HookSet<'a>(pub Vec<&'a dyn ThreadHook>);
+
+impl ThreadHook for HookSet<'_> {
+    fn thread_start(&self, role: rmap_workloads::RoleKind, index: u32) {
+        self.0.iter().for_each(|h| h.thread_start(role, index));
+    }
+    fn thread_stop(&self, role: rmap_workloads::RoleKind, index: u32) {
+        self.0.iter().for_each(|h| h.thread_stop(role, index));
+    }
+    fn trace_sample(&self) -> Option<u32> {
+        self.0.iter().find_map(|h| h.trace_sample())
+    }
+    fn span(
+        &self,
+        role: rmap_workloads::RoleKind,
+        index: u32,
+        kind: rmap_workloads::SpanKind,
+        start_ns: u64,
+        dur_ns: u64,
+        arg: u64,
+    ) {
+        self.0
+            .iter()
+            .for_each(|h| h.span(role, index, kind, start_ns, dur_ns, arg));
+    }
+    fn restart(
+        &self,
+        role: rmap_workloads::RoleKind,
+        index: u32,
+        at_ns: u64,
+        reason: &'static str,
+        gfn: u64,
+    ) {
+        self.0
+            .iter()
+            .for_each(|h| h.restart(role, index, at_ns, reason, gfn));
+    }
+    fn interval(&self, index: u64, t_s: f64) {
+        self.0.iter().for_each(|h| h.interval(index, t_s));
+    }
+}
+
+/// One run of the simulated VM, from a validated configuration to a result
+/// (not yet written). `extra_hooks` see every worker thread (profile's
+/// sampler); `label` names the run on the progress bar.
+pub fn execute(
+    cfg: &Config,
+    perf: &PerfSpec,
+    trace: Option<&TraceWriter>,
+    extra_hooks: &[&dyn ThreadHook],
+    progress: &Progress,
+    label: &str,
+) -> LabResult<(RunReport, RunResult, Option<PerfSession>)> {
+    let session = PerfSession::new(perf).map_err(LabError::usage)?;
+    let mut hooks: Vec<&dyn ThreadHook> = vec![&session];
+    if let Some(t) = trace {
+        hooks.push(t);
+    }
+    hooks.extend_from_slice(extra_hooks);
+    let hook = HookSet(hooks);
+    let live = Live::default();
+    let started_at = results::utc_now();
+    let report = std::thread::scope(|s| {
+        let bar = s.spawn(|| progress.follow(cfg, &live, label));
+        let r = rmap_workloads::run(cfg, stop_flag(), &live, &hook);
+        // The bar thread ends when it sees the run's last phase.
+        live.phase.store(3, Ordering::Relaxed);
+        let _ = bar.join();
+        r
+    })
+    .map_err(|e| LabError::usage(e.to_string()))?;
+    let perf = session.results(&report);
+    let result = to_result(&report, started_at, perf);
+    Ok((report, result, Some(session)))
+}
+
+/// The result file of a run.
+pub fn to_result(
+    report: &RunReport,
+    started_at: String,
+    perf: BTreeMap<String, BTreeMap<String, results::PerfValue>>,
+) -> RunResult {
+    let cfg = &report.config;
+    let secs = report.measured.as_secs_f64().max(1e-9);
+    let c = &report.counters;
+    let mut machine = Machine::probe(report.threads, report.clock_source);
+    machine
+        .extra
+        .insert("worker_threads".into(), serde_json::json!(report.threads));
+    let metrics = report
+        .histograms
+        .iter()
+        .map(|(name, h)| (name.to_string(), MetricSummary::from_histogram(h)))
+        .collect();
+    let mut counters = results::Counters {
+        walks: c.walk.walks,
+        restarts: c.walk.total_restarts(),
+        restarts_by_reason: c
+            .restarts_by_reason()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        guest_writes: c.guest_writes,
+        faults_fast: c.faults_fast,
+        faults_slow: c.faults_slow,
+        zaps: c.zaps,
+        rounds: c.rounds,
+        extra: BTreeMap::new(),
+    };
+    for (k, v) in [
+        ("guest_reads", c.guest_reads),
+        ("faults_raced", c.faults_raced),
+        ("fast_fault_retries", c.fast_fault_retries),
+        ("sptes_zapped", c.sptes_zapped),
+        ("pages_harvested", c.pages_harvested),
+        ("pages_copied", c.pages_copied),
+        ("tlb_flushes", c.tlb_flushes),
+        ("sptes_visited", c.walk.visited),
+        ("sptes_protected", c.walk.protected),
+        ("mmu_lock_holds", c.mmu_lock_holds),
+        ("lock_holds_sampled", report.lock_holds_sampled),
+        ("lock_holder_preempted", report.lock_holder_preempted),
+        ("rounds_checked", report.verdict.rounds_checked),
+    ] {
+        counters.extra.insert(k.to_string(), v);
+    }
+    let mut throughput = BTreeMap::new();
+    for (k, v) in [
+        ("vcpu.guest_writes", c.guest_writes),
+        ("vcpu.faults_fast", c.faults_fast),
+        ("vcpu.faults_slow", c.faults_slow),
+        ("walker.walks", c.walk.walks),
+        ("walker.rounds", c.rounds),
+        ("walker.pages", c.pages_harvested),
+        ("zapper.zaps", c.zaps),
+    ] {
+        throughput.insert(k.to_string(), v as f64 / secs);
+    }
+    let mut result = RunResult {
+        schema: SCHEMA.into(),
+        impl_name: cfg.impl_kind.name().into(),
+        workload: cfg.workload.name().into(),
+        config: config_json(cfg),
+        machine,
+        lab_version: env!("CARGO_PKG_VERSION").into(),
+        started_at,
+        duration_s: report.measured.as_secs_f64(),
+        interrupted: report.interrupted,
+        verdict: results::Verdict {
+            lost_writes: report.verdict.lost_writes,
+            rmap_inconsistencies: report.verdict.rmap_inconsistencies,
+            ok: report.verdict.ok(),
+            lost_write_gfns: report.verdict.lost_write_gfns.clone(),
+        },
+        metrics,
+        counters,
+        throughput,
+        perf,
+        warnings: Vec::new(),
+        rounds: report
+            .rounds
+            .iter()
+            .map(|r| [r.t_s, r.round_ns as f64, r.pages as f64])
+            .collect(),
+        extra: BTreeMap::new(),
+    };
+    result.warnings = warnings::for_run(report, &result);
+    result
+}
+
+/// Every parameter of the run, as the result file's `config`.
+pub fn config_json(cfg: &Config) -> results::RunConfig {
+    let mut extra = BTreeMap::new();
+    let mut put = |k: &str, v: serde_json::Value| {
+        extra.insert(k.to_string(), v);
+    };
+    put("impl", cfg.impl_kind.name().into());
+    put("workload", cfg.workload.name().into());
+    put("duration_s", cfg.duration.as_secs_f64().into());
+    put("warmup_s", cfg.warmup.as_secs_f64().into());
+    put("zap_rate", cfg.zap_rate.into());
+    put("zap_gfns", cfg.zap_gfns.into());
+    put("write_pct", cfg.write_pct.into());
+    put("pattern", cfg.pattern.name().into());
+    put("regions", cfg.regions.name().into());
+    put("pin", cfg.pin.into());
+    put(
+        "wp_batch",
+        cfg.wp_batch
+            .map(serde_json::Value::from)
+            .unwrap_or(serde_json::Value::Null),
+    );
+    put("mmu_lock", cfg.mmu_lock.name().into());
+    put(
+        "inject_bug",
+        cfg.bug
+            .map(|b| serde_json::Value::from(b.name()))
+            .unwrap_or(serde_json::Value::Null),
+    );
+    put("record_latency", cfg.record_latency.into());
+    put("tlb_burst", cfg.tlb_burst.into());
+    put("hot_gfns", cfg.hot_gfns.into());
+    put("gfns", cfg.gfns().into());
+    results::RunConfig {
+        vcpus: cfg.vcpus,
+        seed: cfg.seed,
+        desc_ext: cfg.desc_ext as u32,
+        aliases: cfg.aliases,
+        mem_bytes: cfg.mem_bytes,
+        extra,
+    }
+}
+
+/// `results/<impl>-<workload>-<N>v-<stamp>.json`, not overwriting.
+pub fn result_path(dir: &Path, r: &RunResult) -> PathBuf {
+    let stamp: String = r
+        .started_at
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .take(14)
+        .collect();
+    let base = format!(
+        "{}-{}-{}v-{}",
+        r.impl_name, r.workload, r.config.vcpus, stamp
+    );
+    let mut p = dir.join(format!("{base}.json"));
+    let mut n = 1;
+    while p.exists() {
+        n += 1;
+        p = dir.join(format!("{base}-{n}.json"));
+    }
+    p
+}
+
+/// Write a result where `OutputArgs` says; returns the path.
+pub fn save(dir: &Path, r: &RunResult) -> LabResult<PathBuf> {
+    let path = result_path(dir, r);
+    r.save(&path)
+        .map_err(|e| LabError::failed(format!("{}: cannot write result: {e}", path.display())))?;
+    Ok(path)
+}
+
+pub fn main(args: RunArgs) -> LabResult<i32> {
+    let cfg = args.vm.to_config(args.impl_kind, args.vcpus)?;
+    let trace = args.trace.as_deref().map(TraceWriter::new);
+    stop_flag();
+    if !args.json {
+        output::run_header(&cfg, args.vm.threads(cfg.vcpus));
+    }
+    let progress = Progress::new(args.out.no_progress);
+    let (_report, result, _session) = execute(
+        &cfg,
+        &args.out.perf,
+        trace.as_ref(),
+        &[],
+        &progress,
+        cfg.impl_kind.name(),
+    )?;
+    let path = save(&args.out.out, &result)?;
+    if let (Some(t), Some(p)) = (&trace, &args.trace) {
+        t.finish()
+            .map_err(|e| LabError::failed(format!("{}: cannot write trace: {e}", p.display())))?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result).expect("a result always serialises")
+        );
+    } else {
+        output::run_summary(&result);
+        println!("result: {}", path.display());
+        if let Some(p) = &args.trace {
+            println!("trace:  {}", p.display());
+        }
+    }
+    Ok(if result.verdict.ok {
+        EXIT_OK
+    } else {
+        EXIT_VIOLATION
+    })
 }
