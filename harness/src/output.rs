@@ -10,16 +10,25 @@ use crate::units::{format_ns, format_size};
 use crate::warnings;
 use rmap_workloads::Config;
 
-/// A plain text table with right-aligned columns after the first.
+/// A plain text table: the first column left-aligned, the others right-
+/// aligned (numbers) unless [`Table::left_aligned`].
 pub struct Table {
     rows: Vec<Vec<String>>,
+    left: bool,
 }
 
 impl Table {
     pub fn new(header: &[&str]) -> Table {
         Table {
             rows: vec![header.iter().map(|s| s.to_string()).collect()],
+            left: false,
         }
+    }
+
+    /// Every column left-aligned (text tables).
+    pub fn left_aligned(mut self) -> Table {
+        self.left = true;
+        self
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -44,6 +53,8 @@ impl Table {
             for (c, cell) in r.iter().enumerate() {
                 if c == 0 {
                     line.push_str(&format!("{cell:<w$}", w = width[0]));
+                } else if self.left {
+                    line.push_str(&format!("  {cell:<w$}", w = width[c]));
                 } else {
                     line.push_str(&format!("  {cell:>w$}", w = width[c]));
                 }

@@ -37,6 +37,12 @@ pub struct RunArgs {
     /// Write a Chrome trace-event file (open it in Perfetto or chrome://tracing).
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    /// Trace one operation in N of each kind (with everything inside it).
+    #[arg(long, value_name = "N", default_value_t = crate::trace::DEFAULT_SAMPLE_ONE_IN)]
+    pub trace_sample: u32,
+    /// Most events a trace file holds; later ones are dropped and counted.
+    #[arg(long, value_name = "N", default_value_t = crate::trace::DEFAULT_MAX_EVENTS)]
+    pub trace_max_events: usize,
 }
 
 /// Where results go and how a run shows itself.
@@ -76,7 +82,10 @@ pub fn stopped() -> bool {
     stop_flag().load(Ordering::SeqCst)
 }
 
-/// Forwards to several hooks (perf counters, tracing, interval sampling).
+/// Several hooks as one (the VM takes one `&dyn ThreadHook`): perf
+/// counters, tracing, profile sampling. Starts go in order and stops in
+/// reverse, so the first hook brackets the others; `trace_sample` is the
+/// first `Some`; everything else goes to every hook.
 pub struct HookSet<'a>(pub Vec<&'a dyn ThreadHook>);
 
 impl ThreadHook for HookSet<'_> {
@@ -84,7 +93,10 @@ impl ThreadHook for HookSet<'_> {
         self.0.iter().for_each(|h| h.thread_start(role, index));
     }
     fn thread_stop(&self, role: rmap_workloads::RoleKind, index: u32) {
-        self.0.iter().for_each(|h| h.thread_stop(role, index));
+        self.0.iter().rev().for_each(|h| h.thread_stop(role, index));
+    }
+    fn measure_start(&self) {
+        self.0.iter().for_each(|h| h.measure_start());
     }
     fn trace_sample(&self) -> Option<u32> {
         self.0.iter().find_map(|h| h.trace_sample())
@@ -148,8 +160,12 @@ pub fn execute(
         r
     })
     .map_err(|e| LabError::usage(e.to_string()))?;
-    let perf = session.results(&report);
-    let result = to_result(&report, started_at, perf);
+    let mut result = to_result(&report, started_at, session.results(&report));
+    result.warnings.extend(session.warnings());
+    result.extra.insert(
+        "perf_hardware_layout".into(),
+        session.hardware_layout().into(),
+    );
     Ok((report, result, Some(session)))
 }
 
@@ -336,10 +352,13 @@ pub fn main(args: RunArgs) -> LabResult<i32> {
         cfg.impl_kind.name(),
     )?;
     let path = save(&args.out.out, &result)?;
-    if let (Some(t), Some(p)) = (&trace, &args.trace) {
-        t.finish()
-            .map_err(|e| LabError::failed(format!("{}: cannot write trace: {e}", p.display())))?;
-    }
+    let trace_summary =
+        match (&trace, &args.trace) {
+            (Some(t), Some(p)) => Some(t.finish().map_err(|e| {
+                LabError::failed(format!("{}: cannot write trace: {e}", p.display()))
+            })?),
+            _ => None,
+        };
     if args.json {
         println!(
             "{}",
@@ -348,8 +367,19 @@ pub fn main(args: RunArgs) -> LabResult<i32> {
     } else {
         output::run_summary(&result);
         println!("result: {}", path.display());
-        if let Some(p) = &args.trace {
-            println!("trace:  {}", p.display());
+        if let Some(t) = &trace_summary {
+            println!(
+                "trace:  {} ({} events{}, {}, one operation in {} of each kind)",
+                t.path.display(),
+                t.events,
+                if t.dropped > 0 {
+                    format!(", {} dropped at the bound", t.dropped)
+                } else {
+                    String::new()
+                },
+                crate::units::format_size(t.bytes),
+                args.trace_sample
+            );
         }
     }
     Ok(if result.verdict.ok {

@@ -428,45 +428,10 @@ impl ThreadHook for TraceWriter {
     }
 }
 
-/// Two hooks as one, for a run with both perf counters and a trace (the VM
-/// takes one `&dyn ThreadHook`). Starts run `.0` then `.1`, stops in the
-/// reverse order; `trace_sample` is the first `Some`; spans and restarts go
-/// to both.
-pub struct HookPair<'a>(pub &'a dyn ThreadHook, pub &'a dyn ThreadHook);
-
-impl ThreadHook for HookPair<'_> {
-    fn thread_start(&self, role: RoleKind, index: u32) {
-        self.0.thread_start(role, index);
-        self.1.thread_start(role, index);
-    }
-    fn thread_stop(&self, role: RoleKind, index: u32) {
-        self.1.thread_stop(role, index);
-        self.0.thread_stop(role, index);
-    }
-    fn trace_sample(&self) -> Option<u32> {
-        self.0.trace_sample().or_else(|| self.1.trace_sample())
-    }
-    fn span(
-        &self,
-        role: RoleKind,
-        index: u32,
-        kind: SpanKind,
-        start_ns: u64,
-        dur_ns: u64,
-        arg: u64,
-    ) {
-        self.0.span(role, index, kind, start_ns, dur_ns, arg);
-        self.1.span(role, index, kind, start_ns, dur_ns, arg);
-    }
-    fn restart(&self, role: RoleKind, index: u32, at_ns: u64, reason: &'static str, gfn: u64) {
-        self.0.restart(role, index, at_ns, reason, gfn);
-        self.1.restart(role, index, at_ns, reason, gfn);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::HookSet;
     use rmap_workloads::NoThreadHook;
     use serde_json::Value;
 
@@ -649,17 +614,20 @@ mod tests {
     }
 
     #[test]
-    fn a_pair_forwards_to_both_hooks() {
+    fn a_hook_set_forwards_to_every_hook() {
         let dir = tempfile::tempdir().unwrap();
         let (p1, p2) = (dir.path().join("a.json"), dir.path().join("b.json"));
         let (a, b) = (
             TraceWriter::new(&p1),
             TraceWriter::new(&p2).sample_one_in(3),
         );
-        let pair = HookPair(&a, &b);
+        let pair = HookSet(vec![&a, &b]);
         assert_eq!(pair.trace_sample(), Some(DEFAULT_SAMPLE_ONE_IN));
-        assert_eq!(HookPair(&NoThreadHook, &b).trace_sample(), Some(3));
-        assert_eq!(HookPair(&NoThreadHook, &NoThreadHook).trace_sample(), None);
+        assert_eq!(HookSet(vec![&NoThreadHook, &b]).trace_sample(), Some(3));
+        assert_eq!(
+            HookSet(vec![&NoThreadHook, &NoThreadHook]).trace_sample(),
+            None
+        );
         work(&pair, RoleKind::Zapper, 0, 2);
         assert_eq!(a.finish().unwrap().events, 16);
         assert_eq!(b.finish().unwrap().events, 16);

@@ -31,6 +31,15 @@ pub enum EventKind {
     Software,
 }
 
+impl EventKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Hardware => "hardware",
+            EventKind::Software => "software",
+        }
+    }
+}
+
 /// One event the lab knows, spelled as `perf list` spells it.
 pub struct EventDef {
     pub name: &'static str,

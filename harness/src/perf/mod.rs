@@ -55,9 +55,10 @@
 //! `per_op` divides a role's value by the role's primary operation in
 //! `RunReport::counters` ([`role_operation`]): a vCPU's counters per guest
 //! write, the walker's per write-protect walk (one gfn's rmap,
-//! `counters.walk.walks`), the zapper's per zap. The counters cover each
-//! thread's whole life, warmup included, unless the runner calls
-//! [`PerfSession::begin_measured`] when the measured phase begins.
+//! `counters.walk.walks`), the zapper's per zap. The VM's `measure_start`
+//! hook calls [`PerfSession::begin_measured`] when warmup ends, so the
+//! counters cover the measured phase, as the run's operation counts do (up to
+//! the one operation each worker takes to notice the switch).
 //!
 //! # Reading live (`lab profile`)
 //!
@@ -140,12 +141,6 @@ impl PerfSpec {
                 .collect(),
         }
     }
-}
-
-/// `lab list --json`'s `perf_events`: every known event as probed on the
-/// calling thread, `[{name, kind, supported, reason?, user_only?}]`.
-pub fn probe_json() -> serde_json::Value {
-    serde_json::to_value(probe_all()).expect("probes always serialise")
 }
 
 /// The operation `per_op` divides a role's counters by.
@@ -659,6 +654,10 @@ fn group_runs(events: &[SessionEvent], slots: &[usize]) -> bool {
 }
 
 impl ThreadHook for PerfSession {
+    fn measure_start(&self) {
+        self.begin_measured();
+    }
+
     fn thread_start(&self, role: RoleKind, index: u32) {
         if self.events.is_empty() {
             return;

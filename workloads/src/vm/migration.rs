@@ -31,14 +31,17 @@ pub(crate) struct Migration {
     pub(crate) oracle: Oracle,
     harvest: Vec<Gfn>,
     pub(crate) rounds: Vec<RoundSample>,
+    /// `churn`: the gfns every round write-protects (the hot set).
+    walk_all: Option<Vec<Gfn>>,
 }
 
 impl Migration {
-    pub(crate) fn new(oracle: Oracle) -> Self {
+    pub(crate) fn new(oracle: Oracle, walk_all: Option<Vec<Gfn>>) -> Self {
         Migration {
             oracle,
             harvest: Vec::new(),
             rounds: Vec::new(),
+            walk_all,
         }
     }
 
@@ -60,7 +63,11 @@ impl Migration {
         self.harvest.clear();
         ctx.dirty.harvest(&mut self.harvest);
         let batch = ctx.cfg.wp_batch.unwrap_or(u64::MAX).max(1) as usize;
-        for gfns in self.harvest.chunks(batch) {
+        // `churn` write-protects every hot gfn every round, dirty or not:
+        // continuous walks of the rmaps under churn. Protecting more than
+        // the harvest is always safe; only harvested pages are copied.
+        let walk = self.walk_all.as_deref().unwrap_or(&self.harvest);
+        for gfns in walk.chunks(batch) {
             w.walks_begin();
             let st = ctx.rmap.write_protect(&ctx.sptes, gfns, w);
             w.counters.walk.add(&st);

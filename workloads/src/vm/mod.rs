@@ -106,6 +106,9 @@ pub trait ThreadHook: Sync {
         _arg: u64,
     ) {
     }
+    /// Warmup is over: the measured phase starts now (the workers switch at
+    /// their next operation). Called on the coordinator thread.
+    fn measure_start(&self) {}
     /// The coordinator closed measured interval `index` (0-based), which
     /// ended `t_s` seconds into the measured phase (`Config::sample_interval`).
     /// Called on the coordinator thread, while the workers run.
@@ -233,7 +236,8 @@ pub fn run(
         live,
         hook,
     };
-    let mut migration = Migration::new(Oracle::new(oracle_pages));
+    let walk_all = (cfg.workload == WorkloadKind::Churn).then(|| vcpu::hot_gfns(cfg));
+    let mut migration = Migration::new(Oracle::new(oracle_pages), walk_all);
     Migration::round_zero(&ctx.mem);
     let cores = if cfg.pin {
         core_affinity::get_core_ids().unwrap_or_default()
@@ -296,6 +300,7 @@ pub fn run(
         // the measured phase, and a slightly stale 0 only shifts the first
         // round's `t_s`.
         ctx.t_measure.store(clock::now(), Ordering::Relaxed);
+        ctx.hook.measure_start();
         // Relaxed: see `Worker::poll`.
         ctx.control
             .store(control_word(Phase::Measure, 0), Ordering::Relaxed);

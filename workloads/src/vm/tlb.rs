@@ -26,7 +26,10 @@
 //! thread the wait is the handshake alone; with more threads than CPUs it is
 //! dominated by scheduling, and the run's output says so. The waiter spins
 //! briefly, then yields, then sleeps, so that it gives its CPU to the vCPU it
-//! waits for instead of competing with it.
+//! waits for instead of competing with it. While a flush waits, running
+//! vCPUs yield their CPU at their next guest entry ([`Vcpus::kicked`]): the
+//! kick of KVM's flush IPI, which here lets a descheduled vCPU run and
+//! leave guest mode instead of queueing behind vCPUs that are running.
 
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{fence, AtomicU64, Ordering};
@@ -50,6 +53,8 @@ pub(crate) struct VcpuShared {
 
 pub(crate) struct Vcpus {
     v: Box<[CachePadded<VcpuShared>]>,
+    /// Flushes now waiting for a vCPU to leave guest mode.
+    waiting: CachePadded<AtomicU64>,
 }
 
 impl Vcpus {
@@ -63,7 +68,16 @@ impl Vcpus {
                     })
                 })
                 .collect(),
+            waiting: CachePadded::new(AtomicU64::new(0)),
         }
+    }
+
+    /// A flush is waiting for some vCPU: a running vCPU should give up its
+    /// CPU before it enters guest mode again.
+    #[inline]
+    pub(crate) fn kicked(&self) -> bool {
+        // Relaxed: a hint; missing it costs only time.
+        self.waiting.load(Ordering::Relaxed) != 0
     }
 
     /// Enter guest mode. SeqCst: the store half of the store-buffering pair
@@ -122,12 +136,19 @@ impl Vcpus {
                 tries += 1;
                 if tries < SPIN_TRIES {
                     std::hint::spin_loop();
+                } else if tries == SPIN_TRIES {
+                    // Relaxed: the kick is a hint (see `kicked`).
+                    self.waiting.fetch_add(1, Ordering::Relaxed);
                 } else if tries < SPIN_TRIES + YIELD_TRIES {
                     // The vCPU may be descheduled; let it run.
                     std::thread::yield_now();
                 } else {
                     std::thread::sleep(std::time::Duration::from_micros(20));
                 }
+            }
+            if tries >= SPIN_TRIES {
+                // Relaxed: as above.
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
             }
         }
     }

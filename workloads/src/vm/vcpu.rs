@@ -140,6 +140,10 @@ pub(crate) fn vcpu_main(w: &mut Worker<'_>, vcpus: &Vcpus, i: u32) {
         });
         let slot = sptes.slot_id(alias, gfn);
         accesses += 1;
+        if vcpus.kicked() {
+            // A remote TLB flush waits for a vCPU that is not running.
+            std::thread::yield_now();
+        }
         let sampled = accesses % WRITE_SAMPLE == 0;
         let t0 = if sampled { w.now() } else { 0 };
 

@@ -7,8 +7,13 @@
 //!
 //! `dirty-log` and `idle` zap `--zap-gfns` consecutive gfns `--zap-rate`
 //! times a second (paced by a deadline, so a late zap does not cause a
-//! burst). `churn` zaps one hot gfn at a time, back to back: its point is
-//! the most add/remove traffic against continuous walks.
+//! burst). `churn` works on the hot gfns back to back, for the most add and
+//! remove traffic against continuous walks: mostly it drops a *single* spte
+//! (one address space's mapping of one hot gfn, as zapping a shadow page
+//! does), so rmaps shrink entry by entry, fall back to the single-spte form
+//! and grow again as vCPUs refault, which moves descriptors between rmaps
+//! through the pool; one operation in [`CHURN_FULL_ZAP`] is a full
+//! invalidation of the gfn.
 
 use super::vcpu::hot_gfns;
 use super::worker::Worker;
@@ -18,6 +23,9 @@ use crate::metrics::{LiveField, Metric};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};
+
+/// `churn`: one operation in this many zaps a whole gfn.
+const CHURN_FULL_ZAP: u64 = 16;
 
 /// A zapper that fell this far behind its schedule skips ahead.
 const MAX_LAG: Duration = Duration::from_millis(10);
@@ -48,6 +56,19 @@ pub(crate) fn zapper_main(w: &mut Worker<'_>) {
         }
         let range = if churn {
             let g = hot[rng.gen_range(0..hot.len())];
+            if w.counters.zaps % CHURN_FULL_ZAP != 0 {
+                // Drop one spte of `g`, as zapping a shadow page does.
+                let alias = rng.gen_range(0..cfg.aliases);
+                let t0 = w.now();
+                let slot = ctx.sptes.slot_id(alias, g);
+                let zapped = ctx.rmap.unmap(&ctx.sptes, g, slot, w);
+                ctx.vcpus.flush();
+                w.record_since(Metric::Zap, t0);
+                w.counters.zaps += 1;
+                w.counters.sptes_zapped += zapped as u64;
+                w.live(LiveField::Zaps, 1);
+                continue;
+            }
             g..g + 1
         } else {
             let n = cfg.zap_gfns.min(gfns);
