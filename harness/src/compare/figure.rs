@@ -32,16 +32,6 @@ pub enum Unit {
 }
 
 impl Unit {
-    /// The unit as an axis label suffix: `ns`, `/s`, ...
-    pub fn label(self) -> &'static str {
-        match self {
-            Unit::Ns => "ns",
-            Unit::PerSecond => "per second",
-            Unit::PerKiloWalk => "per 1,000 walks",
-            Unit::Count => "count",
-        }
-    }
-
     /// One value in this unit, short: `12.3us`, `1.23M`.
     pub fn format(self, v: f64) -> String {
         match self {
@@ -297,5 +287,28 @@ fn counter(r: &RunResult, name: &str) -> Option<u64> {
             Some(reason) => Some(c.restarts_by_reason.get(reason).copied().unwrap_or(0)),
             None => c.extra.get(name).copied(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_specs_parse_or_say_what_is_expected() {
+        assert_eq!(Figure::parse("round_p50").unwrap(), Figure::round_p50());
+        let f = Figure::parse("mmu_lock.wait:p999").unwrap();
+        assert_eq!((f.unit, f.better), (Unit::Ns, Better::Lower));
+        assert_eq!(
+            Figure::parse("throughput:walker.walks").unwrap().better,
+            Better::Higher
+        );
+        assert!(Figure::parse("walks")
+            .unwrap_err()
+            .contains("unknown metric 'walks'"));
+        assert!(Figure::parse("x:p7")
+            .unwrap_err()
+            .contains("unknown statistic"));
+        assert!(Figure::parse(":p99").is_err());
     }
 }

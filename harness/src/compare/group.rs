@@ -208,11 +208,3 @@ pub fn format_params(params: &[(String, Value)]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
-
-/// A parameter as a number, where it is one (for plot axes).
-pub fn param_f64(params: &[(String, Value)], key: &str) -> Option<f64> {
-    params
-        .iter()
-        .find(|(k, _)| k == key)
-        .and_then(|(_, v)| v.as_f64())
-}

@@ -23,7 +23,7 @@ pub mod model;
 pub mod warnings;
 
 pub use figure::Figure;
-pub use model::{compare, Cell, Comparison, Options, Row, Stats};
+pub use model::{compare, Comparison, Options, Stats};
 
 use crate::error::{LabError, LabResult};
 use crate::results;

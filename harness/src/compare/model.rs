@@ -242,3 +242,18 @@ pub fn compare(runs: &[(PathBuf, RunResult)], opts: &Options) -> LabResult<Compa
     c.warnings = super::warnings::warnings(&c, runs);
     Ok(c)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_take_the_median_of_repeats() {
+        let s = Stats::of(&[3.0, 1.0, 2.0]).unwrap();
+        assert_eq!((s.median, s.min, s.max, s.n), (2.0, 1.0, 3.0, 3));
+        // Even count: the mean of the middle two; non-finite values ignored.
+        let s = Stats::of(&[4.0, 1.0, f64::NAN, 2.0, 10.0]).unwrap();
+        assert_eq!((s.median, s.n, s.spread()), (3.0, 4, 9.0));
+        assert!(Stats::of(&[]).is_none());
+    }
+}

@@ -79,10 +79,11 @@ pub fn format_median(c: &Comparison, j: usize, cell: &Cell) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// The range of a cell's repeats, `11.9us-13.0us`; `None` for one run.
+/// The range of a cell's repeats, `11.9us-13.0us`; `None` for one run or
+/// repeats that agree exactly.
 pub fn format_range(c: &Comparison, j: usize, cell: &Cell) -> Option<String> {
     let s = cell.stats?;
-    (s.n > 1).then(|| {
+    (s.n > 1 && s.max > s.min).then(|| {
         let u = c.figures[j].unit;
         format!("{}-{}", u.format(s.min), u.format(s.max))
     })
