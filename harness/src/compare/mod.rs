@@ -50,22 +50,29 @@ pub struct CompareArgs {
     pub metric: Vec<Figure>,
 }
 
-fn parse_format(s: &str) -> Result<String, String> {
-    export::by_name(s).map(|e| e.name.to_string())
-}
-
-pub fn main(args: CompareArgs) -> LabResult<i32> {
-    let runs = results::load_all(&args.paths)?;
+/// The runs in `paths` (files, or directories searched recursively); none
+/// at all is a usage error. What `lab compare` and `lab plot` read.
+pub fn load_inputs(paths: &[PathBuf]) -> LabResult<Vec<(PathBuf, crate::results::RunResult)>> {
+    let runs = results::load_all(paths)?;
     if runs.is_empty() {
         return Err(LabError::usage(format!(
             "no result files in {}",
-            args.paths
+            paths
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
         )));
     }
+    Ok(runs)
+}
+
+fn parse_format(s: &str) -> Result<String, String> {
+    export::by_name(s).map(|e| e.name.to_string())
+}
+
+pub fn main(args: CompareArgs) -> LabResult<i32> {
+    let runs = load_inputs(&args.paths)?;
     let explicit = !args.metric.is_empty();
     let opts = Options {
         baseline: args.baseline,

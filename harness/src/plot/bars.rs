@@ -4,8 +4,8 @@
 //! operation span orders of magnitude across events) draws bars up from the
 //! bottom of the axis.
 
-use super::line::{draw_empty, err, legend_corner, Axis};
-use super::style::{self, Ticked, FAMILY};
+use super::line::{draw_empty, err, frame, legend, mesh, Axis};
+use super::style;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -54,43 +54,19 @@ impl BarChart {
         let (x0, x1) = (-0.5, n as f64 - 0.5);
         let xticks: Vec<f64> = (0..n).map(|i| i as f64).collect();
         let yticks = sy.ticks(y0, y1, &[]);
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, (FAMILY, style::TITLE_PT))
-            .margin(14)
-            .margin_right(34)
-            .x_label_area_size(52)
-            .y_label_area_size(84)
-            .build_cartesian_2d(
-                Ticked {
-                    lo: x0,
-                    hi: x1,
-                    ticks: xticks,
-                },
-                Ticked {
-                    lo: y0,
-                    hi: y1,
-                    ticks: yticks,
-                },
-            )
-            .map_err(err)?;
+        let mut chart = frame(root, &self.title, (x0, x1, xticks), (y0, y1, yticks))?;
         let cats = &self.categories;
         let yf = self.y.ticks;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .y_desc(&self.y.label)
-            .x_label_formatter(&|t| {
+        mesh(
+            &mut chart,
+            ("perf event", &|t| {
                 cats.get(t.round().max(0.0) as usize)
                     .cloned()
                     .unwrap_or_default()
-            })
-            .y_label_formatter(&|t| sy.label(*t, yf))
-            .label_style((FAMILY, style::TICK_PT))
-            .axis_desc_style((FAMILY, style::LABEL_PT))
-            .bold_line_style(BLACK.mix(0.12))
-            .light_line_style(TRANSPARENT)
-            .draw()
-            .map_err(err)?;
+            }),
+            (&self.y.label, &|t| sy.label(*t, yf)),
+            false,
+        )?;
 
         let k = self.series.len().max(1) as f64;
         let width = 0.8 / k;
@@ -125,18 +101,7 @@ impl BarChart {
                 .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], fill));
             chart.draw_series(whiskers).map_err(err)?;
         }
-        let frac: Vec<(f64, f64)> = tops
-            .iter()
-            .map(|(x, y)| ((x - x0) / (x1 - x0), (y - y0) / (y1 - y0)))
-            .collect();
-        chart
-            .configure_series_labels()
-            .position(legend_corner(&frac))
-            .label_font((FAMILY, style::LEGEND_PT))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, &tops)?;
         root.present().map_err(err)
     }
 }

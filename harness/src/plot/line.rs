@@ -131,6 +131,83 @@ pub(super) fn legend_corner(points: &[(f64, f64)]) -> SeriesLabelPosition {
     corners[best].0.clone()
 }
 
+/// The chart's frame: title, margins, label areas, on `x` by `y`, each
+/// `(low, high, ticks)` in drawing coordinates.
+pub(super) fn frame<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    (x0, x1, xticks): (f64, f64, Vec<f64>),
+    (y0, y1, yticks): (f64, f64, Vec<f64>),
+) -> Result<ChartContext<'a, DB, Cartesian2d<Ticked, Ticked>>, String> {
+    let x = Ticked {
+        lo: x0,
+        hi: x1,
+        ticks: xticks,
+    };
+    let y = Ticked {
+        lo: y0,
+        hi: y1,
+        ticks: yticks,
+    };
+    ChartBuilder::on(root)
+        .caption(title, (FAMILY, style::TITLE_PT))
+        .margin(14)
+        .margin_right(34)
+        .x_label_area_size(52)
+        .y_label_area_size(84)
+        .build_cartesian_2d(x, y)
+        .map_err(err)
+}
+
+/// Axes, tick labels (`(description, formatter)` per axis) and grid; the
+/// vertical grid lines only with `x_grid`.
+pub(super) fn mesh<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<Ticked, Ticked>>,
+    (x_desc, x_fmt): (&str, &dyn Fn(&f64) -> String),
+    (y_desc, y_fmt): (&str, &dyn Fn(&f64) -> String),
+    x_grid: bool,
+) -> Result<(), String> {
+    let mut m = chart.configure_mesh();
+    m.x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(x_fmt)
+        .y_label_formatter(y_fmt)
+        .label_style((FAMILY, style::TICK_PT))
+        .axis_desc_style((FAMILY, style::LABEL_PT))
+        .bold_line_style(BLACK.mix(0.12))
+        .light_line_style(TRANSPARENT);
+    if !x_grid {
+        m.disable_x_mesh();
+    }
+    m.draw().map_err(err)
+}
+
+/// The legend, in the corner the data (`points`, drawing coordinates)
+/// leaves emptiest.
+pub(super) fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<Ticked, Ticked>>,
+    points: &[(f64, f64)],
+) -> Result<(), String> {
+    let (x, y) = (chart.x_range(), chart.y_range());
+    let frac: Vec<(f64, f64)> = points
+        .iter()
+        .map(|(px, py)| {
+            (
+                (px - x.start) / (x.end - x.start),
+                (py - y.start) / (y.end - y.start),
+            )
+        })
+        .collect();
+    chart
+        .configure_series_labels()
+        .position(legend_corner(&frac))
+        .label_font((FAMILY, style::LEGEND_PT))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()
+        .map_err(err)
+}
+
 /// Draw a title and a line of text where a chart has nothing to show.
 pub(super) fn draw_empty<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
@@ -215,38 +292,14 @@ impl LineChart {
         };
         let yticks = sy.ticks(y0, y1, &[]);
 
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, (FAMILY, style::TITLE_PT))
-            .margin(14)
-            .margin_right(34)
-            .x_label_area_size(52)
-            .y_label_area_size(84)
-            .build_cartesian_2d(
-                Ticked {
-                    lo: x0,
-                    hi: x1,
-                    ticks: xticks,
-                },
-                Ticked {
-                    lo: y0,
-                    hi: y1,
-                    ticks: yticks,
-                },
-            )
-            .map_err(err)?;
+        let mut chart = frame(root, &self.title, (x0, x1, xticks), (y0, y1, yticks))?;
         let (xf, yf) = (self.x.ticks, self.y.ticks);
-        chart
-            .configure_mesh()
-            .x_desc(&self.x.label)
-            .y_desc(&self.y.label)
-            .x_label_formatter(&|t| sx.label(*t, xf))
-            .y_label_formatter(&|t| sy.label(*t, yf))
-            .label_style((FAMILY, style::TICK_PT))
-            .axis_desc_style((FAMILY, style::LABEL_PT))
-            .bold_line_style(BLACK.mix(0.12))
-            .light_line_style(TRANSPARENT)
-            .draw()
-            .map_err(err)?;
+        mesh(
+            &mut chart,
+            (&self.x.label, &|t| sx.label(*t, xf)),
+            (&self.y.label, &|t| sy.label(*t, yf)),
+            true,
+        )?;
 
         let cap = (x1 - x0) * 0.008;
         for (s, pts) in self.series.iter().zip(&lines) {
@@ -277,18 +330,7 @@ impl LineChart {
                 }
             }
         }
-        let frac: Vec<(f64, f64)> = all
-            .iter()
-            .map(|(x, y)| ((x - x0) / (x1 - x0), (y - y0) / (y1 - y0)))
-            .collect();
-        chart
-            .configure_series_labels()
-            .position(legend_corner(&frac))
-            .label_font((FAMILY, style::LEGEND_PT))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, &all)?;
         root.present().map_err(err)
     }
 }

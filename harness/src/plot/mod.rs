@@ -53,7 +53,7 @@ pub use line::{time_series, Axis, LineChart, Point, Series};
 use crate::compare::group::{format_param, Params};
 use crate::compare::{self, Comparison};
 use crate::error::{LabError, LabResult};
-use crate::results::{self, write_atomic, RunResult};
+use crate::results::{write_atomic, RunResult};
 use clap::Args;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -385,17 +385,7 @@ pub fn default_out_dir(inputs: &[PathBuf]) -> PathBuf {
 }
 
 pub fn main(args: PlotArgs) -> LabResult<i32> {
-    let runs = results::load_all(&args.paths)?;
-    if runs.is_empty() {
-        return Err(LabError::usage(format!(
-            "no result files in {}",
-            args.paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
-    }
+    let runs = compare::load_inputs(&args.paths)?;
     let out = args.out.unwrap_or_else(|| default_out_dir(&args.paths));
     let report = render_report(&runs, &out, &args.format.0, args.baseline.as_deref())?;
     let files: usize = report.plots.iter().map(|p| p.files.len()).sum();

@@ -69,18 +69,12 @@ pub fn plan(runs: &[(PathBuf, RunResult)], c: &Comparison) -> Vec<Planned> {
                     });
                 }
             }
-            let all: Vec<f64> = series
-                .iter()
-                .flat_map(|s| s.values.iter().flatten().map(|v| v.0))
-                .filter(|v| *v > 0.0)
-                .collect();
-            let lo = all.iter().copied().fold(f64::MAX, f64::min);
-            let hi = all.iter().copied().fold(f64::MIN, f64::max);
-            let scale = if !all.is_empty() && hi / lo > 100.0 {
-                Scale::Log10
-            } else {
-                Scale::Linear
-            };
+            let scale = Scale::for_values(
+                series
+                    .iter()
+                    .flat_map(|s| s.values.iter().flatten().map(|v| v.0)),
+                100.0,
+            );
             let title = format!(
                 "perf events per {role} operation ({})",
                 format_params(params)

@@ -39,14 +39,10 @@ pub fn plan(runs: &[(PathBuf, RunResult)], c: &Comparison) -> Vec<Planned> {
         if series.is_empty() {
             continue;
         }
-        let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.y));
-        let lo = ys.clone().filter(|y| *y > 0.0).fold(f64::MAX, f64::min);
-        let hi = ys.fold(f64::MIN, f64::max);
-        let scale = if lo > 0.0 && hi / lo > 30.0 {
-            Scale::Log10
-        } else {
-            Scale::Linear
-        };
+        let scale = Scale::for_values(
+            series.iter().flat_map(|s| s.points.iter().map(|p| p.y)),
+            30.0,
+        );
         let title = format!(
             "dirty-log round time over the run ({})",
             format_params(params)

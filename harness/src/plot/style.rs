@@ -142,6 +142,20 @@ impl TickFormat {
 }
 
 impl Scale {
+    /// `Log10` for values whose positive part spans more than `factor`
+    /// (their zeros are then left out), else `Linear`.
+    pub fn for_values(values: impl IntoIterator<Item = f64>, factor: f64) -> Scale {
+        let (lo, hi) = values
+            .into_iter()
+            .filter(|v| *v > 0.0 && v.is_finite())
+            .fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        if hi > 0.0 && hi / lo > factor {
+            Scale::Log10
+        } else {
+            Scale::Linear
+        }
+    }
+
     /// Data value to drawing coordinate (`None` where the scale has no
     /// place for it: zero or below on a log scale, q >= 1 on nines).
     pub fn forward(self, v: f64) -> Option<f64> {

@@ -62,7 +62,7 @@ fn follows_from(c: &Comparison, x: &str, k: &str) -> bool {
     })
 }
 
-fn y_axis(f: &Figure, lo: f64, hi: f64) -> Axis {
+fn y_axis(f: &Figure, ys: impl Iterator<Item = f64>) -> Axis {
     let (label, ticks) = match f.unit {
         Unit::Ns => (format!("{} (latency)", f.label), TickFormat::Ns),
         Unit::PerSecond => (f.label.replace("/s", " per second"), TickFormat::Si),
@@ -70,10 +70,9 @@ fn y_axis(f: &Figure, lo: f64, hi: f64) -> Axis {
         Unit::Count => (f.label.clone(), TickFormat::Si),
     };
     // Latencies that span more than a factor 30 go on a log axis.
-    let scale = if f.unit == Unit::Ns && lo > 0.0 && hi / lo > 30.0 {
-        Scale::Log10
-    } else {
-        Scale::Linear
+    let scale = match f.unit {
+        Unit::Ns => Scale::for_values(ys, 30.0),
+        _ => Scale::Linear,
     };
     Axis::new(label, scale, ticks)
 }
@@ -149,9 +148,6 @@ pub fn plan(c: &Comparison) -> Vec<Planned> {
                 if series.is_empty() {
                     continue;
                 }
-                let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.y));
-                let lo = ys.clone().fold(f64::MAX, f64::min);
-                let hi = ys.fold(f64::MIN, f64::max);
                 let xscale = if xs[0] > 0.0 && xs[xs.len() - 1] / xs[0] >= 4.0 {
                     Scale::Log2
                 } else {
@@ -186,7 +182,7 @@ pub fn plan(c: &Comparison) -> Vec<Planned> {
                     plot: Plot::Line(LineChart {
                         title,
                         x: xa,
-                        y: y_axis(f, lo, hi),
+                        y: y_axis(f, series.iter().flat_map(|s| s.points.iter().map(|p| p.y))),
                         series,
                     }),
                 });
