@@ -158,6 +158,15 @@ fn spread_larger_than_the_difference_is_warned_below_the_table() {
     );
     // The slow-fault p99s are equal with no spread: not claimed, not warned.
     assert!(!warning.contains("slow fault"), "{warning}");
+
+    // Machine-readable formats keep stdout clean: the warning goes to stderr.
+    let o = lab(&["compare", "--format", "csv", d.path().to_str().unwrap()]);
+    assert!(!stdout(&o).contains("spread"));
+    assert!(
+        stderr(&o).contains("lab: warning: lockless at vcpus=2"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

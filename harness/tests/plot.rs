@@ -129,6 +129,10 @@ fn every_plot_is_valid_svg_and_png_with_every_implementation() {
         );
     }
 
+    // An event the machine lacks is never drawn.
+    let perf = std::fs::read_to_string(out.join("perf-walker-vcpus8.svg")).unwrap();
+    assert!(perf.contains("task-clock") && !perf.contains("cycles"));
+
     for png_path in &pngs {
         let bytes = std::fs::read(png_path).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", png_path.display());

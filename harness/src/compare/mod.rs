@@ -45,7 +45,7 @@ pub struct CompareArgs {
     /// Figures to show, comma-separated: writes, fault_slow_p99, wp_gfn_p99,
     /// round_p50, tlb_flush_p99, restarts, lost_writes, or METRIC:STAT
     /// (e.g. mmu_lock.wait:p99), throughput:KEY, counter:NAME [default: the
-    /// first seven].
+    /// seven key figures].
     #[arg(long, value_name = "SPEC", value_delimiter = ',', value_parser = Figure::parse)]
     pub metric: Vec<Figure>,
 }
