@@ -106,6 +106,41 @@ pub fn format_ns(ns: f64) -> String {
     }
 }
 
+/// Human form of a count or rate with an SI prefix and three significant
+/// digits: `950`, `12.3k`, `1.23M`, `4.56G`; below 1, `0.123`.
+pub fn format_si(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    let a = v.abs();
+    let (scaled, prefix) = if a >= 1e12 {
+        (v / 1e12, "T")
+    } else if a >= 1e9 {
+        (v / 1e9, "G")
+    } else if a >= 1e6 {
+        (v / 1e6, "M")
+    } else if a >= 1e3 {
+        (v / 1e3, "k")
+    } else {
+        (v, "")
+    };
+    let s = scaled.abs();
+    let digits = if s == 0.0 || s >= 100.0 {
+        0
+    } else if s >= 10.0 {
+        1
+    } else if s >= 1.0 || !prefix.is_empty() {
+        2
+    } else {
+        3
+    };
+    // Whole numbers below 1000 print as such: `12`, not `12.0`.
+    if prefix.is_empty() && v.fract() == 0.0 {
+        return format!("{v:.0}");
+    }
+    format!("{scaled:.digits$}{prefix}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +160,10 @@ mod tests {
         assert!(parse_u32_list("1,x").is_err());
         assert_eq!(format_size(256 << 20), "256MiB");
         assert_eq!(format_ns(1500.0), "1.5us");
+        assert_eq!(format_si(950.0), "950");
+        assert_eq!(format_si(12_345.0), "12.3k");
+        assert_eq!(format_si(1_234_567.0), "1.23M");
+        assert_eq!(format_si(0.1234), "0.123");
+        assert_eq!(format_si(2.5), "2.50");
     }
 }

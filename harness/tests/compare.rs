@@ -1,0 +1,311 @@
+//! `lab compare` on hand-made result files: medians over repeats, ratios to
+//! the baseline, the spread warning, the export formats, and bad input.
+
+mod common;
+
+use common::{lab, stderr, stdout, Run};
+use serde_json::Value;
+use std::path::Path;
+
+fn run(impl_name: &str, vcpus: u32, seed: u64, writes: f64, fault_p99: u64) -> Run {
+    let mut r = Run::new(impl_name, vcpus);
+    r.seed = seed;
+    r.writes_per_s = writes;
+    r.fault_slow = Some((1_000, fault_p99));
+    r
+}
+
+fn compare_json(args: &[&str]) -> Value {
+    let mut a = vec!["compare", "--format", "json"];
+    a.extend_from_slice(args);
+    let o = lab(&a);
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).expect("--format json prints JSON")
+}
+
+fn group<'a>(c: &'a Value, impl_name: &str, vcpus: u64) -> &'a Value {
+    c["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["impl"] == impl_name && g["params"]["vcpus"] == vcpus)
+        .unwrap_or_else(|| panic!("no group {impl_name} vcpus={vcpus}"))
+}
+
+fn close(a: &Value, b: f64) -> bool {
+    (a.as_f64().unwrap() - b).abs() < 1e-9 * b.abs().max(1.0)
+}
+
+/// Two implementations, three repeats each at 8 vCPUs, with known medians:
+/// mmu-lock writes {1.0, 1.2, 1.1}M/s and slow-fault p99 {10, 12, 11}us;
+/// lockless-gen {2.2, 2.0, 2.4}M/s and {5.5, 5.0, 6.0}us. The ratios are
+/// 2.2/1.1 = 2 and 5.5/11 = 0.5. At 16 vCPUs only lockless-gen ran.
+fn sweep_dir(dir: &Path) {
+    for (seed, w, p) in [(1, 1.0e6, 10_000), (2, 1.2e6, 12_000), (3, 1.1e6, 11_000)] {
+        run("mmu-lock", 8, seed, w, p).write(dir, &format!("mmu-lock-8-{seed}"));
+    }
+    for (seed, w, p) in [(1, 2.2e6, 5_500), (2, 2.0e6, 5_000), (3, 2.4e6, 6_000)] {
+        let mut r = run("lockless-gen", 8, seed, w, p);
+        r.restarts = 500;
+        r.write(dir, &format!("lockless-gen-8-{seed}"));
+    }
+    run("lockless-gen", 16, 1, 3.0e6, 7_000).write(dir, "lockless-gen-16-1");
+}
+
+#[test]
+fn medians_over_repeats_and_ratios_to_the_baseline() {
+    let d = tempfile::tempdir().unwrap();
+    sweep_dir(d.path());
+    let c = compare_json(&[d.path().to_str().unwrap()]);
+    assert_eq!(c["schema"], "rmap-lab/compare/v1");
+    assert_eq!(c["baseline"], "mmu-lock");
+    // Seeds are repeats, not configurations; vcpus is a key.
+    assert_eq!(c["keys"], serde_json::json!(["vcpus"]));
+    assert_eq!(c["groups"].as_array().unwrap().len(), 3);
+
+    let base = group(&c, "mmu-lock", 8);
+    assert_eq!(base["baseline"], true);
+    assert_eq!(base["runs"].as_array().unwrap().len(), 3);
+    let w = &base["figures"]["writes"];
+    assert!(close(&w["stats"]["median"], 1.1e6));
+    assert!(close(&w["stats"]["min"], 1.0e6));
+    assert!(close(&w["stats"]["max"], 1.2e6));
+    assert!(close(&w["ratio"], 1.0));
+
+    let g = group(&c, "lockless-gen", 8);
+    let f = &g["figures"];
+    assert!(close(&f["writes"]["stats"]["median"], 2.2e6));
+    assert!(close(&f["writes"]["ratio"], 2.0));
+    assert!(close(&f["fault_slow_p99"]["stats"]["median"], 5_500.0));
+    assert!(close(&f["fault_slow_p99"]["ratio"], 0.5));
+    // 500 restarts in 100,000 walks; mmu-lock's zero has no ratio.
+    assert!(close(&f["restarts"]["stats"]["median"], 5.0));
+    assert!(f["restarts"]["ratio"].is_null());
+    assert!(close(&f["lost_writes"]["stats"]["median"], 0.0));
+
+    // No baseline at 16 vCPUs: no ratio, and a warning that says so.
+    let lone = group(&c, "lockless-gen", 16);
+    assert!(lone["figures"]["writes"]["ratio"].is_null());
+    let warnings: Vec<&str> = c["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("no mmu-lock run at vcpus=16")),
+        "{warnings:?}"
+    );
+    // The differences are larger than the spreads: no noise warning.
+    assert!(
+        !warnings.iter().any(|w| w.contains("spread")),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn baseline_is_chosen_and_can_be_named() {
+    let d = tempfile::tempdir().unwrap();
+    let a = run("seqlock", 4, 1, 1.0e6, 8_000).write(d.path(), "a");
+    let b = run("rmap-lock", 4, 1, 4.0e6, 2_000).write(d.path(), "b");
+    let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+    // Without mmu-lock, the first input's implementation is the baseline.
+    let c = compare_json(&[a, b]);
+    assert_eq!(c["baseline"], "seqlock");
+    assert!(close(
+        &group(&c, "rmap-lock", 4)["figures"]["writes"]["ratio"],
+        4.0
+    ));
+    let c = compare_json(&["--baseline", "rmap-lock", a, b]);
+    assert_eq!(c["baseline"], "rmap-lock");
+    let s = &group(&c, "seqlock", 4)["figures"];
+    assert!(close(&s["writes"]["ratio"], 0.25));
+    assert!(close(&s["fault_slow_p99"]["ratio"], 4.0));
+
+    let o = lab(&["compare", "--baseline", "nosuch", a, b]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("baseline 'nosuch'"), "{err}");
+}
+
+#[test]
+fn spread_larger_than_the_difference_is_warned_below_the_table() {
+    let d = tempfile::tempdir().unwrap();
+    // mmu-lock: 1.0 and 1.5 M/s (median 1.25); lockless: 1.2 and 1.4
+    // (median 1.3). A difference of 0.05M against a spread of 0.5M.
+    for (i, w) in [1.0e6, 1.5e6].into_iter().enumerate() {
+        run("mmu-lock", 2, i as u64, w, 10_000).write(d.path(), &format!("m{i}"));
+    }
+    for (i, w) in [1.2e6, 1.4e6].into_iter().enumerate() {
+        run("lockless", 2, i as u64, w, 10_000).write(d.path(), &format!("l{i}"));
+    }
+    let o = lab(&["compare", d.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let table_end = out.find("Warning:").expect("a warning is printed");
+    assert!(out[..table_end].contains("lockless"));
+    let warning = out[table_end..]
+        .lines()
+        .find(|l| l.contains("spread over repeats is larger than the difference"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(warning.contains("lockless at vcpus=2"), "{warning}");
+    assert!(
+        warning.contains("guest writes/s (difference 4%, spread 40%)"),
+        "{warning}"
+    );
+    // The slow-fault p99s are equal with no spread: not claimed, not warned.
+    assert!(!warning.contains("slow fault"), "{warning}");
+
+    // Machine-readable formats keep stdout clean: the warning goes to stderr.
+    let o = lab(&["compare", "--format", "csv", d.path().to_str().unwrap()]);
+    assert!(!stdout(&o).contains("spread"));
+    assert!(
+        stderr(&o).contains("lab: warning: lockless at vcpus=2"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn every_export_format_carries_the_rows() {
+    let d = tempfile::tempdir().unwrap();
+    sweep_dir(d.path());
+    let p = d.path().to_str().unwrap();
+
+    let table = stdout(&lab(&["compare", p]));
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("lockless-gen") && l.contains(" 8 "))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("2.20M (2.00x)"), "{row}");
+    assert!(row.contains("5.5us (0.50x)"), "{row}");
+    // The range of the repeats on the line below.
+    assert!(table.contains("2.00M-2.40M"), "{table}");
+
+    let md = stdout(&lab(&["compare", "--format", "markdown", p]));
+    assert!(md.lines().next().unwrap().starts_with("Configuration:"));
+    assert!(
+        md.contains("| impl | vcpus | runs | guest writes/s | vs mmu-lock |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| lockless-gen | 8 | 3 | 2.20M [2.00M-2.40M] | 2.00x |"),
+        "{md}"
+    );
+
+    let csv = stdout(&lab(&["compare", "--format", "csv", p]));
+    let mut lines = csv.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(&head[..3], ["impl", "vcpus", "runs"]);
+    let col = |name: &str| head.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 3);
+    let lg = rows
+        .iter()
+        .find(|r| r[0] == "lockless-gen" && r[1] == "8")
+        .unwrap();
+    assert_eq!(lg[col("writes_per_s_median")], "2200000");
+    assert_eq!(lg[col("fault_slow_p99_ns_ratio")], "0.5");
+    assert!(rows.iter().all(|r| r.len() == head.len()));
+
+    let bad = lab(&["compare", "--format", "xml", p]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert_eq!(stderr(&bad).lines().count(), 1);
+}
+
+#[test]
+fn metric_selects_the_columns() {
+    let d = tempfile::tempdir().unwrap();
+    sweep_dir(d.path());
+    let p = d.path().to_str().unwrap();
+    let c = compare_json(&["--metric", "writes,walker.wp_gfn:p50,counter:walks", p]);
+    let ids: Vec<&str> = c["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["writes", "walker.wp_gfn:p50", "counter:walks"]);
+    let f = &group(&c, "lockless-gen", 8)["figures"];
+    assert!(close(&f["walker.wp_gfn:p50"]["stats"]["median"], 500.0));
+    assert!(close(&f["counter:walks"]["stats"]["median"], 100_000.0));
+
+    let o = lab(&["compare", "--metric", "walker.wp_gfn:p42", p]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown statistic 'p42'"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Bad input: one line on stderr naming the file and the problem, exit 2,
+/// for both commands that read results.
+#[test]
+fn corrupt_and_foreign_files_give_one_line_and_exit_2() {
+    let d = tempfile::tempdir().unwrap();
+    let good = run("mmu-lock", 1, 1, 1.0e6, 1_000).write(d.path(), "good");
+    let corrupt = d.path().join("corrupt.json");
+    std::fs::write(&corrupt, "{\"schema\": \"rmap-lab/result/v1\", \"impl\": ").unwrap();
+    let foreign = d.path().join("foreign.json");
+    std::fs::write(
+        &foreign,
+        "{\"name\": \"package.json\", \"version\": \"1.0.0\"}",
+    )
+    .unwrap();
+    let missing = d.path().join("missing.json");
+    let mut bad_hdr = Run::new("mmu-lock", 1).json();
+    bad_hdr["metrics"]["vcpu.fault_slow"]["hdr"] = "AAAA!!".into();
+    let bad_hdr_path = d.path().join("badhdr.json");
+    std::fs::write(&bad_hdr_path, bad_hdr.to_string()).unwrap();
+
+    let out = d.path().join("out");
+    for (file, why) in [
+        (&corrupt, "not JSON"),
+        (&foreign, "not an rmap-lab result"),
+        (&missing, "no such file"),
+    ] {
+        for cmd in [
+            vec!["compare", good.to_str().unwrap(), file.to_str().unwrap()],
+            vec![
+                "plot",
+                "--out",
+                out.to_str().unwrap(),
+                file.to_str().unwrap(),
+            ],
+        ] {
+            let o = lab(&cmd);
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{cmd:?}: {err}");
+            assert_eq!(err.lines().count(), 1, "{cmd:?}: {err}");
+            assert!(
+                err.contains(file.file_name().unwrap().to_str().unwrap()),
+                "{err}"
+            );
+            assert!(err.contains(why), "{cmd:?}: {err}");
+            assert!(stdout(&o).is_empty());
+        }
+    }
+    // A histogram that does not decode: `plot` needs it, and says which.
+    let o = lab(&[
+        "plot",
+        "--out",
+        out.to_str().unwrap(),
+        bad_hdr_path.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("badhdr.json") && err.contains("vcpu.fault_slow"),
+        "{err}"
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    let o = lab(&["compare", empty.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no result files"));
+}
