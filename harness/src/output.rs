@@ -4,9 +4,8 @@
 //! warnings). Everything here writes to stdout; progress goes to stderr.
 
 use crate::args::online_cpus;
-use crate::progress::si;
 use crate::results::{Machine, RunResult};
-use crate::units::{format_ns, format_size};
+use crate::units::{format_ns, format_si, format_size};
 use crate::warnings;
 use rmap_workloads::Config;
 
@@ -141,12 +140,12 @@ pub fn run_summary(r: &RunResult) {
     let tp = |k: &str| r.throughput.get(k).copied().unwrap_or(0.0);
     println!(
         "throughput: {}/s guest writes, {}/s fast faults, {}/s slow faults, {}/s walks, {}/s rounds, {}/s zaps",
-        si(tp("vcpu.guest_writes")),
-        si(tp("vcpu.faults_fast")),
-        si(tp("vcpu.faults_slow")),
-        si(tp("walker.walks")),
-        si(tp("walker.rounds")),
-        si(tp("zapper.zaps")),
+        format_si(tp("vcpu.guest_writes")),
+        format_si(tp("vcpu.faults_fast")),
+        format_si(tp("vcpu.faults_slow")),
+        format_si(tp("walker.walks")),
+        format_si(tp("walker.rounds")),
+        format_si(tp("zapper.zaps")),
     );
     let c = &r.counters;
     if c.walks > 0 {
@@ -228,8 +227,8 @@ fn print_perf(r: &RunResult) {
         for e in &events {
             row.push(match m.get(*e) {
                 Some(v) if v.supported => match (v.value, v.per_op) {
-                    (Some(val), Some(p)) => format!("{} ({})", si(val), fmt_per_op(p)),
-                    (Some(val), None) => si(val),
+                    (Some(val), Some(p)) => format!("{} ({})", format_si(val), fmt_per_op(p)),
+                    (Some(val), None) => format_si(val),
                     _ => "-".into(),
                 },
                 _ => "n/s".into(),

@@ -3,6 +3,7 @@
 //! Hidden when stderr is not a terminal or with `--no-progress`, so piped
 //! and CI output stays clean.
 
+use crate::units::format_si;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rmap_workloads::{Config, Live};
 use std::io::IsTerminal;
@@ -113,26 +114,13 @@ impl Progress {
             bar.set_position((t0.elapsed().as_millis() as u64).min(total_ms));
             bar.set_message(format!(
                 "{what}: {}/s writes, {}/s walks, {} rounds, {} restarts",
-                si(wps),
-                si(walks_ps),
+                format_si(wps),
+                format_si(walks_ps),
                 Live::get(&live.rounds),
                 Live::get(&live.restarts)
             ));
             std::thread::sleep(Duration::from_millis(100));
         }
         bar.finish_and_clear();
-    }
-}
-
-/// `12.3M` style.
-pub fn si(v: f64) -> String {
-    if v >= 1e9 {
-        format!("{:.2}G", v / 1e9)
-    } else if v >= 1e6 {
-        format!("{:.2}M", v / 1e6)
-    } else if v >= 1e3 {
-        format!("{:.1}k", v / 1e3)
-    } else {
-        format!("{v:.0}")
     }
 }
