@@ -269,8 +269,6 @@ pub fn config_json(cfg: &Config) -> results::RunConfig {
     let mut put = |k: &str, v: serde_json::Value| {
         extra.insert(k.to_string(), v);
     };
-    put("impl", cfg.impl_kind.name().into());
-    put("workload", cfg.workload.name().into());
     put("duration_s", cfg.duration.as_secs_f64().into());
     put("warmup_s", cfg.warmup.as_secs_f64().into());
     put("zap_rate", cfg.zap_rate.into());
