@@ -557,7 +557,7 @@ mod tests {
     use crate::calibrate::guest::Share;
     use crate::calibrate::measure::{Iteration, Live, VcpuReport};
 
-    pub(crate) fn sample() -> Calibration {
+    fn sample() -> Calibration {
         let round = |get_ns, clear_ns, dirty_pages| Round {
             t_s: 1.0,
             get_ns,

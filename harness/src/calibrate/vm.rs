@@ -233,13 +233,13 @@ impl Vm {
                 ))
             })?;
         let layout = Layout::new(data_bytes);
-        let mut setup = Mapping::new(layout.setup_bytes, "the setup memslot")?;
+        let setup = Mapping::new(layout.setup_bytes, "the setup memslot")?;
         let data = Mapping::new(data_bytes, "the data memslot")?;
         {
             // SAFETY: the mapping is `len` bytes, readable and writable,
             // zero-filled, and no vCPU exists yet, so this is the only
             // reference to it.
-            let bytes = unsafe { std::slice::from_raw_parts_mut(setup.ptr.as_mut(), setup.len) };
+            let bytes = unsafe { std::slice::from_raw_parts_mut(setup.ptr.as_ptr(), setup.len) };
             layout.write_setup(bytes);
         }
         let max_vcpus = kvm.get_max_vcpus();
