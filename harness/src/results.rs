@@ -355,43 +355,48 @@ mod tests {
     }
 }
 
-/// Now, as RFC 3339 in UTC (`2026-11-25T18:53:44Z`).
+/// Now, as RFC 3339 in UTC with milliseconds (`2026-11-25T18:53:44.120Z`).
 pub fn utc_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    rfc3339(secs)
+    utc_stamps(std::time::SystemTime::now()).0
 }
 
-/// Seconds since the Unix epoch as RFC 3339 UTC (days to civil date after
-/// Howard Hinnant's algorithm).
-pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
+/// `t` as RFC 3339 in UTC with milliseconds, and as a file-name stamp
+/// (`20261125T185344.120Z`), without a date crate (civil date from days
+/// since 1970-01-01 after Howard Hinnant's algorithm).
+pub fn utc_stamps(t: std::time::SystemTime) -> (String, String) {
+    let d = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or(std::time::Duration::ZERO);
+    let secs = d.as_secs();
+    let ms = d.subsec_millis();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let z = days as i64 + 719_468;
     let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
+    let doe = z.rem_euclid(146_097);
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + (m <= 2) as i64;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    (
+        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z"),
+        format!("{year:04}{month:02}{day:02}T{h:02}{m:02}{s:02}.{ms:03}Z"),
     )
 }
 
 #[cfg(test)]
 mod time_tests {
+    use super::utc_stamps;
+    use std::time::{Duration, UNIX_EPOCH};
+
     #[test]
-    fn rfc3339_known_dates() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(super::rfc3339(1_795_632_824), "2026-11-25T18:53:44Z");
+    fn utc_stamps_are_rfc3339() {
+        let t = UNIX_EPOCH + Duration::from_millis(951_782_400_123); // 2000-02-29
+        assert_eq!(utc_stamps(t).0, "2000-02-29T00:00:00.123Z");
+        assert_eq!(utc_stamps(t).1, "20000229T000000.123Z");
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_632_824);
+        assert_eq!(utc_stamps(t).0, "2026-11-25T18:53:44.000Z");
     }
 }

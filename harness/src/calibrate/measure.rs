@@ -41,7 +41,7 @@ use super::vm::{DirtyLogMode, Vm, VmError};
 use hdrhistogram::Histogram;
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -52,13 +52,10 @@ pub const MIN_LIVE_PASSES: u64 = 2;
 /// not reached [`MIN_LIVE_PASSES`] (a warning says so).
 const LIVE_CAP_FACTOR: u32 = 20;
 
-/// Set by the Ctrl-C handler; the host checks it between steps and skips to
-/// the end, keeping what it measured.
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
+/// Ctrl-C was pressed: the host checks between steps and skips to the end,
+/// keeping what it measured.
 fn interrupted() -> bool {
-    // Relaxed: a flag polled in a loop; nothing is published through it.
-    INTERRUPTED.load(Ordering::Relaxed)
+    crate::run::stopped()
 }
 
 /// What to run.

@@ -244,13 +244,8 @@ fn run(args: CalibrateArgs) -> LabResult<i32> {
         ));
     }
     // Ctrl-C ends the calibration early and still writes a result marked
-    // interrupted. A second handler (another module set one) is not an
-    // error: the run then stops the default way.
-    let _ = ctrlc::set_handler(|| {
-        // Relaxed: a stop flag polled by the host loop; nothing else is
-        // published through it.
-        measure::INTERRUPTED.store(true, std::sync::atomic::Ordering::Relaxed)
-    });
+    // interrupted (the lab's one handler, shared with `lab run`).
+    crate::run::stop_flag();
 
     let plan = measure::Plan {
         vcpus: args.vcpus,
@@ -272,7 +267,7 @@ fn run(args: CalibrateArgs) -> LabResult<i32> {
         warnings: &warnings,
     };
     let result = output::result(&cal, &setup);
-    let (_, stamp) = output::utc_stamps(cal.started);
+    let (_, stamp) = crate::results::utc_stamps(cal.started);
     let path = args.out.join(format!("host-kvm-{stamp}.json"));
     result
         .save(&path)

@@ -26,7 +26,7 @@ use hdrhistogram::Histogram;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// How the result's warnings start the note on a software-virtualised host
 /// (the summary prints it as its "host KVM" line instead).
@@ -37,29 +37,6 @@ const LIVE_ROUNDS_KEPT: usize = 1000;
 
 const GIB_PAGES: f64 = (1u64 << 30) as f64 / super::guest::PAGE_SIZE as f64;
 
-/// `2025-01-02T03:04:05.678Z` and `20250102T030405.678Z` for `t`.
-pub fn utc_stamps(t: SystemTime) -> (String, String) {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    let secs = d.as_secs();
-    let ms = d.subsec_millis();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + (month <= 2) as i64;
-    (
-        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z"),
-        format!("{year:04}{month:02}{day:02}T{h:02}{m:02}{s:02}.{ms:03}Z"),
-    )
-}
-
 fn histogram_of(values: impl Iterator<Item = u64>) -> Histogram<u64> {
     let mut h = super::measure::new_histogram();
     for v in values {
@@ -68,17 +45,8 @@ fn histogram_of(values: impl Iterator<Item = u64>) -> Histogram<u64> {
     h
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
+fn median(v: Vec<f64>) -> Option<f64> {
+    crate::compare::Stats::of(&v).map(|s| s.median)
 }
 
 /// Median over the lockstep rounds of round time per dirty page, in ns.
@@ -129,7 +97,7 @@ fn live_json(l: &Live) -> serde_json::Value {
 
 /// The result file for `cal`.
 pub fn result(cal: &Calibration, setup: &Setup) -> RunResult {
-    let (started_at, _) = utc_stamps(cal.started);
+    let (started_at, _) = crate::results::utc_stamps(cal.started);
     let mut metrics = BTreeMap::new();
     let mut put = |name: &str, h: Histogram<u64>| {
         if !h.is_empty() {
@@ -587,7 +555,7 @@ mod tests {
             initially_set: true,
             max_vcpus: 1024,
             data_pages: 1024,
-            started: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            started: std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             elapsed: Duration::from_secs(2),
             interrupted: false,
             populate_ns: 5_262_268,
@@ -615,15 +583,6 @@ mod tests {
             }],
             guest_writes: 9 * 1024,
         }
-    }
-
-    #[test]
-    fn utc_stamps_are_rfc3339() {
-        let t = UNIX_EPOCH + Duration::from_millis(951_782_400_123); // 2000-02-29
-        assert_eq!(utc_stamps(t).0, "2000-02-29T00:00:00.123Z");
-        assert_eq!(utc_stamps(t).1, "20000229T000000.123Z");
-        let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(utc_stamps(t).0, "2023-11-14T22:13:20.000Z");
     }
 
     #[test]
