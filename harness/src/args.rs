@@ -84,22 +84,39 @@ pub fn parse_count_list(s: &str) -> Result<CountList, String> {
     crate::units::parse_u32_list(s).map(CountList)
 }
 
+/// `--workload dirty-log,churn`: one flag value naming several workloads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkloadList(pub Vec<WorkloadKind>);
+
+fn parse_workload_list(s: &str) -> Result<WorkloadList, String> {
+    crate::units::parse_list(s, parse_workload).map(WorkloadList)
+}
+
+/// One point of the workload/aliases/desc_ext matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Point {
+    pub workload: WorkloadKind,
+    pub aliases: u32,
+    pub desc_ext: usize,
+}
+
 /// Workload parameters (DESIGN §5). Defaults finish in about 10 s on a
-/// 2-core machine.
+/// 2-core machine. `--workload`, `--aliases` and `--desc-ext` take lists
+/// (`1,4,16`) for `lab sweep`; every other command wants one value.
 #[derive(Args, Clone, Debug)]
 pub struct VmArgs {
-    /// Workload: dirty-log, churn or idle.
-    #[arg(long, default_value = "dirty-log", value_parser = parse_workload)]
-    pub workload: WorkloadKind,
+    /// Workload: dirty-log, churn or idle (a list for lab sweep).
+    #[arg(long, default_value = "dirty-log", value_parser = parse_workload_list)]
+    pub workload: WorkloadList,
     /// Guest memory (one memslot), e.g. 256MiB.
     #[arg(long, default_value = "256MiB", value_parser = parse_size)]
     pub mem: u64,
-    /// Address spaces mapping the memory (sptes per gfn, so chain length).
-    #[arg(long, default_value_t = 4)]
-    pub aliases: u32,
-    /// spte references per rmap descriptor (3: KVM 2013, 14: KVM since 6.4).
-    #[arg(long, default_value_t = 3)]
-    pub desc_ext: usize,
+    /// Address spaces mapping the memory (sptes per gfn, so chain length; a list for lab sweep).
+    #[arg(long, default_value = "4", value_parser = parse_count_list)]
+    pub aliases: CountList,
+    /// spte references per rmap descriptor (3: KVM 2013, 14: KVM since 6.4; a list for lab sweep).
+    #[arg(long, default_value = "3", value_parser = parse_count_list)]
+    pub desc_ext: CountList,
     /// Measured time, e.g. 10s or 300ms.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
@@ -172,34 +189,53 @@ pub fn machine_memory() -> u64 {
 }
 
 impl VmArgs {
-    /// Worker threads a run starts: vCPUs, plus the migration thread and the
-    /// zapper where the workload has them.
-    pub fn threads(&self, vcpus: u32) -> u32 {
-        vcpus
-            + match self.workload {
-                WorkloadKind::Idle => (self.zap_rate > 0.0) as u32,
-                _ => 1 + (self.zap_rate > 0.0) as u32,
+    /// Every (workload, aliases, desc_ext) the flags name, workload slowest.
+    pub fn points(&self) -> Vec<Point> {
+        let mut v = Vec::new();
+        for &workload in &self.workload.0 {
+            for &aliases in &self.aliases.0 {
+                for &desc_ext in &self.desc_ext.0 {
+                    v.push(Point {
+                        workload,
+                        aliases,
+                        desc_ext: desc_ext as usize,
+                    });
+                }
             }
-    }
-
-    /// The lock kind `--mmu-lock` resolves to for `vcpus` vCPUs here.
-    pub fn lock_kind(&self, vcpus: u32) -> LockKind {
-        match self.mmu_lock {
-            LockChoice::Kind(k) => k,
-            LockChoice::Auto if self.threads(vcpus) > online_cpus() => LockKind::Park,
-            LockChoice::Auto => LockKind::Spin,
         }
+        v
     }
 
-    /// A validated configuration for one run.
+    /// The one point a single run uses; lists are for `lab sweep`.
+    pub fn point(&self) -> LabResult<Point> {
+        for (flag, n) in [
+            ("--workload", self.workload.0.len()),
+            ("--aliases", self.aliases.0.len()),
+            ("--desc-ext", self.desc_ext.0.len()),
+        ] {
+            if n != 1 {
+                return Err(LabError::usage(format!(
+                    "{flag} takes one value here (lab sweep runs several)"
+                )));
+            }
+        }
+        Ok(self.points()[0])
+    }
+
+    /// A validated configuration for one run (single-valued flags).
     pub fn to_config(&self, impl_kind: ImplKind, vcpus: u32) -> LabResult<Config> {
+        self.to_config_at(impl_kind, vcpus, self.point()?)
+    }
+
+    /// A validated configuration for one run at `p`.
+    pub fn to_config_at(&self, impl_kind: ImplKind, vcpus: u32, p: Point) -> LabResult<Config> {
         let cfg = Config {
             impl_kind,
-            workload: self.workload,
+            workload: p.workload,
             vcpus,
             mem_bytes: self.mem,
-            aliases: self.aliases,
-            desc_ext: self.desc_ext,
+            aliases: p.aliases,
+            desc_ext: p.desc_ext,
             duration: self.duration,
             warmup: self.warmup,
             zap_rate: self.zap_rate,
@@ -210,12 +246,20 @@ impl VmArgs {
             seed: self.seed,
             pin: self.pin,
             wp_batch: self.wp_batch.filter(|&b| b > 0),
-            mmu_lock: self.lock_kind(vcpus),
+            mmu_lock: LockKind::Spin,
             bug: self.inject_bug,
             record_latency: !self.no_latency,
             tlb_burst: self.tlb_burst.max(1),
             hot_gfns: self.hot_gfns.max(1),
             sample_interval: None,
+        };
+        let mut cfg = cfg;
+        cfg.mmu_lock = match self.mmu_lock {
+            LockChoice::Kind(k) => k,
+            // Spin while every worker thread has a CPU, park once they
+            // outnumber the CPUs (the output says which was used).
+            LockChoice::Auto if cfg.worker_threads() > online_cpus() => LockKind::Park,
+            LockChoice::Auto => LockKind::Spin,
         };
         cfg.validate(machine_memory())
             .map_err(|e| LabError::usage(e.to_string()))?;

@@ -195,7 +195,7 @@ pub fn main(args: CheckArgs) -> LabResult<i32> {
             "{}",
             serde_json::json!({
                 "inject_bug": bug.map(|b| b.name()),
-                "workload": args.vm.workload.name(),
+                "workload": args.vm.point()?.workload.name(),
                 "runs": rows,
                 "ok": failed == 0,
             })
@@ -209,7 +209,7 @@ pub fn main(args: CheckArgs) -> LabResult<i32> {
 fn print_table(rows: &[CheckRow], bug: Option<Bug>, args: &CheckArgs) {
     println!(
         "lab check: {} workload, {} per run, {}{}",
-        args.vm.workload,
+        args.vm.point().map(|p| p.workload.name()).unwrap_or("?"),
         crate::units::format_ns(args.vm.duration.as_nanos() as f64),
         crate::units::format_size(args.vm.mem),
         bug.map(|b| format!(", injected bug '{b}'"))

@@ -66,7 +66,8 @@ impl Table {
 }
 
 /// Before the run: what, where, and whether the machine can run it fairly.
-pub fn run_header(cfg: &Config, threads: u32) {
+pub fn run_header(cfg: &Config) {
+    let threads = cfg.worker_threads();
     let m = Machine::probe(threads, rmap_workloads::clock::source());
     println!(
         "lab run: {} on {}: {} vCPUs, {} ({} gfns), {} aliases, desc_ext {}, mmu_lock {}, {:.1}s (+{:.1}s warmup)",

@@ -207,6 +207,7 @@ pub fn to_result(
         ("faults_raced", c.faults_raced),
         ("fast_fault_retries", c.fast_fault_retries),
         ("sptes_zapped", c.sptes_zapped),
+        ("rounds_empty", c.rounds_empty),
         ("pages_harvested", c.pages_harvested),
         ("pages_copied", c.pages_copied),
         ("tlb_flushes", c.tlb_flushes),
@@ -338,7 +339,7 @@ pub fn main(args: RunArgs) -> LabResult<i32> {
     let trace = args.trace.as_deref().map(TraceWriter::new);
     stop_flag();
     if !args.json {
-        output::run_header(&cfg, args.vm.threads(cfg.vcpus));
+        output::run_header(&cfg);
     }
     let progress = Progress::new(args.out.no_progress);
     let (_report, result, _session) = execute(

@@ -215,6 +215,22 @@ impl Config {
         self.mem_bytes / PAGE_SIZE
     }
 
+    /// Worker threads a run starts: the vCPUs, the migration thread where
+    /// the workload logs dirty pages, and the zapper where it zaps.
+    pub fn worker_threads(&self) -> u32 {
+        self.vcpus + self.dirty_logging() as u32 + self.zapping() as u32
+    }
+
+    /// The workload runs dirty-log rounds (a migration thread).
+    pub fn dirty_logging(&self) -> bool {
+        self.workload != WorkloadKind::Idle
+    }
+
+    /// The workload has a zapper (`churn` always zaps).
+    pub fn zapping(&self) -> bool {
+        self.workload == WorkloadKind::Churn || self.zap_rate > 0.0
+    }
+
     /// Host bytes the run will allocate (source and destination pages,
     /// version snapshot, spte tables, rmap heads), for the "beyond the
     /// machine" check.

@@ -17,7 +17,8 @@ pub enum Metric {
     Write,
     /// Write-protect walk of one gfn.
     WpGfn,
-    /// One dirty-log round: harvest, write-protect, flush, copy.
+    /// One dirty-log round that harvested something: harvest, write-protect,
+    /// flush, copy.
     Round,
     /// Remote TLB flush wait within a round.
     TlbFlush,
@@ -145,6 +146,8 @@ pub struct Counters {
     pub zaps: u64,
     pub sptes_zapped: u64,
     pub rounds: u64,
+    /// Rounds that harvested nothing (and flushed nothing): not timed.
+    pub rounds_empty: u64,
     pub pages_harvested: u64,
     pub pages_copied: u64,
     pub tlb_flushes: u64,
@@ -164,6 +167,7 @@ impl Counters {
         self.zaps += o.zaps;
         self.sptes_zapped += o.sptes_zapped;
         self.rounds += o.rounds;
+        self.rounds_empty += o.rounds_empty;
         self.pages_harvested += o.pages_harvested;
         self.pages_copied += o.pages_copied;
         self.tlb_flushes += o.tlb_flushes;

@@ -67,40 +67,55 @@ impl Migration {
         // continuous walks of the rmaps under churn. Protecting more than
         // the harvest is always safe; only harvested pages are copied.
         let walk = self.walk_all.as_deref().unwrap_or(&self.harvest);
+        let mut protected = 0;
         for gfns in walk.chunks(batch) {
             w.walks_begin();
             let st = ctx.rmap.write_protect(&ctx.sptes, gfns, w);
+            protected += st.protected;
             w.counters.walk.add(&st);
             w.live(LiveField::Walks, st.walks);
             w.live(LiveField::Restarts, st.total_restarts());
         }
+        let pages = self.harvest.len() as u64;
+        // As `kvm_get_dirty_log_protect`: flush only when something was
+        // harvested (or, in churn, write-protected). An empty round is the
+        // ioctl returning an empty bitmap: it is counted, not timed.
+        let flush = pages > 0 || protected > 0;
         if skip_flush {
             for &g in &self.harvest {
                 ctx.mem.copy(g);
             }
         }
-        let tf = w.now();
-        ctx.vcpus.flush();
-        let tf_end = w.record_since(Metric::TlbFlush, tf);
+        if flush {
+            let tf = w.now();
+            ctx.vcpus.flush();
+            let tf_end = w.record_since(Metric::TlbFlush, tf);
+            if traced {
+                w.span(SpanKind::TlbFlush, tf, tf_end, 0);
+            }
+            w.counters.tlb_flushes += 1;
+        }
         if !skip_flush {
             for &g in &self.harvest {
                 ctx.mem.copy(g);
             }
         }
-        let end = w.record_since(Metric::Round, t0);
+        let end = if flush {
+            w.record_since(Metric::Round, t0)
+        } else {
+            w.now()
+        };
         if traced {
-            w.span(SpanKind::TlbFlush, tf, tf_end, 0);
-            w.span(SpanKind::Round, t0, end, self.harvest.len() as u64);
+            w.span(SpanKind::Round, t0, end, pages);
         }
         w.trace_end();
 
-        let pages = self.harvest.len() as u64;
         w.counters.rounds += 1;
-        w.counters.tlb_flushes += 1;
+        w.counters.rounds_empty += (!flush) as u64;
         w.counters.pages_harvested += pages;
         w.counters.pages_copied += pages;
         w.live(LiveField::Rounds, 1);
-        if w.measuring() && w.timing && self.rounds.len() < MAX_ROUND_SAMPLES {
+        if flush && w.measuring() && w.timing && self.rounds.len() < MAX_ROUND_SAMPLES {
             self.rounds.push(RoundSample {
                 t_s: clock::delta_ns(ctx.measure_start(), t0) as f64 / 1e9,
                 round_ns: clock::delta_ns(t0, end),

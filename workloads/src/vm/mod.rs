@@ -214,9 +214,9 @@ pub fn run(
         BuildError::BugNotApplicable(b, k) => ConfigError::BugNotApplicable(b, k),
         BuildError::Unavailable(_) => ConfigError::NoVcpus,
     })?;
-    let dirty_logging = cfg.workload != WorkloadKind::Idle;
-    let zapping = cfg.workload == WorkloadKind::Churn || cfg.zap_rate > 0.0;
-    let threads = cfg.vcpus + dirty_logging as u32 + zapping as u32;
+    let dirty_logging = cfg.dirty_logging();
+    let zapping = cfg.zapping();
+    let threads = cfg.worker_threads();
     let oracle_pages = match cfg.workload {
         WorkloadKind::Churn => Pages::Some(vcpu::hot_gfns(cfg)),
         _ => Pages::All(cfg.gfns()),
