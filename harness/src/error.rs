@@ -9,6 +9,9 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_VIOLATION: i32 = 1;
 /// Exit status: bad usage or bad input.
 pub const EXIT_USAGE: i32 = 2;
+/// Exit status: stopped by Ctrl-C after writing what it had (marked
+/// `interrupted`), as shells report a SIGINT.
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Debug)]
 pub enum LabError {

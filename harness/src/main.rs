@@ -26,7 +26,13 @@ use error::{EXIT_OK, EXIT_USAGE};
 /// counters under a simulated VM, and a migration oracle that counts every
 /// write a write-protect walk let slip.
 #[derive(Parser, Debug)]
-#[command(name = "lab", version, about, propagate_version = true)]
+#[command(
+    name = "lab",
+    version,
+    about,
+    propagate_version = true,
+    args_override_self = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

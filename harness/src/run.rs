@@ -4,7 +4,7 @@
 //! `rmap_workloads::run`, and turn its report into a result file.
 
 use crate::args::VmArgs;
-use crate::error::{LabError, LabResult, EXIT_OK, EXIT_VIOLATION};
+use crate::error::{LabError, LabResult, EXIT_INTERRUPTED, EXIT_OK, EXIT_VIOLATION};
 use crate::output;
 use crate::perf::{PerfSession, PerfSpec};
 use crate::progress::Progress;
@@ -376,14 +376,22 @@ pub fn main(args: RunArgs) -> LabResult<i32> {
                 } else {
                     String::new()
                 },
-                crate::units::format_size(t.bytes),
+                format!("{:.1} MB", t.bytes as f64 / 1e6),
                 args.trace_sample
             );
         }
     }
-    Ok(if result.verdict.ok {
-        EXIT_OK
-    } else {
+    Ok(exit_status(&result))
+}
+
+/// 1 when the oracle found a violation, else 130 (as for SIGINT) when the
+/// run was interrupted, else 0.
+pub fn exit_status(r: &RunResult) -> i32 {
+    if !r.verdict.ok {
         EXIT_VIOLATION
-    })
+    } else if r.interrupted {
+        EXIT_INTERRUPTED
+    } else {
+        EXIT_OK
+    }
 }

@@ -1,0 +1,361 @@
+//! `lab run`, `lab check` and `lab list` end to end, through the built
+//! binary: the result file of every implementation and workload, the oracle
+//! catching the workload-level injected bugs, the correct designs passing,
+//! bad input, and an interrupted run. No timing is asserted anywhere.
+
+mod common;
+
+use common::{lab, stderr, stdout};
+use serde_json::Value;
+use std::path::Path;
+
+const IMPLS: [&str; 6] = [
+    "mmu-lock",
+    "lockless",
+    "lockless-gen",
+    "seqlock",
+    "rmap-lock",
+    "concurrent-map",
+];
+const WORKLOADS: [&str; 3] = ["dirty-log", "churn", "idle"];
+
+/// A short run's flags: small memory, no perf, no progress bar.
+fn short<'a>(extra: &[&'a str], out: &'a str) -> Vec<&'a str> {
+    let mut v = vec![
+        "run",
+        "--duration",
+        "300ms",
+        "--warmup",
+        "50ms",
+        "--mem",
+        "8MiB",
+        "--perf",
+        "off",
+        "--no-progress",
+        "--out",
+        out,
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+fn only_result_file(dir: &Path) -> Value {
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    assert_eq!(files.len(), 1, "one result file in {}", dir.display());
+    serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap()
+}
+
+/// Every key DESIGN §8 requires, with the types a reader relies on.
+fn assert_schema(r: &Value, impl_name: &str, workload: &str, vcpus: u64) {
+    assert_eq!(r["schema"], "rmap-lab/result/v1");
+    assert_eq!(r["impl"], impl_name);
+    assert_eq!(r["workload"], workload);
+    for k in ["vcpus", "seed", "desc_ext", "aliases", "mem_bytes"] {
+        assert!(r["config"][k].is_u64(), "config.{k} in {r}");
+    }
+    assert_eq!(r["config"]["vcpus"], vcpus);
+    for k in ["online_cpus", "cpu_model", "kernel", "oversubscribed"] {
+        assert!(!r["machine"][k].is_null(), "machine.{k}");
+    }
+    assert!(r["lab_version"].is_string() && r["started_at"].is_string());
+    assert!(r["duration_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(r["interrupted"], false);
+    for k in ["lost_writes", "rmap_inconsistencies"] {
+        assert!(r["verdict"][k].is_u64(), "verdict.{k}");
+    }
+    assert!(r["verdict"]["ok"].is_boolean());
+    for k in [
+        "walks",
+        "restarts",
+        "guest_writes",
+        "faults_fast",
+        "faults_slow",
+        "zaps",
+        "rounds",
+    ] {
+        assert!(r["counters"][k].is_u64(), "counters.{k}");
+    }
+    assert!(r["counters"]["restarts_by_reason"].is_object());
+    assert!(r["throughput"].is_object() && r["perf"].is_object());
+    assert!(r["counters"]["guest_writes"].as_u64().unwrap() > 0);
+    // The metrics the run did work for are present, with a histogram.
+    let mut expect = vec!["vcpu.fault_slow", "mmu_lock.wait", "mmu_lock.hold"];
+    if workload != "idle" {
+        expect.extend([
+            "walker.wp_gfn",
+            "walker.round",
+            "walker.tlb_flush",
+            "zapper.zap",
+        ]);
+    }
+    if impl_name == "concurrent-map" {
+        expect.retain(|m| !m.starts_with("mmu_lock"));
+    }
+    for m in expect {
+        let s = &r["metrics"][m];
+        assert!(
+            s["count"].as_u64().unwrap_or(0) > 0,
+            "metric {m} missing in {impl_name}/{workload}"
+        );
+        for k in ["min_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns"] {
+            assert!(s[k].is_u64(), "{m}.{k}");
+        }
+        assert!(s["p50_ns"].as_u64() <= s["p99_ns"].as_u64());
+        assert!(!s["hdr"].as_str().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn every_implementation_and_workload_writes_a_valid_result() {
+    for workload in WORKLOADS {
+        for imp in IMPLS {
+            let d = tempfile::tempdir().unwrap();
+            let out = d.path().to_str().unwrap();
+            let o = lab(&short(
+                &[
+                    "--impl",
+                    imp,
+                    "--workload",
+                    workload,
+                    "--vcpus",
+                    "2",
+                    "--json",
+                ],
+                out,
+            ));
+            let code = o.status.code();
+            let printed: Value = serde_json::from_str(&stdout(&o)).unwrap_or_else(|e| {
+                panic!("{imp}/{workload}: --json prints JSON ({e}): {}", stderr(&o))
+            });
+            let file = only_result_file(d.path());
+            assert_eq!(printed, file, "--json prints what the file holds");
+            assert_schema(&file, imp, workload, 2);
+            if imp != "lockless" {
+                assert_eq!(
+                    file["verdict"]["ok"], true,
+                    "{imp}/{workload}: {}",
+                    file["verdict"]
+                );
+                assert_eq!(code, Some(0));
+            } else {
+                // The faithful design may lose a write; the exit says so.
+                let ok = file["verdict"]["ok"].as_bool().unwrap();
+                assert_eq!(code, Some(if ok { 0 } else { 1 }));
+            }
+        }
+    }
+}
+
+#[test]
+fn the_summary_names_the_machine_and_the_oversubscription() {
+    let d = tempfile::tempdir().unwrap();
+    let online = std::thread::available_parallelism().unwrap().get();
+    let vcpus = (online * 4).to_string();
+    let o = lab(&short(
+        &["--impl", "rmap-lock", "--vcpus", &vcpus],
+        d.path().to_str().unwrap(),
+    ));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert!(s.contains(&format!("{online} online CPUs")), "{s}");
+    assert!(s.contains("oversubscription"), "{s}");
+    assert!(s.contains("verdict: OK"), "{s}");
+    let r = only_result_file(d.path());
+    assert_eq!(r["machine"]["oversubscribed"], true);
+    assert!(r["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains("oversubscription")));
+}
+
+/// `lab check` with `args`; its JSON and exit status.
+fn check(args: &[&str], out: &str) -> (Option<i32>, Value) {
+    let mut v = vec!["check", "--no-progress", "--json", "--out", out];
+    v.extend_from_slice(args);
+    let o = lab(&v);
+    let j = serde_json::from_str(&stdout(&o))
+        .unwrap_or_else(|e| panic!("check --json prints JSON ({e}): {}", stderr(&o)));
+    (o.status.code(), j)
+}
+
+#[test]
+fn check_passes_every_correct_design() {
+    let d = tempfile::tempdir().unwrap();
+    let (code, j) = check(&["--duration", "500ms"], d.path().to_str().unwrap());
+    assert_eq!(code, Some(0), "{j}");
+    let runs = j["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 5 * 2, "five correct designs at 2 and 8 vCPUs");
+    assert!(runs.iter().all(|r| r["impl"] != "lockless"));
+    assert!(runs
+        .iter()
+        .all(|r| r["rounds_checked"].as_u64().unwrap() > 0));
+}
+
+/// The oracle catches a workload-level bug: exit 1 and lost writes counted,
+/// recorded for `lab list`. Three seeds on two designs, so that one quiet
+/// run cannot make the test flaky (each run catches these in about a
+/// second on a 2-core machine).
+fn assert_oracle_catches(bug: &str) {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().to_str().unwrap();
+    let (code, j) = check(
+        &[
+            "--inject-bug",
+            bug,
+            "--impl",
+            "mmu-lock,lockless-gen",
+            "--vcpus",
+            "2",
+            "--repeat",
+            "3",
+            "--duration",
+            "1s",
+        ],
+        out,
+    );
+    assert_eq!(code, Some(1), "{bug} must be caught: {j}");
+    let lost: u64 = j["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["lost_writes"].as_u64().unwrap())
+        .sum();
+    assert!(lost > 0, "{j}");
+    let list: Value =
+        serde_json::from_str(&stdout(&lab(&["list", "--json", "--out", out]))).unwrap();
+    let b = list["bugs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == bug)
+        .unwrap();
+    assert_eq!(
+        b["oracle_reached_here"], true,
+        "lab list reports the check: {b}"
+    );
+}
+
+#[test]
+fn check_catches_dirty_before_rmap() {
+    assert_oracle_catches("dirty-before-rmap");
+}
+
+#[test]
+fn check_catches_skip_flush() {
+    assert_oracle_catches("skip-flush");
+}
+
+#[test]
+fn list_names_six_designs_seven_bugs_and_probed_events() {
+    let d = tempfile::tempdir().unwrap();
+    let o = lab(&["list", "--json", "--out", d.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let names = |k: &str| -> Vec<String> {
+        j[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names("impls"), IMPLS);
+    assert_eq!(names("workloads"), WORKLOADS);
+    assert_eq!(names("bugs").len(), 7);
+    let lockless = &j["impls"][1];
+    assert_eq!(lockless["correct"], false);
+    assert!(lockless["flaw"]
+        .as_str()
+        .unwrap()
+        .contains("same descriptor"));
+    let events = j["perf_events"].as_array().unwrap();
+    assert!(events.iter().any(|e| e["name"] == "task-clock"));
+    assert!(events.iter().all(|e| e["supported"].is_boolean()));
+    // Nothing checked yet in a fresh directory.
+    assert!(j["bugs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|b| b["oracle_reached_here"].is_null()));
+}
+
+/// Bad input: one line on stderr naming the problem, exit 2, no panic.
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--vcpus", "0"], "--vcpus"),
+        (vec!["--mem", "0"], "--mem"),
+        (vec!["--mem", "64TiB"], "machine"),
+        (vec!["--impl", "lockfree"], "lockfree"),
+        (vec!["--workload", "migrate"], "migrate"),
+        (
+            vec!["--impl", "mmu-lock", "--inject-bug", "seq-no-retry"],
+            "does not apply",
+        ),
+        (vec!["--inject-bug", "typo"], "typo"),
+        (vec!["--duration", "fast"], "fast"),
+        (vec!["--desc-ext", "0"], "--desc-ext"),
+        (vec!["--aliases", "1,2"], "lab sweep"),
+        (vec!["--perf", "cycles,bogus"], "bogus"),
+        (vec!["--frobnicate"], "frobnicate"),
+    ];
+    for (args, needle) in cases {
+        let o = lab(&short(&args, out));
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: one line, got {err}"
+        );
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    let o = lab(&["compare", "/nonexistent/result.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o).trim_end().lines().count(), 1);
+}
+
+/// Ctrl-C mid-run: the run stops, still runs the oracle, and leaves a valid
+/// result marked interrupted; the exit status is 130.
+#[test]
+fn sigint_leaves_a_valid_interrupted_result() {
+    let d = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(short(
+            &[
+                "--impl",
+                "lockless-gen",
+                "--vcpus",
+                "2",
+                "--duration",
+                "60s",
+            ],
+            d.path().to_str().unwrap(),
+        ))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the run is measuring (its header is out), then interrupt.
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    // SAFETY: sending SIGINT to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let r = only_result_file(d.path());
+    assert_eq!(r["interrupted"], true);
+    assert_eq!(r["verdict"]["ok"], true);
+    assert!(r["duration_s"].as_f64().unwrap() < 60.0);
+    assert!(r["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains("interrupted")));
+}
