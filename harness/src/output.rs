@@ -239,14 +239,22 @@ fn print_perf(r: &RunResult) {
     }
     println!();
     print!("{}", t.render());
+    let per: Vec<String> = rmap_workloads::RoleKind::ALL
+        .iter()
+        .filter(|role| r.perf.contains_key(role.name()))
+        .map(|role| format!("{} per {}", role.name(), crate::perf::role_operation(*role)))
+        .collect();
+    println!("(per op: {})", per.join(", "));
     println!();
 }
 
 fn fmt_per_op(p: f64) -> String {
-    if p >= 100.0 {
+    if p == 0.0 || p >= 100.0 {
         format!("{p:.0}/op")
-    } else {
+    } else if p >= 0.01 {
         format!("{p:.2}/op")
+    } else {
+        format!("{p:.1e}/op")
     }
 }
 

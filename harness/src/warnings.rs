@@ -55,29 +55,6 @@ pub fn for_run(report: &RunReport, r: &RunResult) -> Vec<String> {
     if !cfg.record_latency {
         w.push("latency recording is off (--no-latency): no percentiles, counters only".into());
     }
-    let hw_missing: Vec<&str> = r
-        .perf
-        .values()
-        .flat_map(|events| events.iter())
-        .filter(|(_, v)| !v.supported)
-        .map(|(k, _)| k.as_str())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if !hw_missing.is_empty() {
-        w.push(format!(
-            "perf events not supported on this machine (reported as such): {}",
-            hw_missing.join(", ")
-        ));
-    }
-    let multiplexed = r
-        .perf
-        .values()
-        .flat_map(|events| events.values())
-        .any(|v| v.supported && v.time_running_ns < v.time_enabled_ns);
-    if multiplexed {
-        w.push("perf counters were multiplexed: values are scaled estimates (time running < time enabled)".into());
-    }
     for (name, m) in &r.metrics {
         if m.count < FEW_SAMPLES && !name.starts_with("mmu_lock") {
             w.push(format!(

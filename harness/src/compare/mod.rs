@@ -13,12 +13,17 @@
 //! repeats, and `export` prints the result as a terminal table, markdown,
 //! CSV or JSON (and as the HTML fragment of `lab plot`'s report).
 //!
+//! Where the inputs ran a dirty-logging workload and `idle` at otherwise
+//! the same parameters, `interference` gives the vCPU slow-fault p99 and
+//! guest-write ratios between the two (below the table, and in JSON).
+//!
 //! Other commands call [`compare`] on runs they already hold (the report,
 //! `lab sweep`) and print with [`export::by_name`] or [`export::html`].
 
 pub mod export;
 pub mod figure;
 pub mod group;
+pub mod interference;
 pub mod model;
 pub mod warnings;
 

@@ -110,6 +110,9 @@ pub struct Comparison {
     /// Requested figures no run has (dropped from the table).
     pub missing: Vec<Figure>,
     pub rows: Vec<Row>,
+    /// Dirty logging over idle for the groups that ran both
+    /// (`interference`).
+    pub interference: Vec<super::interference::Interference>,
     /// Why some numbers are suspect, one line each (see `warnings`).
     pub warnings: Vec<String>,
 }
@@ -236,6 +239,7 @@ pub fn compare(runs: &[(PathBuf, RunResult)], opts: &Options) -> LabResult<Compa
         impls: grouping.impls,
         figures,
         missing,
+        interference: super::interference::pairs(&rows, runs),
         rows,
         warnings: Vec::new(),
     };

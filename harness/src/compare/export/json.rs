@@ -16,7 +16,17 @@ struct Out<'a> {
     common: BTreeMap<&'a str, &'a serde_json::Value>,
     figures: Vec<FigureOut<'a>>,
     groups: Vec<GroupOut<'a>>,
+    interference: Vec<InterferenceOut<'a>>,
     warnings: &'a [String],
+}
+
+/// One dirty-logging group over its idle twin.
+#[derive(Serialize)]
+struct InterferenceOut<'a> {
+    #[serde(flatten)]
+    pair: &'a crate::compare::interference::Interference,
+    fault_slow_p99_ratio: Option<f64>,
+    guest_writes_ratio: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -67,6 +77,15 @@ pub fn render(c: &Comparison) -> String {
                     .zip(&r.cells)
                     .map(|(f, cell)| (f.id.as_str(), cell))
                     .collect(),
+            })
+            .collect(),
+        interference: c
+            .interference
+            .iter()
+            .map(|pair| InterferenceOut {
+                pair,
+                fault_slow_p99_ratio: pair.fault_ratio(),
+                guest_writes_ratio: pair.writes_ratio(),
             })
             .collect(),
         warnings: &c.warnings,

@@ -62,6 +62,7 @@ pub fn render(c: &Comparison) -> String {
     if several {
         out.push_str(&format!("\n{}; [min-max over repeats].\n", ratio_note(c)));
     }
+    out.push_str(&crate::compare::interference::render(&c.interference, true));
     if !c.warnings.is_empty() {
         out.push('\n');
         for w in &c.warnings {

@@ -86,6 +86,10 @@ pub fn render(c: &Comparison) -> String {
     if c.impls.len() > 1 {
         out.push_str(&format!("\n{}\n", ratio_note(c)));
     }
+    out.push_str(&crate::compare::interference::render(
+        &c.interference,
+        false,
+    ));
     for w in &c.warnings {
         out.push_str(&format!("Warning: {w}\n"));
     }
