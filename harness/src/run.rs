@@ -256,12 +256,29 @@ pub fn to_result(
         rounds: report
             .rounds
             .iter()
+            .step_by(round_step(report.rounds.len()))
             .map(|r| [r.t_s, r.round_ns as f64, r.pages as f64])
             .collect(),
         extra: BTreeMap::new(),
     };
+    let step = round_step(report.rounds.len());
+    if step > 1 {
+        // Every round is in the `walker.round` histogram; the series keeps
+        // an even sample so a result file stays small.
+        result
+            .extra
+            .insert("rounds_sample_every".into(), serde_json::json!(step));
+    }
     result.warnings = warnings::for_run(report, &result);
     result
+}
+
+/// A result keeps at most this many rounds of its round-over-time series.
+const MAX_ROUNDS_KEPT: usize = 1000;
+
+/// Keep one round in this many.
+fn round_step(n: usize) -> usize {
+    n.div_ceil(MAX_ROUNDS_KEPT).max(1)
 }
 
 /// Every parameter of the run, as the result file's `config`.

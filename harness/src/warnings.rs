@@ -19,12 +19,21 @@ pub fn oversubscription(vcpus: u32, threads: u32, online: u32, lock: LockKind) -
         LockKind::Park => "mmu_lock parks (auto-chosen because threads outnumber CPUs; --mmu-lock spin forces the kernel's spinning behaviour)",
     };
     Some(format!(
-        "{vcpus} vCPUs ({threads} worker threads) on {online} online CPUs: {:.0}-fold oversubscription. \
+        "{vcpus} vCPUs ({threads} worker threads) on {online} online CPUs: {}-fold oversubscription. \
          A descheduled mmu_lock holder stalls every waiter, and a remote TLB flush waits for each \
          vCPU descheduled in guest mode; {lock_note}. On a host with a CPU per vCPU these latencies \
          are far lower.",
-        threads as f64 / online as f64
+        fold(threads as f64 / online as f64)
     ))
+}
+
+/// `17` for whole factors, `1.5` otherwise.
+fn fold(x: f64) -> String {
+    if (x - x.round()).abs() < 0.05 {
+        format!("{:.0}", x)
+    } else {
+        format!("{x:.1}")
+    }
 }
 
 pub fn for_run(report: &RunReport, r: &RunResult) -> Vec<String> {
