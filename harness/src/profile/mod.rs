@@ -407,6 +407,8 @@ pub fn main(args: ProfileArgs) -> LabResult<i32> {
             if results.iter().all(|o| o.warnings.contains(w)) {
                 shown.push(w);
                 println!("  ! {w}");
+            } else if w.starts_with(&format!("{}:", r.impl_name)) {
+                println!("  ! {w}");
             } else {
                 println!("  ! {}: {w}", r.impl_name);
             }
