@@ -1,17 +1,22 @@
 //! Progress bars on stderr (indicatif), hyperfine-style: one bar per run
 //! with its phase and live rates, and, for sweeps, an overall bar above it.
 //! Hidden when stderr is not a terminal or with `--no-progress`, so piped
-//! and CI output stays clean.
+//! and CI output stays clean. A caller that measures more than the run's
+//! live counters (`lab profile`'s perf sampler) adds its figures to the bar
+//! with [`Progress::set_detail`].
 
 use crate::units::format_si;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rmap_workloads::{Config, Live};
 use std::io::IsTerminal;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub struct Progress {
     multi: Option<MultiProgress>,
     overall: Option<ProgressBar>,
+    /// Shown after the run bar's own rates; cleared when a run starts.
+    detail: Mutex<String>,
 }
 
 impl Progress {
@@ -20,6 +25,7 @@ impl Progress {
         Progress {
             multi: show.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
             overall: None,
+            detail: Mutex::new(String::new()),
         }
     }
 
@@ -28,6 +34,7 @@ impl Progress {
         Progress {
             multi: None,
             overall: None,
+            detail: Mutex::new(String::new()),
         }
     }
 
@@ -76,8 +83,22 @@ impl Progress {
         }
     }
 
+    /// More figures for the run bar, after its own rates (any thread; the
+    /// bar shows the latest at its next refresh).
+    pub fn set_detail(&self, detail: String) {
+        *self.detail.lock().unwrap_or_else(|e| e.into_inner()) = detail;
+    }
+
+    fn detail(&self) -> String {
+        self.detail
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Follow one run until its `Live::phase` reaches 3 (done).
     pub fn follow(&self, cfg: &Config, live: &Live, label: &str) {
+        self.set_detail(String::new());
         let Some(m) = &self.multi else {
             while Live::get(&live.phase) < 3 {
                 std::thread::sleep(Duration::from_millis(20));
@@ -112,12 +133,14 @@ impl Progress {
                 _ => "final round + oracle",
             };
             bar.set_position((t0.elapsed().as_millis() as u64).min(total_ms));
+            let detail = self.detail();
             bar.set_message(format!(
-                "{what}: {}/s writes, {}/s walks, {} rounds, {} restarts",
+                "{what}: {}/s writes, {}/s walks, {} rounds, {} restarts{}{detail}",
                 format_si(wps),
                 format_si(walks_ps),
                 Live::get(&live.rounds),
-                Live::get(&live.restarts)
+                Live::get(&live.restarts),
+                if detail.is_empty() { "" } else { " | " },
             ));
             std::thread::sleep(Duration::from_millis(100));
         }

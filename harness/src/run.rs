@@ -143,7 +143,22 @@ pub fn execute(
     label: &str,
 ) -> LabResult<(RunReport, RunResult, Option<PerfSession>)> {
     let session = PerfSession::new(perf).map_err(LabError::usage)?;
-    let mut hooks: Vec<&dyn ThreadHook> = vec![&session];
+    let (report, result) = execute_with(cfg, &session, trace, extra_hooks, progress, label)?;
+    Ok((report, result, Some(session)))
+}
+
+/// [`execute`] with a perf session the caller made, so that a hook in
+/// `extra_hooks` can read the counters while the run goes on
+/// (`lab profile` snapshots them at each interval).
+pub fn execute_with(
+    cfg: &Config,
+    session: &PerfSession,
+    trace: Option<&TraceWriter>,
+    extra_hooks: &[&dyn ThreadHook],
+    progress: &Progress,
+    label: &str,
+) -> LabResult<(RunReport, RunResult)> {
+    let mut hooks: Vec<&dyn ThreadHook> = vec![session];
     if let Some(t) = trace {
         hooks.push(t);
     }
@@ -166,7 +181,7 @@ pub fn execute(
         "perf_hardware_layout".into(),
         session.hardware_layout().into(),
     );
-    Ok((report, result, Some(session)))
+    Ok((report, result))
 }
 
 /// The result file of a run.

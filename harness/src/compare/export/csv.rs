@@ -6,7 +6,7 @@
 use crate::compare::model::Comparison;
 
 /// Quote a field when it needs it (RFC 4180).
-fn field(s: &str) -> String {
+pub(crate) fn field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
