@@ -59,6 +59,13 @@ enum Command {
 }
 
 fn main() {
+    // Die quietly on a closed pipe (`lab list | head`), as Unix tools do,
+    // instead of panicking in println!.
+    // SAFETY: restoring the default disposition of SIGPIPE before any
+    // thread exists; no handler of ours is replaced.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

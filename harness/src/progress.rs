@@ -29,19 +29,6 @@ impl Progress {
         }
     }
 
-    /// A progress display that shows nothing.
-    pub fn hidden() -> Progress {
-        Progress {
-            multi: None,
-            overall: None,
-            detail: Mutex::new(String::new()),
-        }
-    }
-
-    pub fn visible(&self) -> bool {
-        self.multi.is_some()
-    }
-
     /// Add an overall bar of `total` runs (sweeps, checks).
     pub fn with_overall(mut self, total: u64, what: &str) -> Progress {
         if let Some(m) = &self.multi {

@@ -368,7 +368,19 @@ pub fn save(dir: &Path, r: &RunResult) -> LabResult<PathBuf> {
 
 pub fn main(args: RunArgs) -> LabResult<i32> {
     let cfg = args.vm.to_config(args.impl_kind, args.vcpus)?;
-    let trace = args.trace.as_deref().map(TraceWriter::new);
+    if args.trace_sample == 0 {
+        return Err(LabError::usage("--trace-sample must be at least 1"));
+    }
+    let trace = args.trace.as_deref().map(|p| {
+        TraceWriter::new(p)
+            .sample_one_in(args.trace_sample)
+            .max_events(args.trace_max_events)
+            .process_name(&format!(
+                "rmap-lab {} {}, {} vCPUs",
+                cfg.impl_kind, cfg.workload, cfg.vcpus
+            ))
+            .other_data("impl", cfg.impl_kind.name().into())
+    });
     stop_flag();
     if !args.json {
         output::run_header(&cfg);
