@@ -308,6 +308,12 @@ impl PerfSession {
         })
     }
 
+    /// What the probe found for each requested event, in request order.
+    #[cfg(test)]
+    pub fn probes(&self) -> Vec<EventProbe> {
+        self.events.iter().map(|e| e.probe.clone()).collect()
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A thread that panicked while holding the lock left consistent
         // totals (each update is a plain add): keep going.
