@@ -95,31 +95,19 @@ pub fn run_header(cfg: &Config) {
     println!();
 }
 
-/// The metrics in the order a reader wants them.
-pub const METRIC_ORDER: [&str; 10] = [
-    "vcpu.write",
-    "vcpu.fault_fast",
-    "vcpu.fault_slow",
-    "walker.wp_gfn",
-    "walker.round",
-    "walker.tlb_flush",
-    "zapper.zap",
-    "mmu_lock.wait",
-    "mmu_lock.hold",
-    "walker.get_dirty_log",
-];
-
 /// After the run.
 pub fn run_summary(r: &RunResult) {
     let mut t = Table::new(&[
         "latency", "count", "min", "p50", "p90", "p99", "p99.9", "max", "mean",
     ]);
     let mut names: Vec<&String> = r.metrics.keys().collect();
+    // The VM's own order (vCPU, walker, zapper, lock), then any other
+    // producer's metrics by name.
     names.sort_by_key(|n| {
-        METRIC_ORDER
+        rmap_workloads::METRIC_NAMES
             .iter()
             .position(|m| m == n)
-            .unwrap_or(METRIC_ORDER.len())
+            .unwrap_or(rmap_workloads::METRIC_NAMES.len())
     });
     for name in names {
         let m = &r.metrics[name];
