@@ -13,8 +13,10 @@
 //! | `(gfn << 2) \| 1`     | never                     | nulls: end of rmap `gfn`     |
 //!
 //! Bit 1 of a head is the `rmap-lock` design's lock bit; everybody else
-//! leaves it clear. Descriptors are 8-byte aligned, so bits 0..2 of a
-//! descriptor address are free.
+//! leaves it clear. A descriptor starts at a word of its page, so it is
+//! aligned like an `AtomicUsize`; the encoding needs bits 0 and 1 of that
+//! address free, which a compile-time assertion checks (it matters under
+//! loom, whose `AtomicUsize` is not a plain `usize`).
 //!
 //! # Descriptor layout
 //!
@@ -52,6 +54,19 @@ pub const MAX_DESC_EXT: usize = 64;
 
 pub(crate) const HEAD_DESC: usize = 1;
 pub(crate) const HEAD_LOCK: usize = 2;
+
+/// Bytes from one descriptor word to the next: the size of the atomic type
+/// the words are made of. That is a `usize` in a normal build; loom's
+/// atomics are handles into the model's store, whose layout loom does not
+/// promise to keep equal to the integer's.
+const WORD_BYTES: usize = std::mem::size_of::<AtomicUsize>();
+
+/// The head and `more` encodings keep bits 0 (`HEAD_DESC`, nulls) and 1
+/// (`HEAD_LOCK`) of a descriptor address for tags.
+const _: () = assert!(
+    std::mem::align_of::<AtomicUsize>() > HEAD_DESC | HEAD_LOCK,
+    "descriptor words must be aligned so that the head's tag bits are free"
+);
 
 const SEQ: usize = 0;
 const MORE: usize = 1;
@@ -141,7 +156,7 @@ impl DescRef {
     /// yet freed by the epoch collector), as stored in a head or `more` link.
     #[inline]
     pub(crate) unsafe fn from_raw(raw: usize) -> Self {
-        debug_assert!(raw != 0 && raw & 7 == 0);
+        debug_assert!(raw != 0 && raw & (HEAD_DESC | HEAD_LOCK) == 0);
         DescRef(NonNull::new_unchecked(raw as *mut AtomicUsize))
     }
 
@@ -187,6 +202,8 @@ pub(crate) fn slot_entry(v: usize) -> Option<SlotId> {
 }
 
 struct Page {
+    // Owns the page's memory; only `reclaim` (not built under loom) reads it.
+    #[cfg_attr(loom, allow(dead_code))]
     words: Box<[AtomicUsize]>,
 }
 
@@ -251,7 +268,7 @@ impl DescPool {
                     // Hand out the page's first descriptor, keep the rest;
                     // pushed in reverse so that the lowest address goes next.
                     for i in (1..self.page_descs).rev() {
-                        let addr = base + i * stride * std::mem::size_of::<usize>();
+                        let addr = base + i * stride * WORD_BYTES;
                         // SAFETY: an address inside the page just allocated.
                         inner.free.push(unsafe { DescRef::from_raw(addr) });
                     }
@@ -301,7 +318,7 @@ impl DescPool {
     /// after an epoch grace period. Returns the number of pages retired.
     #[cfg(not(loom))]
     pub(crate) fn reclaim(&self) -> usize {
-        let stride_bytes = self.stride() * std::mem::size_of::<usize>();
+        let stride_bytes = self.stride() * WORD_BYTES;
         let page_bytes = stride_bytes * self.page_descs;
         let mut inner = self.inner.lock().unwrap();
         let mut free_per_page = vec![0usize; inner.pages.len()];
