@@ -92,7 +92,7 @@
 use crate::chain::{self, DirectHead};
 use crate::desc::{decode_head, decode_more, slot_entry, DescPool, Head, More, MAX_DESC_EXT};
 use crate::mmu_lock::{Hooks, LockKind, MmuLock};
-use crate::primitive::{pin, spin_hint, AtomicUsize, Ordering};
+use crate::primitive::{spin_hint, AtomicUsize, Ordering};
 use crate::rmap::{MapOutcome, RestartReason, Rmap, WalkStats};
 use crate::spte::{is_present, Gfn, SlotId, SpteTable};
 use crate::Bug;
@@ -134,6 +134,15 @@ impl<const GEN: bool, const BUG: u8> NullsRmap<GEN, BUG> {
             pool: DescPool::new(desc_ext, page_descs),
             mmu_lock: MmuLock::new(lock),
         }
+    }
+
+    /// Loom models only (DESIGN.md §1, open question): defer the reuse of
+    /// freed descriptors until no walker is pinned, instead of handing them
+    /// out at once. See `desc.rs`.
+    #[cfg(loom)]
+    pub fn with_deferred_reuse(mut self) -> Self {
+        self.pool.defer_reuse();
+        self
     }
 
     pub fn lock_kind(&self) -> LockKind {
@@ -314,7 +323,7 @@ impl<const GEN: bool, const BUG: u8> Rmap for NullsRmap<GEN, BUG> {
     }
 
     fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], hooks: &mut dyn Hooks) -> WalkStats {
-        let _guard = pin();
+        let _guard = self.pool.pin();
         let mut total = WalkStats::default();
         for &gfn in gfns {
             let mut protected = 0;
@@ -327,7 +336,7 @@ impl<const GEN: bool, const BUG: u8> Rmap for NullsRmap<GEN, BUG> {
     }
 
     fn walk(&self, gfn: Gfn, f: &mut dyn FnMut(SlotId)) -> WalkStats {
-        let _guard = pin();
+        let _guard = self.pool.pin();
         self.walk_nulls(gfn, &mut |s| f(s))
     }
 

@@ -20,6 +20,9 @@ pub(crate) use std::sync::{Mutex, MutexGuard};
 
 pub(crate) use std::sync::atomic::Ordering;
 
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::fence;
+
 /// One iteration of a wait loop: `pause` on hardware, a yield point under
 /// loom (a loom model that spins without yielding never terminates).
 #[inline(always)]
