@@ -48,6 +48,7 @@
 //! | 3.c.3 | moved to another rmap and back (Gleb) | `case_3c3_moved_away_and_back` |
 //! | - | an entry moved under the walker (forward move) | `entry_moved_under_walker` |
 //! | - | recycled into the same rmap through the single-spte form | `recycled_through_single_form` |
+//! | - | a single-form rmap's last descriptor reused by another rmap | `single_form_reused_elsewhere` |
 //!
 //! # The flaw (`lockless`), and the repair (`lockless-gen`)
 //!
@@ -56,7 +57,9 @@
 //! entries". But the walker does not go back to the head: it is *on* the
 //! descriptor, and when it reads `more` it finds its own rmap's nulls and
 //! stops, with everything that used to follow the descriptor unvisited. The
-//! model checker finds it (`desc_ext` 2, spte `v` present throughout):
+//! model checker finds it (`desc_ext` 2, spte `v` present throughout; the
+//! loom model `lockless::recycled_through_single_form` reports exactly this
+//! trace, and finds no other script that breaks `lockless`):
 //!
 //! ```text
 //!   rmap R = [D: x y] -> [E: v w] -> nulls(R);  rmap Q = one spte a
@@ -107,6 +110,11 @@ pub(crate) mod bug {
     pub const TOP_DOWN_WALK: u8 = 3;
     pub const STALE_HEAD_RESTART: u8 = 4;
     pub const SEQ_NO_RETRY: u8 = 5;
+    /// Not a bug but an experiment (DESIGN.md §1, open question): read a
+    /// descriptor's `more` link *before* its slots, without a sequence
+    /// count. Only [`super::LocklessMoreFirst`] uses it; `tests/loom.rs`
+    /// shows that it does not close the hole.
+    pub const MORE_FIRST: u8 = 6;
 }
 
 /// Restarts after which a `stale-head-restart` walker gives up: restarting
@@ -126,6 +134,10 @@ pub struct NullsRmap<const GEN: bool, const BUG: u8> {
 pub type Lockless = NullsRmap<false, { bug::NONE }>;
 /// The repaired design.
 pub type LocklessGen = NullsRmap<true, { bug::NONE }>;
+/// The open question of DESIGN.md §1: the faithful walker, but reading each
+/// descriptor's `more` link before its slots. For the model checker only;
+/// not reachable from [`crate::build`].
+pub type LocklessMoreFirst = NullsRmap<false, { bug::MORE_FIRST }>;
 
 impl<const GEN: bool, const BUG: u8> NullsRmap<GEN, BUG> {
     pub fn new(gfns: u64, desc_ext: usize, lock: LockKind, page_descs: usize) -> Self {
@@ -215,6 +227,12 @@ impl<const GEN: bool, const BUG: u8> NullsRmap<GEN, BUG> {
                 } else {
                     0
                 };
+                let more_first = if BUG == bug::MORE_FIRST {
+                    // Acquire: as for `more` below.
+                    d.more().load(Ordering::Acquire)
+                } else {
+                    0
+                };
                 let mut n = 0;
                 for k in 0..ext {
                     let i = if BUG == bug::TOP_DOWN_WALK {
@@ -228,9 +246,13 @@ impl<const GEN: bool, const BUG: u8> NullsRmap<GEN, BUG> {
                     buf[n] = d.slot(i).load(Ordering::Acquire);
                     n += (buf[n] != 0) as usize;
                 }
-                // Acquire: pairs with the Release stores of `more` (link,
-                // nulls) and with the 0 stored by `DescPool::alloc`.
-                let more = d.more().load(Ordering::Acquire);
+                let more = if BUG == bug::MORE_FIRST {
+                    more_first
+                } else {
+                    // Acquire: pairs with the Release stores of `more` (link,
+                    // nulls) and with the 0 stored by `DescPool::alloc`.
+                    d.more().load(Ordering::Acquire)
+                };
                 if GEN && BUG != bug::SEQ_NO_RETRY {
                     // Acquire (and after the Acquire loads above in program
                     // order): if any of them read a store of a new setup,
