@@ -13,8 +13,10 @@
 //! | `(gfn << 2) \| 1`     | never                     | nulls: end of rmap `gfn`     |
 //!
 //! Bit 1 of a head is the `rmap-lock` design's lock bit; everybody else
-//! leaves it clear. Descriptors are 8-byte aligned, so bits 0..2 of a
-//! descriptor address are free.
+//! leaves it clear. A descriptor starts at a word of its page, so it is
+//! aligned like an `AtomicUsize`; the encoding needs bits 0 and 1 of that
+//! address free, which a compile-time assertion checks (it matters under
+//! loom, whose `AtomicUsize` is not a plain `usize`).
 //!
 //! # Descriptor layout
 //!
@@ -35,6 +37,7 @@
 //! and every read of it is an atomic load, so reading a recycled descriptor
 //! is defined behaviour, merely stale.
 //!
+//! Walkers enter their read-side section with [`DescPool::pin`].
 //! Pool pages are returned to the allocator only by [`DescPool::reclaim`],
 //! and only after a crossbeam-epoch grace period. A walker holds an epoch
 //! guard for its whole walk. Every descriptor a walker reaches was live at
@@ -42,7 +45,21 @@
 //! `more` value it reads was stored while the target was live: we never write
 //! `more` on free), so the page holding it cannot be retired and freed before
 //! the walker unpins.
+//!
+//! # Deferred reuse (loom models only)
+//!
+//! DESIGN.md §1 asks whether deferring *reuse* by a grace period, instead of
+//! handing a freed descriptor out at once, closes the hole of the faithful
+//! walker. Under loom a pool can be switched to that policy
+//! ([`DescPool::defer_reuse`]): it then counts the walkers pinned on it, and
+//! a freed descriptor waits in a limbo list until an `alloc` finds no walker
+//! pinned. That is stricter than an epoch scheme (which waits only for the
+//! walkers pinned *before* the free), so a checker that finds no miss
+//! under it says the grace period closes the hole, at least in the models.
+//! Normal builds have neither the count nor the limbo list.
 
+#[cfg(loom)]
+use crate::primitive::fence;
 use crate::primitive::{AtomicUsize, Mutex, Ordering};
 use crate::spte::{Gfn, SlotId};
 use std::ptr::NonNull;
@@ -52,6 +69,19 @@ pub const MAX_DESC_EXT: usize = 64;
 
 pub(crate) const HEAD_DESC: usize = 1;
 pub(crate) const HEAD_LOCK: usize = 2;
+
+/// Bytes from one descriptor word to the next: the size of the atomic type
+/// the words are made of. That is a `usize` in a normal build; loom's
+/// atomics are handles into the model's store, whose layout loom does not
+/// promise to keep equal to the integer's.
+const WORD_BYTES: usize = std::mem::size_of::<AtomicUsize>();
+
+/// The head and `more` encodings keep bits 0 (`HEAD_DESC`, nulls) and 1
+/// (`HEAD_LOCK`) of a descriptor address for tags.
+const _: () = assert!(
+    std::mem::align_of::<AtomicUsize>() > HEAD_DESC | HEAD_LOCK,
+    "descriptor words must be aligned so that the head's tag bits are free"
+);
 
 const SEQ: usize = 0;
 const MORE: usize = 1;
@@ -141,7 +171,7 @@ impl DescRef {
     /// yet freed by the epoch collector), as stored in a head or `more` link.
     #[inline]
     pub(crate) unsafe fn from_raw(raw: usize) -> Self {
-        debug_assert!(raw != 0 && raw & 7 == 0);
+        debug_assert!(raw != 0 && raw & (HEAD_DESC | HEAD_LOCK) == 0);
         DescRef(NonNull::new_unchecked(raw as *mut AtomicUsize))
     }
 
@@ -187,12 +217,17 @@ pub(crate) fn slot_entry(v: usize) -> Option<SlotId> {
 }
 
 struct Page {
+    // Owns the page's memory; only `reclaim` (not built under loom) reads it.
+    #[cfg_attr(loom, allow(dead_code))]
     words: Box<[AtomicUsize]>,
 }
 
 struct PoolInner {
     free: Vec<DescRef>,
     pages: Vec<Page>,
+    /// Freed while a walker may still read them (deferred reuse only).
+    #[cfg(loom)]
+    limbo: Vec<DescRef>,
 }
 
 /// Type-stable descriptor memory shared by every rmap of one VM.
@@ -205,6 +240,26 @@ pub(crate) struct DescPool {
     desc_ext: usize,
     page_descs: usize,
     inner: Mutex<PoolInner>,
+    /// Walkers pinned on this pool; `Some` when reuse is deferred.
+    #[cfg(loom)]
+    pinned: Option<AtomicUsize>,
+}
+
+/// A walker's read-side section on a pool under loom: counted when the pool
+/// defers reuse, nothing otherwise.
+#[cfg(loom)]
+pub(crate) struct PoolGuard<'a>(Option<&'a AtomicUsize>);
+
+#[cfg(loom)]
+impl Drop for PoolGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(pinned) = self.0 {
+            // Release: pairs with the Acquire load in `DescPool::alloc`; a
+            // writer that sees this walker gone reuses a descriptor only
+            // after every read the walker made of it.
+            pinned.fetch_sub(1, Ordering::Release);
+        }
+    }
 }
 
 // SAFETY: the raw descriptor handles in `PoolInner` point into `pages`, which
@@ -222,8 +277,41 @@ impl DescPool {
             inner: Mutex::new(PoolInner {
                 free: Vec::new(),
                 pages: Vec::new(),
+                #[cfg(loom)]
+                limbo: Vec::new(),
             }),
+            #[cfg(loom)]
+            pinned: None,
         }
+    }
+
+    /// Enter a walker's read-side section: the pool's pages stay allocated
+    /// until the guard is dropped (an epoch guard; see the module doc).
+    #[cfg(not(loom))]
+    #[inline]
+    pub(crate) fn pin(&self) -> crossbeam_epoch::Guard {
+        crate::primitive::pin()
+    }
+
+    /// Under loom: count the walker when reuse is deferred.
+    #[cfg(loom)]
+    pub(crate) fn pin(&self) -> PoolGuard<'_> {
+        if let Some(pinned) = &self.pinned {
+            // Relaxed, then a SeqCst fence that pairs with the one in
+            // `alloc`: either that writer's check sees this walker pinned,
+            // or this walker's loads after the fence see every unlink the
+            // writer made before its check (store buffering needs both).
+            pinned.fetch_add(1, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
+        }
+        PoolGuard(self.pinned.as_ref())
+    }
+
+    /// Loom models only: from now on a freed descriptor is not handed out
+    /// while any walker is pinned (see the module doc).
+    #[cfg(loom)]
+    pub(crate) fn defer_reuse(&mut self) {
+        self.pinned = Some(AtomicUsize::new(0));
     }
 
     pub(crate) fn desc_ext(&self) -> usize {
@@ -240,6 +328,16 @@ impl DescPool {
     pub(crate) fn alloc(&self) -> DescRef {
         let d = {
             let mut inner = self.inner.lock().unwrap();
+            #[cfg(loom)]
+            if let Some(pinned) = &self.pinned {
+                // SeqCst fence: pairs with the fence in `pin`. Acquire:
+                // pairs with the Release in `PoolGuard::drop`.
+                fence(Ordering::SeqCst);
+                if pinned.load(Ordering::Acquire) == 0 {
+                    let limbo = std::mem::take(&mut inner.limbo);
+                    inner.free.extend(limbo);
+                }
+            }
             match inner.free.pop() {
                 Some(d) => d,
                 None => {
@@ -251,7 +349,7 @@ impl DescPool {
                     // Hand out the page's first descriptor, keep the rest;
                     // pushed in reverse so that the lowest address goes next.
                     for i in (1..self.page_descs).rev() {
-                        let addr = base + i * stride * std::mem::size_of::<usize>();
+                        let addr = base + i * stride * WORD_BYTES;
                         // SAFETY: an address inside the page just allocated.
                         inner.free.push(unsafe { DescRef::from_raw(addr) });
                     }
@@ -288,20 +386,30 @@ impl DescPool {
     /// Give `d` back. Nothing in it is cleared: a walker that still reads it
     /// sees its last contents (seed case 3.a) until it is allocated again.
     pub(crate) fn free(&self, d: DescRef) {
-        self.inner.lock().unwrap().free.push(d);
+        let mut inner = self.inner.lock().unwrap();
+        #[cfg(loom)]
+        if self.pinned.is_some() {
+            inner.limbo.push(d);
+            return;
+        }
+        inner.free.push(d);
     }
 
     /// Number of descriptors currently handed out.
     pub(crate) fn in_use(&self) -> usize {
         let inner = self.inner.lock().unwrap();
-        inner.pages.len() * self.page_descs - inner.free.len()
+        #[cfg(loom)]
+        let waiting = inner.limbo.len();
+        #[cfg(not(loom))]
+        let waiting = 0;
+        inner.pages.len() * self.page_descs - inner.free.len() - waiting
     }
 
     /// Return every page whose descriptors are all free to the allocator,
     /// after an epoch grace period. Returns the number of pages retired.
     #[cfg(not(loom))]
     pub(crate) fn reclaim(&self) -> usize {
-        let stride_bytes = self.stride() * std::mem::size_of::<usize>();
+        let stride_bytes = self.stride() * WORD_BYTES;
         let page_bytes = stride_bytes * self.page_descs;
         let mut inner = self.inner.lock().unwrap();
         let mut free_per_page = vec![0usize; inner.pages.len()];

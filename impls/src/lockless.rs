@@ -48,6 +48,7 @@
 //! | 3.c.3 | moved to another rmap and back (Gleb) | `case_3c3_moved_away_and_back` |
 //! | - | an entry moved under the walker (forward move) | `entry_moved_under_walker` |
 //! | - | recycled into the same rmap through the single-spte form | `recycled_through_single_form` |
+//! | - | a single-form rmap's last descriptor reused by another rmap | `single_form_reused_elsewhere` |
 //!
 //! # The flaw (`lockless`), and the repair (`lockless-gen`)
 //!
@@ -56,7 +57,9 @@
 //! entries". But the walker does not go back to the head: it is *on* the
 //! descriptor, and when it reads `more` it finds its own rmap's nulls and
 //! stops, with everything that used to follow the descriptor unvisited. The
-//! model checker finds it (`desc_ext` 2, spte `v` present throughout):
+//! model checker finds it (`desc_ext` 2, spte `v` present throughout; the
+//! loom model `lockless::recycled_through_single_form` reports exactly this
+//! trace, and finds no other script that breaks `lockless`):
 //!
 //! ```text
 //!   rmap R = [D: x y] -> [E: v w] -> nulls(R);  rmap Q = one spte a
@@ -92,7 +95,7 @@
 use crate::chain::{self, DirectHead};
 use crate::desc::{decode_head, decode_more, slot_entry, DescPool, Head, More, MAX_DESC_EXT};
 use crate::mmu_lock::{Hooks, LockKind, MmuLock};
-use crate::primitive::{pin, spin_hint, AtomicUsize, Ordering};
+use crate::primitive::{spin_hint, AtomicUsize, Ordering};
 use crate::rmap::{MapOutcome, RestartReason, Rmap, WalkStats};
 use crate::spte::{is_present, Gfn, SlotId, SpteTable};
 use crate::Bug;
@@ -107,6 +110,11 @@ pub(crate) mod bug {
     pub const TOP_DOWN_WALK: u8 = 3;
     pub const STALE_HEAD_RESTART: u8 = 4;
     pub const SEQ_NO_RETRY: u8 = 5;
+    /// Not a bug but an experiment (DESIGN.md §1, open question): read a
+    /// descriptor's `more` link *before* its slots, without a sequence
+    /// count. Only [`super::LocklessMoreFirst`] uses it; `tests/loom.rs`
+    /// shows that it does not close the hole.
+    pub const MORE_FIRST: u8 = 6;
 }
 
 /// Restarts after which a `stale-head-restart` walker gives up: restarting
@@ -126,6 +134,10 @@ pub struct NullsRmap<const GEN: bool, const BUG: u8> {
 pub type Lockless = NullsRmap<false, { bug::NONE }>;
 /// The repaired design.
 pub type LocklessGen = NullsRmap<true, { bug::NONE }>;
+/// The open question of DESIGN.md §1: the faithful walker, but reading each
+/// descriptor's `more` link before its slots. For the model checker only;
+/// not reachable from [`crate::build`].
+pub type LocklessMoreFirst = NullsRmap<false, { bug::MORE_FIRST }>;
 
 impl<const GEN: bool, const BUG: u8> NullsRmap<GEN, BUG> {
     pub fn new(gfns: u64, desc_ext: usize, lock: LockKind, page_descs: usize) -> Self {
@@ -134,6 +146,15 @@ impl<const GEN: bool, const BUG: u8> NullsRmap<GEN, BUG> {
             pool: DescPool::new(desc_ext, page_descs),
             mmu_lock: MmuLock::new(lock),
         }
+    }
+
+    /// Loom models only (DESIGN.md §1, open question): defer the reuse of
+    /// freed descriptors until no walker is pinned, instead of handing them
+    /// out at once. See `desc.rs`.
+    #[cfg(loom)]
+    pub fn with_deferred_reuse(mut self) -> Self {
+        self.pool.defer_reuse();
+        self
     }
 
     pub fn lock_kind(&self) -> LockKind {
@@ -206,6 +227,12 @@ impl<const GEN: bool, const BUG: u8> NullsRmap<GEN, BUG> {
                 } else {
                     0
                 };
+                let more_first = if BUG == bug::MORE_FIRST {
+                    // Acquire: as for `more` below.
+                    d.more().load(Ordering::Acquire)
+                } else {
+                    0
+                };
                 let mut n = 0;
                 for k in 0..ext {
                     let i = if BUG == bug::TOP_DOWN_WALK {
@@ -219,9 +246,13 @@ impl<const GEN: bool, const BUG: u8> NullsRmap<GEN, BUG> {
                     buf[n] = d.slot(i).load(Ordering::Acquire);
                     n += (buf[n] != 0) as usize;
                 }
-                // Acquire: pairs with the Release stores of `more` (link,
-                // nulls) and with the 0 stored by `DescPool::alloc`.
-                let more = d.more().load(Ordering::Acquire);
+                let more = if BUG == bug::MORE_FIRST {
+                    more_first
+                } else {
+                    // Acquire: pairs with the Release stores of `more` (link,
+                    // nulls) and with the 0 stored by `DescPool::alloc`.
+                    d.more().load(Ordering::Acquire)
+                };
                 if GEN && BUG != bug::SEQ_NO_RETRY {
                     // Acquire (and after the Acquire loads above in program
                     // order): if any of them read a store of a new setup,
@@ -314,7 +345,7 @@ impl<const GEN: bool, const BUG: u8> Rmap for NullsRmap<GEN, BUG> {
     }
 
     fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], hooks: &mut dyn Hooks) -> WalkStats {
-        let _guard = pin();
+        let _guard = self.pool.pin();
         let mut total = WalkStats::default();
         for &gfn in gfns {
             let mut protected = 0;
@@ -327,7 +358,7 @@ impl<const GEN: bool, const BUG: u8> Rmap for NullsRmap<GEN, BUG> {
     }
 
     fn walk(&self, gfn: Gfn, f: &mut dyn FnMut(SlotId)) -> WalkStats {
-        let _guard = pin();
+        let _guard = self.pool.pin();
         self.walk_nulls(gfn, &mut |s| f(s))
     }
 

@@ -7,16 +7,11 @@
 //! [`LockKind::Park`] sleeps in the kernel after a short spin (a futex
 //! mutex), which userspace needs once threads outnumber CPUs.
 
-use crate::primitive::{spin_hint, Mutex};
+use crate::primitive::{spin_hint, AtomicBool, Mutex, Ordering};
 use crate::rmap::WalkStats;
 use crate::spte::Gfn;
 use std::fmt;
 use std::str::FromStr;
-
-#[cfg(loom)]
-use loom::sync::atomic::{AtomicBool, Ordering};
-#[cfg(not(loom))]
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What an implementation reports while it works; the workloads time these
 /// events (this crate never reads a clock).

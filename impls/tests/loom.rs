@@ -1,15 +1,984 @@
+//! Loom models of the rmap walkers: one walker against one writer script,
+//! every interleaving (within a preemption bound), for each case of the
+//! 2013 review thread (`shared/seeds/`) and DESIGN.md §1's counterexample.
+//!
+//! # Running
+//!
+//! ```text
+//! RUSTFLAGS="--cfg loom" cargo test -p rmap-impls --release --test loom
+//! ```
+//!
+//! Add `CARGO_TARGET_DIR=target/loom` to keep a normal build's artefacts
+//! (`--cfg loom` rebuilds the whole crate graph), and `-- --nocapture` to
+//! see, per model, the interleavings explored, the distinct walk outcomes,
+//! the restart reasons met, and every counterexample found.
+//!
+//! Each model has a preemption bound (2 or 3, see `B2` and `B3`) that keeps
+//! the suite to a few minutes on two cores. `LOOM_MAX_PREEMPTIONS=N`, which
+//! loom reads, replaces it; `RMAP_LOOM_UNBOUNDED=1` removes it, for an
+//! occasional exhaustive run, one group at a time (e.g. `RMAP_LOOM_UNBOUNDED=1
+//! ... --test loom rmap_lock::`). Measured unbounded: `rmap-lock`, all of
+//! its models in 32 s; `lockless` and the deferred-reuse pool, seconds per
+//! script except `lockless`'s case 3.c.3 (1.37 million interleavings, about
+//! 5 minutes); `lockless-gen`, all scripts but the recycling one in under
+//! 3 minutes each (3.c.3: 1.1 million interleavings), the recycling one
+//! unfinished after 25 minutes (it holds at bound 3, 177 000 interleavings
+//! in 9 s, and at bound 4, 615 000 in 32 s); `seqlock`, not tried (its
+//! bounded models are already the largest).
+//!
+//! # What a model checks
+//!
+//! The setup builds rmaps R (gfn 0, the one walked) and Q (gfn 1) before any
+//! thread starts; `desc_ext` is 2, a pool page holds 4 descriptors, reuse is
+//! immediate and last-in-first-out (the pool's own policy). Then a writer
+//! thread runs the script's `map`/`unmap` steps (under `mmu_lock`, as the
+//! designs do) while a walker thread walks R (`Rmap::walk`) or
+//! write-protects it (`Rmap::write_protect`). The one property, in every
+//! interleaving: every spte of R that the writer never touches (present in
+//! R for the whole walk) is visited, or has W clear when the walk returns.
+//! The setup also asserts the layout drawn below (for the nulls walkers
+//! slot by slot, in the order they visit), so the drawings cannot drift
+//! from the code.
+//!
+//! **The checker must really interleave.** loom 0.7's DPOR sees a race
+//! between a walker's load and a writer's store only when it meets the
+//! store first (tokio-rs/loom#392, #166): with the walker on the model's
+//! main thread it explored *one* interleaving of these scripts and passed
+//! every design, the flawed one included. So the writer is spawned first
+//! and the walker second, both as threads, and every passing model asserts
+//! that the walk ended in at least two different ways. The faithful
+//! design's models also assert that the walker met the restart its seed
+//! case is about (3.b: `desc-init`; 3.c.2 and 3.c.3: `foreign-nulls`).
+//!
+//! # The scripts
+//!
+//! `[D: p q] -> [E: r s] -> nulls(R)` is a chain of descriptors D, E with
+//! slot 0 first; a nulls walker reads the head descriptor first and each
+//! descriptor from its last slot down, then its `more` link. Descriptor
+//! names follow the pool: the one freed last is the one handed out next.
+//! "At risk" are the sptes the writer never touches.
+//!
+//! | script | setup | writer steps | at risk |
+//! |---|---|---|---|
+//! | `case_1_deleted_behind_walker` | R = [D: x y] -> [E: v w] | unmap x (y moves to D.slot0); unmap y (D empty: head(R) = E, D freed) | v w |
+//! | `case_2_deleted_ahead_of_walker` | R = [D: x y] -> [E: s t] -> [F: v w] | unmap x, y (D freed); unmap s (t moves to E.slot0), t (E freed, head(R) = F): a walker on D finds E deleted ahead of it | v w |
+//! | `case_3a_deleted_under_walker` | R = [D: x y] -> [E: v w] | unmap x, y (D freed, its `more` still E: 3.a.1); unmap w (R = {v}, single form, E freed, its `more` nulls(R): 3.a.2); nothing is reused | v |
+//! | `case_3b_reused_while_initialising` | R as in 3a; Q = {a} | unmap x, y (D freed); map b to Q: Q grows to [D: a b], D reused (its `more` is 0 until set) | v w |
+//! | `case_3c1_readded_to_same_rmap` | R as in 3a | unmap x, y (D freed); map z to R: E is full, D reused as R's new head [D: z] -> E | v w |
+//! | `case_3c2_moved_to_other_rmap` | R as in 3a; Q = [F: c d] | unmap x, y (D freed); map b to Q: D reused as Q's head [D: b] -> F -> nulls(Q) | v w |
+//! | `case_3c3_moved_away_and_back` | as 3c2 | as 3c2, then unmap b from Q (D freed), unmap d from Q (Q = {c}, F freed), map z to R: F reused as R's head [F: z] -> E (Gleb's case: the walker may have followed D into Q's F, which comes back into R) | v w |
+//! | `entry_moved_under_walker` | R = [D: x v] -> [E: y w] | unmap x (v moves D.slot1 -> D.slot0); unmap y (v moves D.slot0 -> E.slot0, D freed, head(R) = E) | v w |
+//! | `recycled_through_single_form` | R = [D: x y] -> [E: v w]; Q = {a} | unmap x (y moves to D.slot0); unmap y (D freed, head(R) = E); unmap w (R = {v}, single form, E freed); map b to Q (E reused: Q = [E: a b]); map u to R (D reused: R = [D: v u] -> nulls(R), v copied in) | v |
+//! | `single_form_reused_elsewhere` | R = [D: v x]; Q = {a} | unmap x (R = {v}, D freed); map b to Q (D reused: Q = [D: a b]) | v |
+//!
+//! With the `backward-move` bug the chains follow the tail discipline
+//! instead: `entry_moved_under_walker` starts from R = [D: y w] -> [N: x v],
+//! and unmapping y moves v from N (ahead of the walker) into D (behind it).
+//!
+//! # Results
+//!
+//! | design | scripts that break the walk guarantee |
+//! |---|---|
+//! | `lockless-gen`, `seqlock`, `rmap-lock` | none (walk and write-protect; `rmap-lock` unbounded too, `lockless-gen` unbounded for all scripts but the recycling one) |
+//! | `lockless` (faithful) | `recycled_through_single_form` only; the other nine hold also unbounded |
+//! | `lockless-gen` + `backward-move` / `top-down-walk` | `entry_moved_under_walker` |
+//! | `lockless-gen` + `no-nulls-check` | 3.b, 3.c.2, 3.c.3, recycled, single-form (tested on 3.c.2) |
+//! | `lockless-gen` + `stale-head-restart` | 3.b, 3.c.2, recycled, single-form (tested on 3.c.2) |
+//! | `seqlock` + `seq-no-retry` | 3.b, 3.c.1, 3.c.2, 3.c.3, entry-moved, recycled, single-form (tested on recycled) |
+//! | `lockless-gen` + `seq-no-retry` | recycled (it is `lockless` again) |
+//! | `more` read before the slots (`lockless::LocklessMoreFirst`) | recycled and single-form |
+//! | `lockless` with reuse deferred by a grace period | none, also unbounded |
+//!
+//! So DESIGN.md §1's claim holds, made precise: the seed's case 3.c.1 as it
+//! argues it (the descriptor comes back as the new head and still links to
+//! the rest of the chain) holds; it fails when the descriptor comes back
+//! through the single-spte form, where it links to nothing and the spte
+//! that used to follow it has been copied into it.
+//!
+//! # The counterexample, step by step
+//!
+//! The checker's report for `lockless::recycled_through_single_form` (a
+//! walker's visits are logged once it has read the descriptor's `more`):
+//!
+//! ```text
+//! v present in R for the whole walk but not visited
+//!   writer: unmap x (R) done ... writer: map u (R) done   (all five steps)
+//!   walker: visits y
+//!   walker: visits x
+//!   walker: returns after 0 restarts
+//! ```
+//!
+//! The walker read one descriptor, found y in slot 1 and x in slot 0 (D as
+//! the setup left it; step 1 already changes slot 0), and stopped at its
+//! `more` without a restart: that link held nulls(R), which only step 5
+//! stores. As a schedule, with `desc_ext` 2:
+//!
+//! ```text
+//!   R = [D: x y] -> [E: v w] -> nulls(R);  Q = {a}
+//!   walker (no lock)                 writer (holds mmu_lock)
+//!   head(R) = D
+//!   D.slot1 = y, D.slot0 = x
+//!                                    1 unmap x: y moves to D.slot0
+//!                                    2 unmap y: D empty, head(R) = E, free D
+//!                                    3 unmap w: R = {v}, single form, free E
+//!                                    4 map b:   Q = [E: a b]   (E reused)
+//!                                    5 map u:   R = [D: v u] -> nulls(R)
+//!                                               (D reused, v copied in)
+//!   D.more = nulls(R): "my own end", return
+//!   v was in R all along and was not visited.
+//! ```
+//!
+//! It is the trace in `lockless.rs`'s module doc, step for step. It also
+//! shows why re-reading the head at the end does not help: head(R) is D|1
+//! before step 1 and again after step 5. `lockless-gen` catches it: D's
+//! sequence count goes from even `s` to `s + 2` between the walker's reads
+//! before the slots and after `more`.
+//!
+//! # DESIGN.md §1's open questions
+//!
+//! * **Reading `more` before the slots, without a count, does not close the
+//!   hole** (`open_questions::more_first_*`, walker `LocklessMoreFirst`).
+//!   It opens another: the `more` it keeps belongs to the descriptor's old
+//!   life and the slots it reads next may belong to the new one. In
+//!   `single_form_reused_elsewhere` it reads D.more = nulls(R) and
+//!   D.slot1 = x; the writer unmaps x (R drops to the single form {v}, D
+//!   is freed) and Q reuses D, writing a over v in slot 0; the walker reads
+//!   a there and stops at "its own" end. In `recycled_through_single_form`
+//!   the same happens one descriptor later: it reads E.more = nulls(R) and
+//!   E.slot1 = w, and E.slot0 only after Q has reused E (a, not v). The
+//!   faithful order (slots, then `more`) catches both: a reused descriptor
+//!   shows a `more` of 0 or of another rmap.
+//! * **Deferring reuse by a grace period closes it**
+//!   (`open_questions::deferred_reuse::*`): a pool that does not hand out a
+//!   freed descriptor while a walker is pinned (`desc.rs`, loom builds
+//!   only) passes every script, unbounded too. A descriptor's `more` is then
+//!   fixed for as long as the walker can reach it, a freed descriptor keeps
+//!   its last contents (a free clears nothing), and an entry leaves a live
+//!   descriptor only by its removal or by a forward move to a slot the
+//!   walker reads later. What it costs in a real build (an epoch per free,
+//!   memory held by stalled walkers) is for the benchmarks, not this file.
 #![cfg(loom)]
-use rmap_impls::*;
-#[test]
-fn smoke() {
-    loom::model(|| {
-        let cfg = RmapConfig {
-            gfns: 2,
-            desc_ext: 2,
-            mmu_lock: LockKind::Park,
-            page_descs: 4,
+
+use loom::model::Builder;
+use rmap_impls::spte::{is_writable, make_spte};
+use rmap_impls::{
+    build, Bug, Gfn, ImplKind, LockKind, MapOutcome, NoHooks, RestartReason, Rmap, RmapConfig,
+    SlotId, SpteTable,
+};
+use std::collections::BTreeSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Instant;
+
+/// The start of the message of the one assertion a model checks.
+const MISSED: &str = "walk guarantee broken";
+
+/// Rmaps: R (gfn 0) is the one walked, Q (gfn 1) lends and borrows
+/// descriptors.
+const GFNS: u64 = 2;
+const ALIASES: u32 = 8;
+const R: Gfn = 0;
+const Q: Gfn = 1;
+
+/// How far one model explores.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    /// Preemptions per interleaving, unless `LOOM_MAX_PREEMPTIONS` says
+    /// otherwise or `RMAP_LOOM_UNBOUNDED` is set.
+    bound: usize,
+    /// Scheduling points per interleaving (loom's default is 1000; only a
+    /// walker that spins for a long time needs more).
+    max_branches: usize,
+}
+
+/// Bound 2: the `lockless-gen` and `seqlock` models stay in seconds.
+const B2: Limits = Limits {
+    bound: 2,
+    max_branches: 1000,
+};
+/// Bound 3: for the designs whose models are small at bound 2.
+const B3: Limits = Limits {
+    bound: 3,
+    max_branches: 1000,
+};
+
+/// One spte of the scripts: a name, and the (alias, gfn) slot it lives in.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Sp {
+    name: char,
+    gfn: Gfn,
+    alias: u32,
+}
+
+impl Sp {
+    fn slot(self, t: &SpteTable) -> SlotId {
+        t.slot_id(self.alias, self.gfn)
+    }
+}
+
+const fn r(name: char, alias: u32) -> Sp {
+    Sp {
+        name,
+        gfn: R,
+        alias,
+    }
+}
+const fn q(name: char, alias: u32) -> Sp {
+    Sp {
+        name,
+        gfn: Q,
+        alias,
+    }
+}
+
+const V: Sp = r('v', 0);
+const W: Sp = r('w', 1);
+const X: Sp = r('x', 2);
+const Y: Sp = r('y', 3);
+const Z: Sp = r('z', 4);
+const U: Sp = r('u', 5);
+const S: Sp = r('s', 6);
+const T: Sp = r('t', 7);
+// Q's sptes carry a Q prefix: D, E, F name descriptors in the docs.
+const QA: Sp = q('a', 0);
+const QB: Sp = q('b', 1);
+const QC: Sp = q('c', 2);
+const QD: Sp = q('d', 3);
+
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Map(Sp),
+    Unmap(Sp),
+}
+use Op::{Map, Unmap};
+
+impl Op {
+    fn spte(self) -> Sp {
+        match self {
+            Map(s) | Unmap(s) => s,
+        }
+    }
+    fn apply(self, rmap: &dyn Rmap, t: &SpteTable) {
+        match self {
+            Map(s) => {
+                let out = rmap.map(t, s.gfn, s.slot(t), make_spte(s.gfn, true), &mut NoHooks);
+                assert_eq!(out, MapOutcome::Mapped, "script maps {} twice", s.name);
+            }
+            Unmap(s) => {
+                let present = rmap.unmap(t, s.gfn, s.slot(t), &mut NoHooks);
+                assert!(present, "script unmaps {} which is not mapped", s.name);
+            }
+        }
+    }
+    fn describe(self) -> String {
+        let (verb, s) = match self {
+            Map(s) => ("map", s),
+            Unmap(s) => ("unmap", s),
         };
-        let r = build(ImplKind::LocklessGen, &cfg, None).unwrap();
-        let _ = r;
+        let rmap = if s.gfn == R { 'R' } else { 'Q' };
+        format!("writer: {verb} {} ({rmap}) done", s.name)
+    }
+}
+
+/// A writer script: the rmaps it starts from and the steps the writer takes
+/// while the walker walks R.
+struct Script {
+    /// Run before any thread starts (in this order: it fixes the layout).
+    setup: &'static [Op],
+    /// R's sptes in the order a nulls walker visits them after the setup
+    /// (head to tail, each descriptor from its last slot to slot 0): pins
+    /// the layout the module doc draws.
+    layout: &'static str,
+    /// The writer thread's steps.
+    writer: &'static [Op],
+}
+
+impl Script {
+    fn sptes(&self) -> impl Iterator<Item = Sp> + '_ {
+        self.setup.iter().chain(self.writer).map(|op| op.spte())
+    }
+
+    fn name_of(&self, slot: SlotId, t: &SpteTable) -> char {
+        self.sptes()
+            .find(|s| s.slot(t) == slot)
+            .map_or('?', |s| s.name)
+    }
+
+    /// The sptes of R that are present for the whole walk: mapped by the
+    /// setup and never touched by the writer.
+    fn at_risk(&self) -> Vec<Sp> {
+        self.setup
+            .iter()
+            .map(|op| op.spte())
+            .filter(|s| s.gfn == R && !self.writer.iter().any(|op| op.spte() == *s))
+            .collect()
+    }
+}
+
+/// What the walker thread does.
+#[derive(Clone, Copy, Debug)]
+enum Walker {
+    /// `Rmap::walk`: every spte at risk must be visited.
+    Walk,
+    /// `Rmap::write_protect`: every spte at risk must have W clear after.
+    WriteProtect,
+}
+
+type Make = Arc<dyn Fn(&RmapConfig) -> Box<dyn Rmap> + Send + Sync>;
+
+/// An implementation under test.
+#[derive(Clone)]
+struct Design {
+    make: Make,
+    /// Walks in the nulls walker's order under the head discipline, so the
+    /// setup layout can be checked slot by slot (otherwise as a set).
+    nulls_order: bool,
+}
+
+impl Design {
+    fn built(kind: ImplKind, bug: Option<Bug>) -> Design {
+        Design {
+            make: Arc::new(move |cfg| build(kind, cfg, bug).expect("the design builds")),
+            nulls_order: matches!(kind, ImplKind::Lockless | ImplKind::LocklessGen)
+                && !matches!(bug, Some(Bug::BackwardMove | Bug::TopDownWalk)),
+        }
+    }
+}
+
+/// What the checker saw over all interleavings.
+#[derive(Default)]
+struct Seen {
+    iterations: usize,
+    /// Distinct (visited sptes, restarts) outcomes of the walk.
+    outcomes: BTreeSet<(String, u64)>,
+    /// Restart reasons some interleaving took.
+    reasons: BTreeSet<RestartReason>,
+}
+
+fn builder(limits: Limits) -> Builder {
+    let mut b = Builder::new();
+    if std::env::var_os("RMAP_LOOM_UNBOUNDED").is_some() {
+        b.preemption_bound = None;
+    } else if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(limits.bound);
+    }
+    b.max_branches = b.max_branches.max(limits.max_branches);
+    b
+}
+
+fn config() -> RmapConfig {
+    RmapConfig {
+        gfns: GFNS,
+        desc_ext: 2,
+        mmu_lock: LockKind::Park,
+        page_descs: 4,
+    }
+}
+
+/// Check `script` against `design` in every interleaving (within the
+/// preemption bound). Panics with [`MISSED`] on the first interleaving that
+/// breaks the walk guarantee.
+fn check(design: &Design, script: &'static Script, walker: Walker, limits: Limits) -> Seen {
+    let seen = Arc::new(StdMutex::new(Seen::default()));
+    let seen_in = seen.clone();
+    let design = design.clone();
+    let start = Instant::now();
+    builder(limits).check(move || {
+        seen_in.lock().unwrap().iterations += 1;
+        let rmap: Arc<Box<dyn Rmap>> = Arc::new((design.make)(&config()));
+        let t = Arc::new(SpteTable::new(GFNS, ALIASES));
+        for op in script.setup {
+            op.apply(&**rmap, &t);
+        }
+        let mut order = String::new();
+        rmap.walk(R, &mut |s| order.push(script.name_of(s, &t)));
+        let mut want: Vec<char> = script.layout.chars().collect();
+        let mut got: Vec<char> = order.chars().collect();
+        if !design.nulls_order {
+            want.sort();
+            got.sort();
+        }
+        assert_eq!(got, want, "the setup does not build the layout drawn");
+
+        // Events in the order they happened, for the failure message.
+        let log = Arc::new(StdMutex::new(Vec::<String>::new()));
+        // The writer is spawned first and the walker second: loom's DPOR
+        // (0.7) only reverses a walker load and a writer store when it sees
+        // the store first, so the exploration must start writer-first.
+        let writer = {
+            let (rmap, t, log) = (rmap.clone(), t.clone(), log.clone());
+            loom::thread::spawn(move || {
+                for op in script.writer {
+                    op.apply(&**rmap, &t);
+                    log.lock().unwrap().push(op.describe());
+                }
+            })
+        };
+        let walker = {
+            let (rmap, t, log, seen) = (rmap.clone(), t.clone(), log.clone(), seen_in.clone());
+            loom::thread::spawn(move || {
+                let at_risk = script.at_risk();
+                let (stats, missed) = match walker {
+                    Walker::Walk => {
+                        let mut visited = Vec::new();
+                        let stats = rmap.walk(R, &mut |s| {
+                            visited.push(s);
+                            let name = script.name_of(s, &t);
+                            log.lock().unwrap().push(format!("walker: visits {name}"));
+                        });
+                        let missed: Vec<Sp> = at_risk
+                            .iter()
+                            .copied()
+                            .filter(|s| !visited.contains(&s.slot(&t)))
+                            .collect();
+                        let names: String =
+                            visited.iter().map(|&s| script.name_of(s, &t)).collect();
+                        let mut g = seen.lock().unwrap();
+                        g.outcomes.insert((names, stats.total_restarts()));
+                        (stats, missed)
+                    }
+                    Walker::WriteProtect => {
+                        let stats = rmap.write_protect(&t, &[R], &mut NoHooks);
+                        let missed: Vec<Sp> = at_risk
+                            .iter()
+                            .copied()
+                            .filter(|s| is_writable(t.load(s.slot(&t))))
+                            .collect();
+                        let mut g = seen.lock().unwrap();
+                        g.outcomes
+                            .insert((format!("{} protected", stats.protected), 0));
+                        (stats, missed)
+                    }
+                };
+                {
+                    let mut g = seen.lock().unwrap();
+                    for (i, n) in stats.restarts.iter().enumerate() {
+                        if *n > 0 {
+                            g.reasons.insert(RestartReason::ALL[i]);
+                        }
+                    }
+                }
+                let mut log = log.lock().unwrap();
+                log.push(format!(
+                    "walker: returns after {} restarts",
+                    stats.total_restarts()
+                ));
+                if !missed.is_empty() {
+                    let names: String = missed.iter().map(|s| s.name).collect();
+                    panic!(
+                        "{MISSED}: {} present in R for the whole walk but {}\n  {}",
+                        names,
+                        match walker {
+                            Walker::Walk => "not visited",
+                            Walker::WriteProtect => "still writable",
+                        },
+                        fold(&log).join("\n  ")
+                    );
+                }
+            })
+        };
+        writer.join().unwrap();
+        walker.join().unwrap();
     });
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    println!(
+        "{} interleavings, {} distinct walk outcomes, restarts {:?}, {:.2?}",
+        seen.iterations,
+        seen.outcomes.len(),
+        seen.reasons,
+        start.elapsed()
+    );
+    seen
+}
+
+/// The event log with its middle left out when it is long (a walker that
+/// restarts a thousand times).
+fn fold(log: &[String]) -> Vec<String> {
+    const HEAD: usize = 12;
+    const TAIL: usize = 6;
+    if log.len() <= HEAD + TAIL + 1 {
+        return log.to_vec();
+    }
+    let mut out = log[..HEAD].to_vec();
+    out.push(format!("... {} more events ...", log.len() - HEAD - TAIL));
+    out.extend_from_slice(&log[log.len() - TAIL..]);
+    out
+}
+
+/// The walk guarantee holds in every interleaving, and the checker did
+/// interleave (a model that only ever ran one schedule proves nothing).
+fn holds(design: Design, script: &'static Script, walker: Walker, limits: Limits) -> Seen {
+    let seen = check(&design, script, walker, limits);
+    assert!(
+        seen.outcomes.len() >= 2,
+        "the checker saw the walk end only one way: it did not interleave"
+    );
+    seen
+}
+
+/// The checker finds an interleaving that breaks the walk guarantee (and
+/// not some other panic). Returns the failure message.
+fn broken(design: Design, script: &'static Script, walker: Walker, limits: Limits) -> String {
+    let res = catch_unwind(AssertUnwindSafe(|| check(&design, script, walker, limits)));
+    let payload = match res {
+        Ok(seen) => panic!(
+            "no interleaving breaks the walk guarantee ({} explored)",
+            seen.iterations
+        ),
+        Err(p) => p,
+    };
+    let msg = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(
+        msg.starts_with(MISSED),
+        "the model failed, but not on the walk guarantee: {msg}"
+    );
+    msg
+}
+
+/// The writer scripts, one per case of the seed thread (see the module doc
+/// for the drawings). R = gfn 0 is walked; `desc_ext` is 2.
+#[allow(non_upper_case_globals)]
+mod scripts {
+    use super::*;
+
+    /// Seed 1: the head descriptor D is deleted, behind a walker that passed it.
+    pub static case_1_deleted_behind_walker: Script = Script {
+        setup: &[Map(V), Map(W), Map(X), Map(Y)],
+        layout: "yxwv",
+        writer: &[Unmap(X), Unmap(Y)],
+    };
+
+    /// Seed 2: D and then E are deleted; for a walker on D, E goes ahead of it.
+    pub static case_2_deleted_ahead_of_walker: Script = Script {
+        setup: &[Map(V), Map(W), Map(S), Map(T), Map(X), Map(Y)],
+        layout: "yxtswv",
+        writer: &[Unmap(X), Unmap(Y), Unmap(S), Unmap(T)],
+    };
+
+    /// Seed 3.a: the walker's descriptor is deleted and not reused (3.a.1: D, whose `more` still leads on; 3.a.2: E, whose `more` is the nulls).
+    pub static case_3a_deleted_under_walker: Script = Script {
+        setup: &[Map(V), Map(W), Map(X), Map(Y)],
+        layout: "yxwv",
+        writer: &[Unmap(X), Unmap(Y), Unmap(W)],
+    };
+
+    /// Seed 3.b: D is reused by Q and initialised under the walker.
+    pub static case_3b_reused_while_initialising: Script = Script {
+        setup: &[Map(V), Map(W), Map(X), Map(Y), Map(QA)],
+        layout: "yxwv",
+        writer: &[Unmap(X), Unmap(Y), Map(QB)],
+    };
+
+    /// Seed 3.c.1: D comes back to R as its new head, linked to the rest.
+    pub static case_3c1_readded_to_same_rmap: Script = Script {
+        setup: &[Map(V), Map(W), Map(X), Map(Y)],
+        layout: "yxwv",
+        writer: &[Unmap(X), Unmap(Y), Map(Z)],
+    };
+
+    /// Seed 3.c.2: D becomes Q's head, linked to Q's F.
+    pub static case_3c2_moved_to_other_rmap: Script = Script {
+        setup: &[Map(V), Map(W), Map(X), Map(Y), Map(QC), Map(QD)],
+        layout: "yxwv",
+        writer: &[Unmap(X), Unmap(Y), Map(QB)],
+    };
+
+    /// Seed 3.c.3 (Gleb): D goes to Q, Q's F (where the walker may now be) comes to R.
+    pub static case_3c3_moved_away_and_back: Script = Script {
+        setup: &[Map(V), Map(W), Map(X), Map(Y), Map(QC), Map(QD)],
+        layout: "yxwv",
+        writer: &[Unmap(X), Unmap(Y), Map(QB), Unmap(QB), Unmap(QD), Map(Z)],
+    };
+
+    /// v moves twice by forward moves: within the head D, then into E.
+    pub static entry_moved_under_walker: Script = Script {
+        setup: &[Map(Y), Map(W), Map(X), Map(V)],
+        layout: "vxwy",
+        writer: &[Unmap(X), Unmap(Y)],
+    };
+
+    /// DESIGN.md §1's counterexample: R shrinks to {v} and grows again into the reused D.
+    pub static recycled_through_single_form: Script = Script {
+        setup: &[Map(V), Map(W), Map(X), Map(Y), Map(QA)],
+        layout: "yxwv",
+        writer: &[Unmap(X), Unmap(Y), Unmap(W), Map(QB), Map(U)],
+    };
+
+    /// R shrinks to {v} and its last descriptor goes to Q (the more-first question).
+    pub static single_form_reused_elsewhere: Script = Script {
+        setup: &[Map(V), Map(X), Map(QA)],
+        layout: "xv",
+        writer: &[Unmap(X), Map(QB)],
+    };
+}
+
+/// One test per seed case (and the extra script) for a design that must
+/// pass them all, plus the write-protect walk of the counterexample.
+macro_rules! all_cases_hold {
+    ($module:ident, $design:expr, $limits:expr) => {
+        mod $module {
+            use super::*;
+            all_cases_hold!(@each $design, $limits;
+                case_1_deleted_behind_walker,
+                case_2_deleted_ahead_of_walker,
+                case_3a_deleted_under_walker,
+                case_3b_reused_while_initialising,
+                case_3c1_readded_to_same_rmap,
+                case_3c2_moved_to_other_rmap,
+                case_3c3_moved_away_and_back,
+                entry_moved_under_walker,
+                recycled_through_single_form,
+                single_form_reused_elsewhere
+            );
+
+            #[test]
+            fn write_protect_recycled_through_single_form() {
+                holds(
+                    $design,
+                    &scripts::recycled_through_single_form,
+                    Walker::WriteProtect,
+                    $limits,
+                );
+            }
+        }
+    };
+    (@each $design:expr, $limits:expr; $($case:ident),*) => {
+        $(
+            #[test]
+            fn $case() {
+                holds($design, &scripts::$case, Walker::Walk, $limits);
+            }
+        )*
+    };
+}
+
+all_cases_hold!(lockless_gen, Design::built(ImplKind::LocklessGen, None), B2);
+all_cases_hold!(seqlock, Design::built(ImplKind::Seqlock, None), B2);
+all_cases_hold!(rmap_lock, Design::built(ImplKind::RmapLock, None), B3);
+
+/// `lockless`, the seed's design: every case holds but the recycling one.
+mod lockless {
+    use super::*;
+
+    fn faithful() -> Design {
+        Design::built(ImplKind::Lockless, None)
+    }
+
+    /// Holds, and the walker did meet `reason` in some interleaving: the
+    /// script reaches the seed case it is named after.
+    fn holds_reaching(script: &'static Script, reason: Option<RestartReason>) {
+        let seen = holds(faithful(), script, Walker::Walk, B3);
+        if let Some(r) = reason {
+            assert!(
+                seen.reasons.contains(&r),
+                "no interleaving made the walker restart for {r:?}: the script misses its case"
+            );
+        }
+    }
+
+    #[test]
+    fn case_1_deleted_behind_walker() {
+        holds_reaching(&scripts::case_1_deleted_behind_walker, None);
+    }
+
+    #[test]
+    fn case_2_deleted_ahead_of_walker() {
+        holds_reaching(&scripts::case_2_deleted_ahead_of_walker, None);
+    }
+
+    #[test]
+    fn case_3a_deleted_under_walker() {
+        holds_reaching(&scripts::case_3a_deleted_under_walker, None);
+    }
+
+    #[test]
+    fn case_3b_reused_while_initialising() {
+        holds_reaching(
+            &scripts::case_3b_reused_while_initialising,
+            Some(RestartReason::DescInit),
+        );
+    }
+
+    #[test]
+    fn case_3c1_readded_to_same_rmap() {
+        holds_reaching(&scripts::case_3c1_readded_to_same_rmap, None);
+    }
+
+    #[test]
+    fn case_3c2_moved_to_other_rmap() {
+        holds_reaching(
+            &scripts::case_3c2_moved_to_other_rmap,
+            Some(RestartReason::ForeignNulls),
+        );
+    }
+
+    #[test]
+    fn case_3c3_moved_away_and_back() {
+        holds_reaching(
+            &scripts::case_3c3_moved_away_and_back,
+            Some(RestartReason::ForeignNulls),
+        );
+    }
+
+    #[test]
+    fn entry_moved_under_walker() {
+        holds_reaching(&scripts::entry_moved_under_walker, None);
+    }
+
+    #[test]
+    fn single_form_reused_elsewhere() {
+        holds_reaching(&scripts::single_form_reused_elsewhere, None);
+    }
+
+    /// DESIGN.md §1's counterexample: found, and it is the one drawn in the
+    /// module doc (the walker read only D, as x and y, and no restart).
+    #[test]
+    fn recycled_through_single_form() {
+        let msg = broken(
+            faithful(),
+            &scripts::recycled_through_single_form,
+            Walker::Walk,
+            B3,
+        );
+        assert!(msg.contains("v present in R for the whole walk but not visited"));
+    }
+
+    /// The same interleaving seen by the dirty log: v keeps its W bit.
+    #[test]
+    fn write_protect_recycled_through_single_form() {
+        let msg = broken(
+            faithful(),
+            &scripts::recycled_through_single_form,
+            Walker::WriteProtect,
+            B3,
+        );
+        assert!(msg.contains("v present in R for the whole walk but still writable"));
+    }
+}
+
+/// Each injected walker bug is caught by the checker, on the script that
+/// exhibits it (the correct twin passes the same script above).
+mod injected_bugs {
+    use super::*;
+
+    fn gen_with(bug: Bug) -> Design {
+        Design::built(ImplKind::LocklessGen, Some(bug))
+    }
+
+    /// Tail discipline: removing y moves v from the tail descriptor (ahead
+    /// of the walker) into the hole y left in the head (behind it).
+    #[test]
+    fn backward_move() {
+        broken(
+            gen_with(Bug::BackwardMove),
+            &scripts::entry_moved_under_walker,
+            Walker::Walk,
+            B2,
+        );
+    }
+
+    /// The walker follows D into Q and stops at Q's nulls.
+    #[test]
+    fn no_nulls_check() {
+        broken(
+            gen_with(Bug::NoNullsCheck),
+            &scripts::case_3c2_moved_to_other_rmap,
+            Walker::Walk,
+            B2,
+        );
+    }
+
+    /// Slot 0 before slot 1: the walker reads x in slot 0, then the hole
+    /// that v left in slot 1 when it moved down into x's place.
+    #[test]
+    fn top_down_walk() {
+        broken(
+            gen_with(Bug::TopDownWalk),
+            &scripts::entry_moved_under_walker,
+            Walker::Walk,
+            B2,
+        );
+    }
+
+    /// The walker restarts from D, now Q's, until it gives up. It spins
+    /// 1000 restarts before that, hence the larger branch limit.
+    #[test]
+    fn stale_head_restart() {
+        broken(
+            gen_with(Bug::StaleHeadRestart),
+            &scripts::case_3c2_moved_to_other_rmap,
+            Walker::Walk,
+            Limits {
+                bound: 2,
+                max_branches: 50_000,
+            },
+        );
+    }
+
+    /// `seqlock` without its retry reads the recycled chain as it is.
+    #[test]
+    fn seq_no_retry() {
+        broken(
+            Design::built(ImplKind::Seqlock, Some(Bug::SeqNoRetry)),
+            &scripts::recycled_through_single_form,
+            Walker::Walk,
+            B2,
+        );
+    }
+
+    /// `lockless-gen` without acting on its count is `lockless` again.
+    #[test]
+    fn seq_no_retry_on_lockless_gen() {
+        broken(
+            gen_with(Bug::SeqNoRetry),
+            &scripts::recycled_through_single_form,
+            Walker::Walk,
+            B2,
+        );
+    }
+}
+
+/// DESIGN.md §1's two open questions.
+mod open_questions {
+    use super::*;
+    use rmap_impls::lockless::{Lockless, LocklessMoreFirst};
+
+    fn more_first() -> Design {
+        Design {
+            make: Arc::new(|c: &RmapConfig| {
+                Box::new(LocklessMoreFirst::new(
+                    c.gfns,
+                    c.desc_ext,
+                    c.mmu_lock,
+                    c.page_descs,
+                )) as Box<dyn Rmap>
+            }),
+            nulls_order: true,
+        }
+    }
+
+    fn deferred_reuse() -> Design {
+        Design {
+            make: Arc::new(|c: &RmapConfig| {
+                Box::new(
+                    Lockless::new(c.gfns, c.desc_ext, c.mmu_lock, c.page_descs)
+                        .with_deferred_reuse(),
+                ) as Box<dyn Rmap>
+            }),
+            nulls_order: true,
+        }
+    }
+
+    /// Reading `more` first does not close the hole: the walker keeps E's
+    /// old link (nulls of R) and reads E's new slots (Q's a, b).
+    #[test]
+    fn more_first_recycled_through_single_form() {
+        broken(
+            more_first(),
+            &scripts::recycled_through_single_form,
+            Walker::Walk,
+            B3,
+        );
+    }
+
+    /// ... and opens one the faithful walker does not have.
+    #[test]
+    fn more_first_single_form_reused_elsewhere() {
+        broken(
+            more_first(),
+            &scripts::single_form_reused_elsewhere,
+            Walker::Walk,
+            B3,
+        );
+    }
+
+    /// A grace period before reuse closes it, for every script.
+    macro_rules! deferred_holds {
+        ($($case:ident),*) => {
+            $(
+                #[test]
+                fn $case() {
+                    holds(deferred_reuse(), &scripts::$case, Walker::Walk, B3);
+                }
+            )*
+        };
+    }
+
+    mod deferred_reuse {
+        use super::*;
+        deferred_holds!(
+            case_1_deleted_behind_walker,
+            case_2_deleted_ahead_of_walker,
+            case_3a_deleted_under_walker,
+            case_3b_reused_while_initialising,
+            case_3c1_readded_to_same_rmap,
+            case_3c2_moved_to_other_rmap,
+            case_3c3_moved_away_and_back,
+            entry_moved_under_walker,
+            recycled_through_single_form,
+            single_form_reused_elsewhere
+        );
+    }
+}
+
+/// `mmu_lock` (both kinds) and the pool's mutex under loom: two writers on
+/// the same rmap never lose an update.
+mod writer_locks {
+    use super::*;
+
+    fn two_writers(lock: LockKind) {
+        let iterations = Arc::new(StdMutex::new(0usize));
+        let counter = iterations.clone();
+        builder(B2).check(move || {
+            *counter.lock().unwrap() += 1;
+            let cfg = RmapConfig {
+                mmu_lock: lock,
+                ..config()
+            };
+            let rmap: Arc<Box<dyn Rmap>> =
+                Arc::new(build(ImplKind::LocklessGen, &cfg, None).unwrap());
+            let t = Arc::new(SpteTable::new(GFNS, ALIASES));
+            Map(V).apply(&**rmap, &t);
+            let spawn = |ops: &'static [Op]| {
+                let (rmap, t) = (rmap.clone(), t.clone());
+                loom::thread::spawn(move || ops.iter().for_each(|op| op.apply(&**rmap, &t)))
+            };
+            let a = spawn(&[Map(W), Map(X)]);
+            let b = spawn(&[Map(Y), Unmap(V)]);
+            a.join().unwrap();
+            b.join().unwrap();
+            let mut names = Vec::new();
+            rmap.walk(R, &mut |s| {
+                names.push(if s == W.slot(&t) {
+                    'w'
+                } else if s == X.slot(&t) {
+                    'x'
+                } else if s == Y.slot(&t) {
+                    'y'
+                } else {
+                    '?'
+                })
+            });
+            names.sort();
+            assert_eq!(names, ['w', 'x', 'y'], "an update of R was lost");
+            assert_eq!(rmap.descs_in_use(), 2, "three sptes take two descriptors");
+        });
+        let n = *iterations.lock().unwrap();
+        println!("{n} interleavings");
+        assert!(n > 1, "the two writers never interleaved");
+    }
+
+    #[test]
+    fn spin_mmu_lock_serialises_writers() {
+        two_writers(LockKind::Spin);
+    }
+
+    #[test]
+    fn park_mmu_lock_serialises_writers() {
+        two_writers(LockKind::Park);
+    }
 }
