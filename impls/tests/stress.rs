@@ -58,7 +58,7 @@
 //!   `cargo test --release -p rmap-impls --test stress -- --ignored
 //!   --nocapture measure_detection`. `STRESS_TRIALS`, `STRESS_CAP` (walks),
 //!   `STRESS_ONLY` (a design or bug name), `STRESS_VERBOSE` and the shape
-//!   overrides of [`Params::from_env`] tune it; `STRESS_SEED` replays the
+//!   overrides of [`Params::with_env_overrides`] tune it; `STRESS_SEED` replays the
 //!   writers' and walkers' random choices (not the thread schedule).
 //!
 //! The loom models in `tests/loom.rs` are the deterministic proof for the
@@ -140,7 +140,7 @@ impl Params {
     }
 
     /// `STRESS_*` environment overrides, for `measure_detection`.
-    fn from_env(mut self) -> Self {
+    fn with_env_overrides(mut self) -> Self {
         let get = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
         if let Some(v) = get("STRESS_WORK") {
             self.walk_work = v as u32;
@@ -714,7 +714,7 @@ fn measure_detection() {
     let only = std::env::var("STRESS_ONLY").ok();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     for p in cases {
-        let p = p.from_env();
+        let p = p.with_env_overrides();
         // STRESS_ONLY: a design ("lockless"), a bug ("top-down-walk"), or
         // both ("seqlock with bug seq-no-retry").
         let picked = |o: &String| *o == p.name() || p.bug.is_some_and(|b| b.name() == o);
