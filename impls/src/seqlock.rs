@@ -15,7 +15,10 @@
 //! The chain itself uses the *head* discipline of `chain.rs`. A walk over a
 //! chain that is being rewritten can in principle follow recycled
 //! descriptors in a cycle, so the walker rechecks the count every
-//! [`SEQ_RECHECK_DESCS`] descriptors.
+//! [`SEQ_RECHECK_DESCS`] descriptors: if it moved, the pass is abandoned;
+//! if not, everything read so far is consistent and the pass goes on (a
+//! quiescent chain may be longer than the bound: `--desc-ext 1` with 65
+//! aliases, or `--desc-ext 3` with 193).
 //!
 //! Ordering: every store a walker may read is Release and every walker load
 //! is Acquire (as in `lockless.rs`), so a walker that read any store of an
@@ -99,10 +102,10 @@ impl<const NO_RETRY: bool> SeqlockRmap<NO_RETRY> {
         r
     }
 
-    /// Collect rmap `gfn` optimistically into `buf`; true when the pass
-    /// reached the chain's end (false: it met a descriptor in setup or hit
-    /// the recheck bound, and the count must have moved).
-    fn collect(&self, gfn: Gfn, buf: &mut SlotBuf) -> bool {
+    /// Collect rmap `gfn` optimistically into `buf`, having read the count
+    /// `s1`; true when the pass reached the chain's end (false: it met a
+    /// descriptor in setup, or the count moved at a recheck).
+    fn collect(&self, gfn: Gfn, s1: u64, buf: &mut SlotBuf) -> bool {
         let ext = self.pool.desc_ext();
         // Acquire: pairs with the Release head stores of the writers.
         let mut d = match decode_head(self.heads[gfn as usize].load(Ordering::Acquire)) {
@@ -113,7 +116,9 @@ impl<const NO_RETRY: bool> SeqlockRmap<NO_RETRY> {
             }
             Head::Desc(d) => d,
         };
-        for _ in 0..SEQ_RECHECK_DESCS {
+        let mut descs = 0;
+        loop {
+            descs += 1;
             for i in 0..ext {
                 // Acquire: pairs with the writers' Release slot stores.
                 if let Some(s) = slot_entry(d.slot(i).load(Ordering::Acquire)) {
@@ -126,8 +131,15 @@ impl<const NO_RETRY: bool> SeqlockRmap<NO_RETRY> {
                 More::Nulls(_) => return true,
                 More::Init => return false,
             }
+            // Acquire, after the Acquire loads of the pass so far: if any
+            // of them read a store of a write section, this reads its odd
+            // count or later (the same argument as the final recheck).
+            if descs % SEQ_RECHECK_DESCS == 0
+                && self.seqs[gfn as usize].load(Ordering::Acquire) != s1
+            {
+                return false;
+            }
         }
-        false
     }
 
     fn walk_seq(&self, gfn: Gfn, f: &mut impl FnMut(SlotId)) -> WalkStats {
@@ -147,7 +159,7 @@ impl<const NO_RETRY: bool> SeqlockRmap<NO_RETRY> {
                 continue;
             }
             buf.clear();
-            let complete = self.collect(gfn, &mut buf);
+            let complete = self.collect(gfn, s1, &mut buf);
             // Acquire, after the Acquire loads of the pass.
             let s2 = seq.load(Ordering::Acquire);
             if (s1 != s2 || !complete) && !NO_RETRY {
@@ -242,5 +254,34 @@ impl<const NO_RETRY: bool> Rmap for SeqlockRmap<NO_RETRY> {
 
     fn descs_in_use(&self) -> usize {
         self.pool.in_use()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::mmu_lock::NoHooks;
+    use crate::spte::make_spte;
+
+    #[test]
+    fn quiescent_walk_of_a_chain_longer_than_the_recheck_bound_completes() {
+        let n = 2 * SEQ_RECHECK_DESCS as u32 + 1;
+        let r = SeqlockRmap::<false>::new(1, 1, LockKind::Park, 4);
+        let t = SpteTable::new(1, n);
+        for a in 0..n {
+            r.map(&t, 0, t.slot_id(a, 0), make_spte(0, true), &mut NoHooks);
+        }
+        let mut buf = SlotBuf::new();
+        // Before the fix the pass gave up at the bound and the walk retried
+        // forever on a chain nobody was changing.
+        // Relaxed: this test is single-threaded.
+        let s1 = r.seqs[0].load(Ordering::Relaxed);
+        assert!(
+            r.collect(0, s1, &mut buf),
+            "the pass must reach the chain's end"
+        );
+        assert_eq!(buf.iter().count(), n as usize);
+        let st = r.walk(0, &mut |_| {});
+        assert_eq!((st.visited, st.total_restarts()), (n as u64, 0));
     }
 }
