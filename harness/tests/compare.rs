@@ -309,3 +309,24 @@ fn corrupt_and_foreign_files_give_one_line_and_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no result files"));
 }
+
+#[test]
+fn disjoint_ranges_are_a_difference_however_wide_one_of_them_is() {
+    let d = tempfile::tempdir().unwrap();
+    // mmu-lock: 1.0 and 9.0 M/s (median 5.0, spread 8.0); lockless: 10.0
+    // and 10.2 (median 10.1). The spread exceeds the difference of 5.1,
+    // but every lockless repeat beats every mmu-lock repeat: no warning.
+    for (i, w) in [1.0e6, 9.0e6].into_iter().enumerate() {
+        run("mmu-lock", 2, i as u64, w, 10_000).write(d.path(), &format!("m{i}"));
+    }
+    for (i, w) in [10.0e6, 10.2e6].into_iter().enumerate() {
+        run("lockless", 2, i as u64, w, 10_000).write(d.path(), &format!("l{i}"));
+    }
+    let o = lab(&["compare", d.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        !stdout(&o).contains("guest writes/s (difference"),
+        "{}",
+        stdout(&o)
+    );
+}

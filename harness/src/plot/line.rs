@@ -150,7 +150,7 @@ pub(super) fn frame<'a, DB: DrawingBackend>(
         ticks: yticks,
     };
     ChartBuilder::on(root)
-        .caption(title, (FAMILY, style::TITLE_PT))
+        .caption(title, (FAMILY, style::title_pt(title)))
         .margin(14)
         .margin_right(34)
         .x_label_area_size(52)
@@ -214,7 +214,9 @@ pub(super) fn draw_empty<DB: DrawingBackend>(
     title: &str,
     why: &str,
 ) -> Result<(), String> {
-    let root = root.titled(title, (FAMILY, style::TITLE_PT)).map_err(err)?;
+    let root = root
+        .titled(title, (FAMILY, style::title_pt(title)))
+        .map_err(err)?;
     let (w, h) = root.dim_in_pixel();
     root.draw(&Text::new(
         why.to_string(),

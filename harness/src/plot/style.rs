@@ -25,6 +25,17 @@ use std::sync::OnceLock;
 /// Size of every plot, readable in a README.
 pub const SIZE: (u32, u32) = (800, 500);
 pub const TITLE_PT: u32 = 22;
+
+/// A title's size: [`TITLE_PT`], smaller for a long title so that it fits
+/// the chart's width (about 60 characters fit at full size).
+pub fn title_pt(title: &str) -> u32 {
+    let n = title.chars().count() as u32;
+    if n <= 60 {
+        TITLE_PT
+    } else {
+        (TITLE_PT * 60 / n).max(12)
+    }
+}
 pub const LABEL_PT: u32 = 16;
 pub const TICK_PT: u32 = 13;
 pub const LEGEND_PT: u32 = 14;
