@@ -107,7 +107,7 @@ def notebook_dir() -> Path:
 
 
 def find_sweep_dir(env: dict | None = None) -> Path:
-    """``$SWEEP_DIR`` if set, else ``../results/reference`` from the notebook.
+    """``$SWEEP_DIR`` if set, else ``../results/reference/sweep`` from the notebook.
 
     A relative ``SWEEP_DIR`` is taken relative to the directory the user
     started from (``$PWD``, which a Jupyter kernel inherits even though it
@@ -117,7 +117,7 @@ def find_sweep_dir(env: dict | None = None) -> Path:
     env = os.environ if env is None else env
     given = env.get("SWEEP_DIR", "").strip()
     if not given:
-        return (notebook_dir().parent / "results" / "reference").resolve()
+        return (notebook_dir().parent / "results" / "reference" / "sweep").resolve()
     p = Path(given).expanduser()
     if p.is_absolute():
         return p
@@ -152,7 +152,7 @@ def load_sweep(directory: Path) -> Sweep:
     """
     directory = Path(directory)
     hint = ("set SWEEP_DIR to a directory written by `lab sweep ... --dir DIR` "
-            "(the default is results/reference of the repository)")
+            "(the default is results/reference/sweep of the repository)")
     if not directory.is_dir():
         raise FileNotFoundError(f"sweep directory {directory} does not exist: {hint}")
     sweep = Sweep(dir=directory)

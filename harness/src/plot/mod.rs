@@ -285,8 +285,25 @@ pub fn plan_all(runs: &[(PathBuf, RunResult)], c: &Comparison) -> LabResult<Vec<
     v.extend(latency::plan(runs, c)?);
     v.extend(rounds::plan(runs, c));
     v.extend(perf::plan(runs, c));
-    v.iter_mut().for_each(|p| p.name = sanitize(&p.name));
+    v.iter_mut().for_each(|p| p.name = file_stem(&p.name));
     Ok(v)
+}
+
+/// Longest file stem a plot gets (file systems stop at 255 bytes).
+const MAX_STEM: usize = 100;
+
+/// A plot's file stem: its name sanitised, and when that is too long (runs
+/// from producers with many differing config keys), cut and made unique by
+/// a hash of the whole name (FNV-1a, stable across builds).
+pub(crate) fn file_stem(name: &str) -> String {
+    let s = sanitize(name);
+    if s.len() <= MAX_STEM {
+        return s;
+    }
+    let hash = s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{}-{hash:016x}", &s[..MAX_STEM - 17])
 }
 
 /// Draw `planned` into `out_dir` in parallel.
@@ -414,6 +431,16 @@ pub fn main(args: PlotArgs) -> LabResult<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_plot_names_are_cut_and_stay_distinct() {
+        let a = file_stem(&format!("writes-{}", "k".repeat(300)));
+        let b = file_stem(&format!("writes-{}x", "k".repeat(300)));
+        assert!(a.len() <= MAX_STEM && b.len() <= MAX_STEM);
+        assert_ne!(a, b);
+        assert!(a.starts_with("writes-k"));
+        assert_eq!(file_stem("latency vcpus=2"), "latency_vcpus_2");
+    }
 
     #[test]
     fn default_output_is_plots_beside_the_inputs() {
