@@ -81,6 +81,9 @@ impl HeadCell for PendingHead {
     }
 }
 
+/// A writer's load. Relaxed: only writers store these words, and writers
+/// are serialised by their lock, whose acquire orders this load after the
+/// previous writer's stores.
 #[inline]
 fn ld(a: &AtomicUsize) -> usize {
     a.load(Ordering::Relaxed)

@@ -159,6 +159,8 @@ impl SpteTable {
                 seen,
                 seen | SPTE_WRITABLE,
                 Ordering::AcqRel,
+                // Relaxed on failure: the value is dropped, the caller
+                // retries the whole access.
                 Ordering::Relaxed,
             )
             .is_ok()

@@ -322,6 +322,8 @@ pub fn run(
                 if now >= tick {
                     ctx.hook.interval(interval, (tick - m0).as_secs_f64());
                     interval += 1;
+                    // Relaxed: see `Worker::poll`; a worker that sees the
+                    // new interval late hands its data over one op later.
                     ctx.control
                         .store(control_word(Phase::Measure, interval), Ordering::Relaxed);
                     next_tick = Some(tick + d);
