@@ -229,7 +229,7 @@ impl VmArgs {
 
     /// A validated configuration for one run at `p`.
     pub fn to_config_at(&self, impl_kind: ImplKind, vcpus: u32, p: Point) -> LabResult<Config> {
-        let cfg = Config {
+        let mut cfg = Config {
             impl_kind,
             workload: p.workload,
             vcpus,
@@ -253,7 +253,6 @@ impl VmArgs {
             hot_gfns: self.hot_gfns.max(1),
             sample_interval: None,
         };
-        let mut cfg = cfg;
         cfg.mmu_lock = match self.mmu_lock {
             LockChoice::Kind(k) => k,
             // Spin while every worker thread has a CPU, park once they

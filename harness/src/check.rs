@@ -163,7 +163,7 @@ pub fn main(args: CheckArgs) -> LabResult<i32> {
             break;
         }
         let label = format!("{} x{}", cfg.impl_kind, cfg.vcpus);
-        let (report, _result, _) = execute(cfg, &PerfSpec::Off, None, &[], &progress, &label)?;
+        let (report, _result) = execute(cfg, &PerfSpec::Off, None, &[], &progress, &label)?;
         let c = &report.counters;
         let row = CheckRow {
             impl_name: cfg.impl_kind.name().into(),

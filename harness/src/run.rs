@@ -141,10 +141,9 @@ pub fn execute(
     extra_hooks: &[&dyn ThreadHook],
     progress: &Progress,
     label: &str,
-) -> LabResult<(RunReport, RunResult, Option<PerfSession>)> {
+) -> LabResult<(RunReport, RunResult)> {
     let session = PerfSession::new(perf).map_err(LabError::usage)?;
-    let (report, result) = execute_with(cfg, &session, trace, extra_hooks, progress, label)?;
-    Ok((report, result, Some(session)))
+    execute_with(cfg, &session, trace, extra_hooks, progress, label)
 }
 
 /// [`execute`] with a perf session the caller made, so that a hook in
@@ -386,7 +385,7 @@ pub fn main(args: RunArgs) -> LabResult<i32> {
         output::run_header(&cfg);
     }
     let progress = Progress::new(args.out.no_progress);
-    let (_report, result, _session) = execute(
+    let (_report, result) = execute(
         &cfg,
         &args.out.perf,
         trace.as_ref(),

@@ -166,7 +166,7 @@ pub fn main(args: SweepArgs) -> LabResult<i32> {
             break;
         }
         let label = format!("{} x{} r{}", p.cfg.impl_kind, p.cfg.vcpus, p.repeat);
-        let (_report, result, _) = execute(&p.cfg, &args.out.perf, None, &[], &progress, &label)?;
+        let (_report, result) = execute(&p.cfg, &args.out.perf, None, &[], &progress, &label)?;
         if stopped() && result.interrupted {
             // An interrupted run is kept under its own name so --resume
             // runs it again.

@@ -5,15 +5,10 @@
 
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+mod common;
 
-fn lab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lab"))
-        .args(args)
-        .output()
-        .expect("the lab binary runs")
-}
+use common::lab;
+use std::sync::OnceLock;
 
 /// Why the KVM tests cannot run here, if they cannot.
 fn kvm_missing() -> Option<String> {
