@@ -13,7 +13,7 @@ use crate::trace::TraceWriter;
 use crate::warnings;
 use clap::Args;
 use rmap_impls::ImplKind;
-use rmap_workloads::{Config, Live, RunReport, ThreadHook};
+use rmap_workloads::{Config, Live, Probe, RunReport};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,13 +82,13 @@ pub fn stopped() -> bool {
     stop_flag().load(Ordering::SeqCst)
 }
 
-/// Several hooks as one (the VM takes one `&dyn ThreadHook`): perf
+/// Several probes as one (the VM takes one `&dyn Probe`): perf
 /// counters, tracing, profile sampling. Starts go in order and stops in
-/// reverse, so the first hook brackets the others; `trace_sample` is the
-/// first `Some`; everything else goes to every hook.
-pub struct HookSet<'a>(pub Vec<&'a dyn ThreadHook>);
+/// reverse, so the first probe brackets the others; `trace_sample` is the
+/// first `Some`; everything else goes to every probe.
+pub struct Probes<'a>(pub Vec<&'a dyn Probe>);
 
-impl ThreadHook for HookSet<'_> {
+impl Probe for Probes<'_> {
     fn thread_start(&self, role: rmap_workloads::RoleKind, index: u32) {
         self.0.iter().for_each(|h| h.thread_start(role, index));
     }
@@ -132,42 +132,42 @@ impl ThreadHook for HookSet<'_> {
 }
 
 /// One run of the simulated VM, from a validated configuration to a result
-/// (not yet written). `extra_hooks` see every worker thread (profile's
+/// (not yet written). `extra_probes` see every worker thread (profile's
 /// sampler); `label` names the run on the progress bar.
 pub fn execute(
     cfg: &Config,
     perf: &PerfSpec,
     trace: Option<&TraceWriter>,
-    extra_hooks: &[&dyn ThreadHook],
+    extra_probes: &[&dyn Probe],
     progress: &Progress,
     label: &str,
 ) -> LabResult<(RunReport, RunResult)> {
     let session = PerfSession::new(perf).map_err(LabError::usage)?;
-    execute_with(cfg, &session, trace, extra_hooks, progress, label)
+    execute_with(cfg, &session, trace, extra_probes, progress, label)
 }
 
-/// [`execute`] with a perf session the caller made, so that a hook in
-/// `extra_hooks` can read the counters while the run goes on
+/// [`execute`] with a perf session the caller made, so that a probe in
+/// `extra_probes` can read the counters while the run goes on
 /// (`lab profile` snapshots them at each interval).
 pub fn execute_with(
     cfg: &Config,
     session: &PerfSession,
     trace: Option<&TraceWriter>,
-    extra_hooks: &[&dyn ThreadHook],
+    extra_probes: &[&dyn Probe],
     progress: &Progress,
     label: &str,
 ) -> LabResult<(RunReport, RunResult)> {
-    let mut hooks: Vec<&dyn ThreadHook> = vec![session];
+    let mut probes: Vec<&dyn Probe> = vec![session];
     if let Some(t) = trace {
-        hooks.push(t);
+        probes.push(t);
     }
-    hooks.extend_from_slice(extra_hooks);
-    let hook = HookSet(hooks);
+    probes.extend_from_slice(extra_probes);
+    let probes = Probes(probes);
     let live = Live::default();
     let started_at = results::utc_now();
     let report = std::thread::scope(|s| {
         let bar = s.spawn(|| progress.follow(cfg, &live, label));
-        let r = rmap_workloads::run(cfg, stop_flag(), &live, &hook);
+        let r = rmap_workloads::run(cfg, stop_flag(), &live, &probes);
         // The bar thread ends when it sees the run's last phase.
         live.phase.store(3, Ordering::Relaxed);
         let _ = bar.join();

@@ -8,7 +8,7 @@
 //! traces one operation in `n` of each kind, with everything inside it (a
 //! traced dirty-log round brings its write-protect walks, `mmu_lock` waits
 //! and holds, and TLB-flush wait). [`TraceWriter`] answers
-//! [`ThreadHook::trace_sample`] with `Some(n)`, [`DEFAULT_SAMPLE_ONE_IN`]
+//! [`Probe::trace_sample`] with `Some(n)`, [`DEFAULT_SAMPLE_ONE_IN`]
 //! unless set, and bounds the file: at most `max_events` events
 //! ([`DEFAULT_MAX_EVENTS`]: 110 to 127 bytes an event, so 11 to 13 MB of
 //! JSON); past that, events are dropped and counted. The file's `otherData`
@@ -35,7 +35,7 @@
 //!
 //! # Collecting without a global lock
 //!
-//! The hook is called concurrently from every worker thread. `thread_start`
+//! The probe is called concurrently from every worker thread. `thread_start`
 //! gives the calling thread its own buffer (registered once in the writer's
 //! list, under a lock taken only at start and finish) and remembers it in a
 //! thread-local; spans and restarts then go to that buffer through an
@@ -45,14 +45,14 @@
 //! without touching it again. Slots a thread took but did not use are not
 //! given back: a trace may stop short of `max_events` by up to [`CHUNK`]
 //! per thread while another thread drops; it never holds more. A thread that
-//! calls the hook without `thread_start` (tests, helpers) still gets a
+//! calls the probe without `thread_start` (tests, helpers) still gets a
 //! buffer, found under the writer's lock.
 //!
 //! `finish` gathers the buffers and writes the file once, atomically
 //! (`results::write_atomic`).
 
 use crate::results::write_atomic;
-use rmap_workloads::{RoleKind, SpanKind, ThreadHook};
+use rmap_workloads::{Probe, RoleKind, SpanKind};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -377,7 +377,7 @@ fn json_str(s: &str) -> String {
     serde_json::to_string(s).expect("a string always serialises")
 }
 
-impl ThreadHook for TraceWriter {
+impl Probe for TraceWriter {
     fn thread_start(&self, role: RoleKind, index: u32) {
         let buf = self.new_buf(role, index);
         REGISTERED.with(|r| {
@@ -431,8 +431,8 @@ impl ThreadHook for TraceWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::HookSet;
-    use rmap_workloads::NoThreadHook;
+    use crate::run::Probes;
+    use rmap_workloads::NoProbe;
     use serde_json::Value;
 
     fn read(path: &Path) -> Value {
@@ -444,7 +444,7 @@ mod tests {
     }
 
     /// What one worker thread of a run would report.
-    fn work(w: &dyn ThreadHook, role: RoleKind, index: u32, spans: u64) {
+    fn work(w: &dyn Probe, role: RoleKind, index: u32, spans: u64) {
         w.thread_start(role, index);
         for i in 0..spans {
             let t = 1_000 * i;
@@ -614,20 +614,17 @@ mod tests {
     }
 
     #[test]
-    fn a_hook_set_forwards_to_every_hook() {
+    fn probes_forward_to_every_probe() {
         let dir = tempfile::tempdir().unwrap();
         let (p1, p2) = (dir.path().join("a.json"), dir.path().join("b.json"));
         let (a, b) = (
             TraceWriter::new(&p1),
             TraceWriter::new(&p2).sample_one_in(3),
         );
-        let pair = HookSet(vec![&a, &b]);
+        let pair = Probes(vec![&a, &b]);
         assert_eq!(pair.trace_sample(), Some(DEFAULT_SAMPLE_ONE_IN));
-        assert_eq!(HookSet(vec![&NoThreadHook, &b]).trace_sample(), Some(3));
-        assert_eq!(
-            HookSet(vec![&NoThreadHook, &NoThreadHook]).trace_sample(),
-            None
-        );
+        assert_eq!(Probes(vec![&NoProbe, &b]).trace_sample(), Some(3));
+        assert_eq!(Probes(vec![&NoProbe, &NoProbe]).trace_sample(), None);
         work(&pair, RoleKind::Zapper, 0, 2);
         assert_eq!(a.finish().unwrap().events, 16);
         assert_eq!(b.finish().unwrap().events, 16);

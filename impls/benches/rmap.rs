@@ -32,7 +32,7 @@
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use rmap_impls::spte::{make_spte, SPTE_WRITABLE};
 use rmap_impls::{
-    build, Gfn, ImplKind, LockKind, MapOutcome, NoHooks, Rmap, RmapConfig, SlotId, SpteTable,
+    build, Gfn, ImplKind, LockKind, MapOutcome, NoObserver, Rmap, RmapConfig, SlotId, SpteTable,
 };
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -73,12 +73,12 @@ impl Fixture {
     fn map(&self, alias: u32, gfn: Gfn) -> MapOutcome {
         let slot = self.t.slot_id(alias, gfn);
         self.r
-            .map(&self.t, gfn, slot, make_spte(gfn, true), &mut NoHooks)
+            .map(&self.t, gfn, slot, make_spte(gfn, true), &mut NoObserver)
     }
 
     fn unmap(&self, alias: u32, gfn: Gfn) -> bool {
         let slot = self.t.slot_id(alias, gfn);
-        self.r.unmap(&self.t, gfn, slot, &mut NoHooks)
+        self.r.unmap(&self.t, gfn, slot, &mut NoObserver)
     }
 
     /// Set W again on every spte of gfns `0..n` (untimed).
@@ -203,7 +203,7 @@ fn write_protect(c: &mut Criterion) {
                 let f = Fixture::new(kind, ext, k, false);
                 // Untimed check that a walk does the work the floor does.
                 f.restore_w(1);
-                let st = f.r.write_protect(&f.t, &[0], &mut NoHooks);
+                let st = f.r.write_protect(&f.t, &[0], &mut NoObserver);
                 assert_eq!(st.protected, k as u64, "{kind}: one cmpxchg per spte");
                 g.bench_with_input(BenchmarkId::new(kind.name(), k), &k, |b, _| {
                     b.iter_custom(|iters| {
@@ -211,7 +211,7 @@ fn write_protect(c: &mut Criterion) {
                             iters,
                             |n| f.restore_w(n),
                             |gfn| {
-                                black_box(f.r.write_protect(&f.t, &[gfn], &mut NoHooks));
+                                black_box(f.r.write_protect(&f.t, &[gfn], &mut NoObserver));
                             },
                             |_| {},
                         )

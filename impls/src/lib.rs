@@ -9,33 +9,30 @@
 //!
 //! | [`ImplKind`] | module |
 //! |---|---|
-//! | `mmu-lock` | [`mmu_locked`]: 2013 upstream, everything under `mmu_lock` |
-//! | `lockless` | [`lockless`]: the 2013 series, faithful, flaw included |
-//! | `lockless-gen` | [`lockless`]: the same, with a per-descriptor sequence count |
-//! | `seqlock` | [`seqlock`]: per-rmap sequence count, optimistic walk |
-//! | `rmap-lock` | [`rmap_lock`]: Linux 6.15's lock bit in the rmap head |
-//! | `concurrent-map` | [`concurrent_map`]: dashmap from gfn to its sptes |
+//! | `mmu-lock` | [`designs::mmu_lock`]: 2013 upstream, everything under `mmu_lock` |
+//! | `lockless` | [`designs::lockless`]: the 2013 series, faithful, flaw included |
+//! | `lockless-gen` | [`designs::lockless`]: the same, with a per-descriptor sequence count |
+//! | `seqlock` | [`designs::seqlock`]: per-rmap sequence count, optimistic walk |
+//! | `rmap-lock` | [`designs::rmap_lock`]: Linux 6.15's lock bit in the rmap head |
+//! | `concurrent-map` | [`designs::concurrent_map`]: dashmap from gfn to its sptes |
 //!
 //! No I/O, no clocks, no threads of its own: callers observe operations
-//! through [`Hooks`]. Build with `RUSTFLAGS="--cfg loom"` to put every
+//! through [`Observer`]. Build with `RUSTFLAGS="--cfg loom"` to put every
 //! atomic under the loom model checker (`tests/loom.rs`).
 
 mod chain;
 mod desc;
 mod primitive;
 
-#[cfg(not(loom))]
-pub mod concurrent_map;
-pub mod lockless;
-pub mod mmu_lock;
-pub mod mmu_locked;
+pub mod designs;
+pub mod lock;
+pub mod observer;
 pub mod rmap;
-pub mod rmap_lock;
-pub mod seqlock;
 pub mod spte;
 
 pub use desc::MAX_DESC_EXT;
-pub use mmu_lock::{Hooks, LockKind, NoHooks};
+pub use lock::LockKind;
+pub use observer::{NoObserver, Observer};
 pub use rmap::{MapOutcome, RestartReason, Rmap, WalkStats};
 pub use spte::{Gfn, SlotId, SpteTable};
 
@@ -280,16 +277,16 @@ pub fn build(
     let rmap_bug = bug.filter(|b| b.layer() == BugLayer::Rmap);
     let (g, e, l, p) = (cfg.gfns, cfg.desc_ext, cfg.mmu_lock, cfg.page_descs);
     Ok(match kind {
-        ImplKind::MmuLock => Box::new(mmu_locked::MmuLockRmap::new(g, e, l, p)),
-        ImplKind::Lockless => lockless::build(false, rmap_bug, g, e, l, p),
-        ImplKind::LocklessGen => lockless::build(true, rmap_bug, g, e, l, p),
+        ImplKind::MmuLock => Box::new(designs::mmu_lock::MmuLockRmap::new(g, e, l, p)),
+        ImplKind::Lockless => designs::lockless::build(false, rmap_bug, g, e, l, p),
+        ImplKind::LocklessGen => designs::lockless::build(true, rmap_bug, g, e, l, p),
         ImplKind::Seqlock if rmap_bug == Some(Bug::SeqNoRetry) => {
-            Box::new(seqlock::SeqlockRmap::<true>::new(g, e, l, p))
+            Box::new(designs::seqlock::SeqlockRmap::<true>::new(g, e, l, p))
         }
-        ImplKind::Seqlock => Box::new(seqlock::SeqlockRmap::<false>::new(g, e, l, p)),
-        ImplKind::RmapLock => Box::new(rmap_lock::RmapLockRmap::new(g, e, l, p)),
+        ImplKind::Seqlock => Box::new(designs::seqlock::SeqlockRmap::<false>::new(g, e, l, p)),
+        ImplKind::RmapLock => Box::new(designs::rmap_lock::RmapLockRmap::new(g, e, l, p)),
         #[cfg(not(loom))]
-        ImplKind::ConcurrentMap => Box::new(concurrent_map::ConcurrentMapRmap::new(g)),
+        ImplKind::ConcurrentMap => Box::new(designs::concurrent_map::ConcurrentMapRmap::new(g)),
         #[cfg(loom)]
         ImplKind::ConcurrentMap => return Err(BuildError::Unavailable(kind)),
     })

@@ -1,6 +1,6 @@
 //! The [`Rmap`] trait: what every design offers and what a walk guarantees.
 
-use crate::mmu_lock::Hooks;
+use crate::observer::Observer;
 use crate::spte::{Gfn, SlotId, SpteTable};
 use std::ops::Range;
 
@@ -94,7 +94,7 @@ pub enum MapOutcome {
 ///
 /// The workloads call this trait and nothing else: whether an operation
 /// takes `mmu_lock`, an rmap lock, or nothing is the implementation's
-/// business, reported through [`Hooks`].
+/// business, reported through [`Observer`].
 pub trait Rmap: Send + Sync {
     /// The design's CLI name.
     fn name(&self) -> &'static str;
@@ -107,22 +107,22 @@ pub trait Rmap: Send + Sync {
         gfn: Gfn,
         slot: SlotId,
         spte: u64,
-        hooks: &mut dyn Hooks,
+        obs: &mut dyn Observer,
     ) -> MapOutcome;
 
     /// Zap one spte: clear it and remove it from rmap `gfn`. Returns false
     /// when it was not present.
-    fn unmap(&self, sptes: &SpteTable, gfn: Gfn, slot: SlotId, hooks: &mut dyn Hooks) -> bool;
+    fn unmap(&self, sptes: &SpteTable, gfn: Gfn, slot: SlotId, obs: &mut dyn Observer) -> bool;
 
     /// Zap (mmu-notifier invalidation) of a gfn range: clear every spte of
     /// every rmap in `gfns` and empty those rmaps. Returns sptes zapped.
-    fn zap(&self, sptes: &SpteTable, gfns: Range<Gfn>, hooks: &mut dyn Hooks) -> u64;
+    fn zap(&self, sptes: &SpteTable, gfns: Range<Gfn>, obs: &mut dyn Observer) -> u64;
 
     /// The dirty-log write-protect walk of a batch of gfns: clear W (keeping
     /// MMU_WRITABLE) on every spte of each rmap. `mmu-lock` holds the lock
     /// for the whole batch; the others treat each gfn on its own. Calls
-    /// [`Hooks::gfn_walked`] after each gfn.
-    fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], hooks: &mut dyn Hooks) -> WalkStats;
+    /// [`Observer::gfn_walked`] after each gfn.
+    fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], obs: &mut dyn Observer) -> WalkStats;
 
     /// A generic walk: call `f` on every spte slot in rmap `gfn`, with the
     /// same guarantee (and the same synchronisation) as the write-protect

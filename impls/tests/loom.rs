@@ -162,7 +162,7 @@
 use loom::model::Builder;
 use rmap_impls::spte::{is_writable, make_spte};
 use rmap_impls::{
-    build, Bug, Gfn, ImplKind, LockKind, MapOutcome, NoHooks, RestartReason, Rmap, RmapConfig,
+    build, Bug, Gfn, ImplKind, LockKind, MapOutcome, NoObserver, RestartReason, Rmap, RmapConfig,
     SlotId, SpteTable,
 };
 use std::collections::BTreeSet;
@@ -261,11 +261,11 @@ impl Op {
     fn apply(self, rmap: &dyn Rmap, t: &SpteTable) {
         match self {
             Map(s) => {
-                let out = rmap.map(t, s.gfn, s.slot(t), make_spte(s.gfn, true), &mut NoHooks);
+                let out = rmap.map(t, s.gfn, s.slot(t), make_spte(s.gfn, true), &mut NoObserver);
                 assert_eq!(out, MapOutcome::Mapped, "script maps {} twice", s.name);
             }
             Unmap(s) => {
-                let present = rmap.unmap(t, s.gfn, s.slot(t), &mut NoHooks);
+                let present = rmap.unmap(t, s.gfn, s.slot(t), &mut NoObserver);
                 assert!(present, "script unmaps {} which is not mapped", s.name);
             }
         }
@@ -438,7 +438,7 @@ fn check(design: &Design, script: &'static Script, walker: Walker, limits: Limit
                         (stats, missed)
                     }
                     Walker::WriteProtect => {
-                        let stats = rmap.write_protect(&t, &[R], &mut NoHooks);
+                        let stats = rmap.write_protect(&t, &[R], &mut NoObserver);
                         let missed: Vec<Sp> = at_risk
                             .iter()
                             .copied()
@@ -845,7 +845,7 @@ mod injected_bugs {
 /// DESIGN.md §1's two open questions.
 mod open_questions {
     use super::*;
-    use rmap_impls::lockless::{Lockless, LocklessMoreFirst};
+    use rmap_impls::designs::lockless::{Lockless, LocklessMoreFirst};
 
     fn more_first() -> Design {
         Design {

@@ -17,7 +17,7 @@
 //!   was present; `unmap` and `zap` count what the model removes;
 //!   `write_protect` reports one walk per gfn of the batch, a `protected`
 //!   count equal to the number of sptes that had W set, and calls
-//!   `Hooks::gfn_walked` once per gfn, in order;
+//!   `Observer::gfn_walked` once per gfn, in order;
 //! * every spte slot holds the model's value (write-protect clears W and
 //!   keeps MMU_WRITABLE, zap clears the slot);
 //! * a walk of every gfn visits exactly the model's set: nothing missing,
@@ -39,7 +39,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use rmap_impls::spte::{make_spte, SPTE_WRITABLE};
 use rmap_impls::{
-    build, Bug, BugLayer, Gfn, Hooks, ImplKind, LockKind, MapOutcome, Rmap, RmapConfig, SlotId,
+    build, Bug, BugLayer, Gfn, ImplKind, LockKind, MapOutcome, Observer, Rmap, RmapConfig, SlotId,
     SpteTable, WalkStats,
 };
 use std::collections::{BTreeMap, BTreeSet};
@@ -160,7 +160,7 @@ fn discipline(kind: ImplKind, bug: Option<Bug>) -> Discipline {
     }
 }
 
-/// Hooks that count what they are told.
+/// Observer that count what they are told.
 #[derive(Default)]
 struct Counting {
     waits: u64,
@@ -169,7 +169,7 @@ struct Counting {
     walked: Vec<Gfn>,
 }
 
-impl Hooks for Counting {
+impl Observer for Counting {
     fn lock_wait(&mut self) {
         self.waits += 1;
     }
@@ -241,8 +241,8 @@ impl<'a> Harness<'a> {
     fn map(&mut self, gfn: Gfn, alias: u32, writable: bool) -> Result<(), TestCaseError> {
         let slot = self.sptes.slot_id(alias, gfn);
         let spte = make_spte(gfn, writable);
-        let mut hooks = Counting::default();
-        let out = self.r.map(&self.sptes, gfn, slot, spte, &mut hooks);
+        let mut obs = Counting::default();
+        let out = self.r.map(&self.sptes, gfn, slot, spte, &mut obs);
         let was = self.model.present(gfn, slot);
         let expect = if was {
             MapOutcome::AlreadyPresent
@@ -254,7 +254,7 @@ impl<'a> Harness<'a> {
             self.model.rmaps.entry(gfn).or_default().insert(slot);
             self.model.sptes[slot] = spte;
         }
-        self.check_locks(&hooks)
+        self.check_locks(&obs)
     }
 
     fn run(&mut self, op: &Op) -> Result<(), TestCaseError> {
@@ -271,19 +271,19 @@ impl<'a> Harness<'a> {
             }
             Op::Unmap { gfn, alias } => {
                 let slot = self.sptes.slot_id(alias, gfn);
-                let mut hooks = Counting::default();
-                let got = self.r.unmap(&self.sptes, gfn, slot, &mut hooks);
+                let mut obs = Counting::default();
+                let got = self.r.unmap(&self.sptes, gfn, slot, &mut obs);
                 let was = self.model.present(gfn, slot);
                 prop_assert_eq!(got, was, "unmap of gfn {} alias {}", gfn, alias);
                 if was {
                     self.model.rmaps.get_mut(&gfn).unwrap().remove(&slot);
                     self.model.sptes[slot] = 0;
                 }
-                self.check_locks(&hooks)?;
+                self.check_locks(&obs)?;
             }
             Op::Zap { start, end } => {
-                let mut hooks = Counting::default();
-                let got = self.r.zap(&self.sptes, start..end, &mut hooks);
+                let mut obs = Counting::default();
+                let got = self.r.zap(&self.sptes, start..end, &mut obs);
                 let mut expect = 0;
                 for gfn in start..end {
                     for slot in self.model.rmaps.remove(&gfn).unwrap_or_default() {
@@ -292,12 +292,12 @@ impl<'a> Harness<'a> {
                     }
                 }
                 prop_assert_eq!(got, expect, "zap of {}..{}", start, end);
-                self.check_locks(&hooks)?;
+                self.check_locks(&obs)?;
             }
             Op::Walk { gfn } => self.check_walk(gfn)?,
             Op::WriteProtect { ref gfns } => {
-                let mut hooks = Counting::default();
-                let st = self.r.write_protect(&self.sptes, gfns, &mut hooks);
+                let mut obs = Counting::default();
+                let st = self.r.write_protect(&self.sptes, gfns, &mut obs);
                 let (mut visited, mut protected) = (0, 0);
                 for &gfn in gfns {
                     for &slot in self.model.rmaps.get(&gfn).into_iter().flatten() {
@@ -312,8 +312,8 @@ impl<'a> Harness<'a> {
                 prop_assert_eq!(st.visited, visited, "sptes visited in {:?}", gfns);
                 prop_assert_eq!(st.protected, protected, "sptes protected in {:?}", gfns);
                 prop_assert_eq!(st.total_restarts(), 0, "restarts without a race");
-                prop_assert_eq!(&hooks.walked, gfns, "gfn_walked calls");
-                self.check_locks(&hooks)?;
+                prop_assert_eq!(&obs.walked, gfns, "gfn_walked calls");
+                self.check_locks(&obs)?;
             }
             Op::FastFault { gfn, alias } => {
                 let slot = self.sptes.slot_id(alias, gfn);
@@ -330,13 +330,13 @@ impl<'a> Harness<'a> {
         self.check_all()
     }
 
-    fn check_locks(&self, hooks: &Counting) -> Result<(), TestCaseError> {
+    fn check_locks(&self, obs: &Counting) -> Result<(), TestCaseError> {
         prop_assert_eq!(
-            hooks.waits,
-            hooks.acquired,
+            obs.waits,
+            obs.acquired,
             "lock waits that never got the lock"
         );
-        prop_assert_eq!(hooks.acquired, hooks.released, "lock not released");
+        prop_assert_eq!(obs.acquired, obs.released, "lock not released");
         Ok(())
     }
 
@@ -393,8 +393,8 @@ impl<'a> Harness<'a> {
     fn finish(mut self) -> Result<(), TestCaseError> {
         let gfns = self.setup.gfns;
         let total = self.model.total() as u64;
-        let mut hooks = Counting::default();
-        prop_assert_eq!(self.r.zap(&self.sptes, 0..gfns, &mut hooks), total);
+        let mut obs = Counting::default();
+        prop_assert_eq!(self.r.zap(&self.sptes, 0..gfns, &mut obs), total);
         self.model.rmaps.clear();
         self.model.sptes.iter_mut().for_each(|v| *v = 0);
         self.check_all()?;

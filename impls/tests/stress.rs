@@ -71,7 +71,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rmap_impls::spte::{is_present, is_writable, make_spte, SPTE_WRITABLE};
 use rmap_impls::{
-    build, Bug, ImplKind, LockKind, MapOutcome, NoHooks, RestartReason, Rmap, RmapConfig,
+    build, Bug, ImplKind, LockKind, MapOutcome, NoObserver, RestartReason, Rmap, RmapConfig,
     SpteTable, WalkStats,
 };
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
@@ -326,7 +326,7 @@ fn run_round(p: Params, walks: u64, stop_at_violation: bool, seed: u64) -> Outco
             assert_eq!(seen, expect, "{}: quiescent rmap of gfn {gfn}", p.name());
             present += expect.len() as u64;
         }
-        let zapped = sh.r.zap(&sh.sptes, 0..p.gfns(), &mut NoHooks);
+        let zapped = sh.r.zap(&sh.sptes, 0..p.gfns(), &mut NoObserver);
         assert_eq!(zapped, present, "{}: final zap", p.name());
         assert_eq!(sh.r.descs_in_use(), 0, "{}: descriptors leaked", p.name());
     }
@@ -371,10 +371,11 @@ fn writer(sh: &Shared, w: usize, seed: u64) {
                     }
                 }
             }
-            let got = sh.r.zap(t, a..b, &mut NoHooks);
+            let got = sh.r.zap(t, a..b, &mut NoObserver);
             assert_eq!(got, expect, "{}: zap of {a}..{b}", p.name());
         } else if !present(slot) {
-            let out = sh.r.map(t, gfn, slot, make_spte(gfn, true), &mut NoHooks);
+            let out =
+                sh.r.map(t, gfn, slot, make_spte(gfn, true), &mut NoObserver);
             assert_eq!(out, MapOutcome::Mapped, "{}: map of our own slot", p.name());
             bump(slot);
         } else if alias < p.stable
@@ -392,7 +393,7 @@ fn writer(sh: &Shared, w: usize, seed: u64) {
             }
         } else {
             bump(slot);
-            assert!(sh.r.unmap(t, gfn, slot, &mut NoHooks), "{}", p.name());
+            assert!(sh.r.unmap(t, gfn, slot, &mut NoObserver), "{}", p.name());
         }
     }
     sh.writes.fetch_add(writes, SeqCst);
@@ -418,7 +419,7 @@ fn walker(sh: &Shared, walks: u64, seed: u64) -> (u64, WalkStats) {
         }
         let wp = done % 2 == 1;
         let st = if wp {
-            let st = sh.r.write_protect(t, &[gfn], &mut NoHooks);
+            let st = sh.r.write_protect(t, &[gfn], &mut NoObserver);
             for (a, v) in spte.iter_mut().enumerate() {
                 *v = t.slot(t.slot_id(a as u32, gfn)).load(SeqCst);
             }

@@ -13,11 +13,11 @@
 
 pub mod clock;
 pub mod config;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub mod kvm;
 pub mod metrics;
 mod vm;
 
 pub use config::{Config, ConfigError, Pattern, Regions, WorkloadKind};
 pub use metrics::{Counters, Live, Metric, RoleKind, METRIC_NAMES};
-pub use vm::{
-    run, IntervalSample, NoThreadHook, RoundSample, RunReport, SpanKind, ThreadHook, Verdict,
-};
+pub use vm::{run, IntervalSample, NoProbe, Probe, RoundSample, RunReport, SpanKind, Verdict};

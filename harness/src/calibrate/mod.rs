@@ -1,23 +1,9 @@
 //! `lab calibrate`: the real kernel as a reference for the simulated designs.
 //!
-//! The command creates a real VM through `/dev/kvm` with one dirty-logged
-//! memslot of `--mem` bytes and `--vcpus` vCPUs. Each vCPU runs a 38-byte
-//! long-mode guest that writes one word to every page of its share of the
-//! memslot per pass and exits to the host after each pass ([`guest`]); the
-//! host harvests the dirty log with `KVM_GET_DIRTY_LOG` and, where the
-//! kernel has `KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2`, `KVM_CLEAR_DIRTY_LOG`
-//! ([`vm`]). On a host whose KVM uses shadow paging (this machine's
-//! `kvm_pvm`, with `tdp_mmu=N`), that harvest write-protects every dirty
-//! page by walking its rmap: the very walk the lab's designs model.
-//!
-//! The loop ([`measure`]) follows the kernel's `dirty_log_perf_test`
-//! (populate, enable dirty logging, iterations of "each vCPU dirties its
-//! memory once, then the host gets and clears the log", disable) and adds
-//! two free-running phases, without and with dirty-log rounds running back
-//! to back, whose throughput ratio is the interference ratio. Because the
-//! host grants the passes of the iterations, each harvest is exactly
-//! checkable: every page written must be in it, and every page must hold
-//! the value its vCPU wrote in its last pass. [`output`] writes the
+//! The real VM itself (`/dev/kvm`, the guest code, the measurement loop)
+//! lives in `rmap_workloads::kvm`; this command validates the flags, runs
+//! it with the lab's Ctrl-C flag, and renders what it measured. [`output`]
+//! writes the
 //! `rmap-lab/result/v1` file (`impl` = `host-kvm`) and prints the summary
 //! and the kernel test's own lines.
 //!
@@ -25,18 +11,12 @@
 //! line and exits 2, as it does for bad arguments.
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-mod guest;
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-mod measure;
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod output;
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-mod vm;
 
 use crate::error::{LabError, LabResult};
 use crate::units::{format_size, parse_duration, parse_size};
 use clap::{Args, ValueEnum};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// `--dirty-log-mode`.
@@ -81,80 +61,6 @@ pub struct CalibrateArgs {
     /// The KVM device.
     #[arg(long, default_value = "/dev/kvm")]
     pub kvm_device: PathBuf,
-}
-
-/// The host's KVM as `/sys` shows it, recorded with every calibration:
-/// numbers from a software-virtualised, shadow-paging KVM are not those of
-/// a hardware one.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Environment {
-    /// `/sys/module/kvm/parameters/tdp_mmu` (`Y`/`N`), if present.
-    pub tdp_mmu: Option<String>,
-    /// Which of `kvm_pvm`, `kvm_intel`, `kvm_amd` are loaded.
-    pub modules: Vec<String>,
-}
-
-impl Environment {
-    pub fn probe() -> Environment {
-        Self::probe_in(Path::new("/sys/module"))
-    }
-
-    fn probe_in(sys_module: &Path) -> Environment {
-        let tdp_mmu = std::fs::read_to_string(sys_module.join("kvm/parameters/tdp_mmu"))
-            .ok()
-            .map(|s| s.trim().to_string());
-        let modules = ["kvm_pvm", "kvm_intel", "kvm_amd"]
-            .into_iter()
-            .filter(|m| sys_module.join(m).exists())
-            .map(String::from)
-            .collect();
-        Environment { tdp_mmu, modules }
-    }
-
-    /// PVM virtualises in software: no VT-x/SVM, and always shadow paging.
-    pub fn software_virtualised(&self) -> bool {
-        self.modules.iter().any(|m| m == "kvm_pvm")
-    }
-
-    /// Whether guests here run on shadow paging (`None`: cannot tell from
-    /// `/sys`, as on a hardware host where EPT/NPT may be off).
-    pub fn shadow_paging(&self) -> Option<bool> {
-        if self.software_virtualised() {
-            Some(true)
-        } else {
-            None
-        }
-    }
-
-    pub fn describe(&self) -> String {
-        let tdp = self.tdp_mmu.as_deref().unwrap_or("absent");
-        let modules = if self.modules.is_empty() {
-            "no vendor module found".to_string()
-        } else {
-            format!("{} loaded", self.modules.join(", "))
-        };
-        if self.software_virtualised() {
-            format!(
-                "software-virtualised ({modules}, tdp_mmu={tdp}): shadow paging, so the \
-                 harvest write-protects through the shadow MMU's rmaps, the walk the lab \
-                 models; absolute times include PVM's own costs and are not those of \
-                 hardware virtualisation"
-            )
-        } else {
-            format!("{modules}, tdp_mmu={tdp}")
-        }
-    }
-
-    pub fn to_json(&self, max_vcpus: usize) -> serde_json::Value {
-        serde_json::json!({
-            "tdp_mmu": self.tdp_mmu,
-            "modules": self.modules,
-            "kvm_pvm": self.software_virtualised(),
-            "software_virtualised": self.software_virtualised(),
-            "shadow_paging": self.shadow_paging(),
-            "max_vcpus": max_vcpus,
-        })
-    }
 }
 
 /// Check the arguments that need no KVM: 0 vCPUs, a memslot that is not
@@ -214,7 +120,9 @@ fn run(_args: CalibrateArgs) -> LabResult<i32> {
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn run(args: CalibrateArgs) -> LabResult<i32> {
     use crate::error::{EXIT_OK, EXIT_VIOLATION};
-    use vm::{DirtyLogMode, Vm, VmError};
+    use rmap_workloads::kvm::measure;
+    use rmap_workloads::kvm::vm::{DirtyLogMode, Vm, VmError};
+    use rmap_workloads::kvm::Environment;
 
     let to_lab = |e: VmError| match e {
         VmError::Unavailable(m) => LabError::usage(m),
@@ -245,7 +153,7 @@ fn run(args: CalibrateArgs) -> LabResult<i32> {
     }
     // Ctrl-C ends the calibration early and still writes a result marked
     // interrupted (the lab's one handler, shared with `lab run`).
-    crate::run::stop_flag();
+    let stop = crate::run::stop_flag();
 
     let plan = measure::Plan {
         vcpus: args.vcpus,
@@ -255,7 +163,7 @@ fn run(args: CalibrateArgs) -> LabResult<i32> {
         mode: forced_mode,
         round_interval: args.round_interval,
     };
-    let cal = measure::calibrate_on(&args.kvm_device, &plan).map_err(to_lab)?;
+    let cal = measure::calibrate_on(&args.kvm_device, &plan, stop).map_err(to_lab)?;
     let setup = output::Setup {
         vcpus: args.vcpus,
         mem_bytes: args.mem,
@@ -320,22 +228,5 @@ mod tests {
         a.iterations = 0;
         assert!(msg(a).contains("--iterations"));
         assert!(validate(&args(4, 4 * 4096), 16 * gib).is_ok());
-    }
-
-    #[test]
-    fn environment_reads_sys_module() {
-        let dir = tempfile::tempdir().unwrap();
-        let env = Environment::probe_in(dir.path());
-        assert_eq!(env.tdp_mmu, None);
-        assert!(!env.software_virtualised());
-        std::fs::create_dir_all(dir.path().join("kvm/parameters")).unwrap();
-        std::fs::write(dir.path().join("kvm/parameters/tdp_mmu"), "N\n").unwrap();
-        std::fs::create_dir_all(dir.path().join("kvm_pvm")).unwrap();
-        let env = Environment::probe_in(dir.path());
-        assert_eq!(env.tdp_mmu.as_deref(), Some("N"));
-        assert_eq!(env.modules, vec!["kvm_pvm".to_string()]);
-        assert!(env.software_virtualised());
-        assert_eq!(env.shadow_paging(), Some(true));
-        assert!(env.describe().contains("tdp_mmu=N"));
     }
 }

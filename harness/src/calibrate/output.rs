@@ -17,12 +17,12 @@
 //! pages written and missing) and `per_vcpu` (share, passes, and the words
 //! read back from the first and last page of the share).
 
-use super::measure::{Calibration, Live, Round};
-use super::vm::DirtyLogMode;
-use super::Environment;
 use crate::results::{Counters, Machine, MetricSummary, RunConfig, RunResult, Verdict, SCHEMA};
 use crate::units::{format_ns, format_size};
 use hdrhistogram::Histogram;
+use rmap_workloads::kvm::measure::{Calibration, Live, Round};
+use rmap_workloads::kvm::vm::DirtyLogMode;
+use rmap_workloads::kvm::{guest, measure, Environment};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -35,10 +35,10 @@ const HOST_NOTE: &str = "host KVM is ";
 /// Live rounds kept in the result's `rounds` (all are in `walker.round_live`).
 const LIVE_ROUNDS_KEPT: usize = 1000;
 
-const GIB_PAGES: f64 = (1u64 << 30) as f64 / super::guest::PAGE_SIZE as f64;
+const GIB_PAGES: f64 = (1u64 << 30) as f64 / guest::PAGE_SIZE as f64;
 
 fn histogram_of(values: impl Iterator<Item = u64>) -> Histogram<u64> {
-    let mut h = super::measure::new_histogram();
+    let mut h = measure::new_histogram();
     for v in values {
         h.saturating_record(v.max(1));
     }
@@ -92,6 +92,18 @@ fn live_json(l: &Live) -> serde_json::Value {
         "pages_per_s": l.pages_per_s(),
         "passes_per_s": l.passes_per_s(),
         "capped": l.capped,
+    })
+}
+
+/// The host's KVM, as the result file's `machine.kvm`.
+fn env_json(env: &Environment, max_vcpus: usize) -> serde_json::Value {
+    serde_json::json!({
+        "tdp_mmu": env.tdp_mmu,
+        "modules": env.modules,
+        "kvm_pvm": env.software_virtualised(),
+        "software_virtualised": env.software_virtualised(),
+        "shadow_paging": env.shadow_paging(),
+        "max_vcpus": max_vcpus,
     })
 }
 
@@ -184,7 +196,7 @@ pub fn result(cal: &Calibration, setup: &Setup) -> RunResult {
     let mut machine = Machine::probe(setup.vcpus + 1, "monotonic");
     machine
         .extra
-        .insert("kvm".to_string(), setup.env.to_json(cal.max_vcpus));
+        .insert("kvm".to_string(), env_json(setup.env, cal.max_vcpus));
 
     let mut config_extra = BTreeMap::new();
     config_extra.insert("iterations".to_string(), json!(setup.iterations));
@@ -290,7 +302,7 @@ pub fn result(cal: &Calibration, setup: &Setup) -> RunResult {
         if l.as_ref().is_some_and(|l| l.capped) {
             warnings.push(format!(
                 "the live phase {name} dirty logging hit its time cap before every vCPU finished {} passes",
-                super::measure::MIN_LIVE_PASSES
+                measure::MIN_LIVE_PASSES
             ));
         }
     }
@@ -341,8 +353,8 @@ pub fn perf_test_form(cal: &Calibration) -> String {
     let n = cal.iterations.len() as u64;
     let _ = writeln!(o, "Test iterations: {n}");
     let _ = writeln!(o, "Testing guest mode: PA-bits:ANY, VA-bits:48,  4K pages");
-    let start = super::guest::DATA_GPA;
-    let end = start + cal.data_pages * super::guest::PAGE_SIZE;
+    let start = guest::DATA_GPA;
+    let end = start + cal.data_pages * guest::PAGE_SIZE;
     let _ = writeln!(o, "guest physical test memory: [{start:#x}, {end:#x})");
     let _ = writeln!(o, "Populate memory time: {}", ts(cal.populate_ns));
     if let Some(e) = cal.enable_ns {
@@ -372,7 +384,7 @@ pub fn perf_test_form(cal: &Calibration) -> String {
         let _ = writeln!(o, "Disabling dirty logging time: {}", ts(d));
     }
     if n > 0 {
-        let mut total = |what: &str, f: &dyn Fn(&super::measure::Iteration) -> u64| {
+        let mut total = |what: &str, f: &dyn Fn(&measure::Iteration) -> u64| {
             let t: u64 = cal.iterations.iter().map(f).sum();
             let _ = writeln!(
                 o,
@@ -522,8 +534,8 @@ pub fn summary(cal: &Calibration, setup: &Setup, r: &RunResult, path: Option<&st
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calibrate::guest::Share;
-    use crate::calibrate::measure::{Iteration, Live, VcpuReport};
+    use rmap_workloads::kvm::guest::Share;
+    use rmap_workloads::kvm::measure::{Iteration, Live, VcpuReport};
 
     fn sample() -> Calibration {
         let round = |get_ns, clear_ns, dirty_pages| Round {
@@ -544,7 +556,7 @@ mod tests {
                 elapsed_ns: 1_000_000_000,
                 passes: pages / 1024,
                 pages,
-                pass_ns: crate::calibrate::measure::new_histogram(),
+                pass_ns: rmap_workloads::kvm::measure::new_histogram(),
                 capped: false,
             };
             l.pass_ns.record(3_000_000).unwrap();
@@ -559,7 +571,7 @@ mod tests {
             elapsed: Duration::from_secs(2),
             interrupted: false,
             populate_ns: 5_262_268,
-            populate_pass_ns: crate::calibrate::measure::new_histogram(),
+            populate_pass_ns: rmap_workloads::kvm::measure::new_histogram(),
             enable_ns: Some(29_374),
             disable_ns: Some(40_000),
             iterations: vec![
@@ -602,7 +614,7 @@ mod tests {
 
     #[test]
     fn result_has_the_schema_and_the_kernel_numbers() {
-        let env = crate::calibrate::Environment {
+        let env = rmap_workloads::kvm::Environment {
             tdp_mmu: Some("N".into()),
             modules: vec!["kvm_pvm".into()],
         };

@@ -9,9 +9,9 @@
 //!    thread ([`events::probe`]): an event the machine lacks is kept, marked
 //!    not supported with the reason `perf stat` would give (a VM without a
 //!    PMU answers `ENOENT` for every hardware event). Nothing here ever fails
-//!    a run. `--perf off` probes nothing and opens nothing: every hook method
+//!    a run. `--perf off` probes nothing and opens nothing: every probe method
 //!    returns before any syscall.
-//! 2. As a [`ThreadHook`], `thread_start` opens the supported events on the
+//! 2. As a [`Probe`], `thread_start` opens the supported events on the
 //!    calling thread, in groups (below), and enables them; `thread_stop`
 //!    reads them and adds value, time enabled and time running to the role's
 //!    totals. A failure to open or read on one thread is recorded: that event
@@ -56,7 +56,7 @@
 //! `RunReport::counters` ([`role_operation`]): a vCPU's counters per guest
 //! write, the walker's per write-protect walk (one gfn's rmap,
 //! `counters.walk.walks`), the zapper's per zap. The VM's `measure_start`
-//! hook calls [`PerfSession::begin_measured`] when warmup ends, so the
+//! probe calls [`PerfSession::begin_measured`] when warmup ends, so the
 //! counters cover the measured phase, as the run's operation counts do (up to
 //! the one operation each worker takes to notice the switch).
 //!
@@ -76,7 +76,7 @@ pub use events::{probe_all, EventKind, EventProbe};
 use crate::results::PerfValue;
 use events::EventDef;
 use perf_event::Counter;
-use rmap_workloads::{Counters, RoleKind, RunReport, ThreadHook};
+use rmap_workloads::{Counters, Probe, RoleKind, RunReport};
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Mutex, MutexGuard};
@@ -242,7 +242,7 @@ struct State {
     roles: BTreeMap<RoleKind, RoleTotals>,
 }
 
-/// The counters of one run: a [`ThreadHook`] that opens groups on each
+/// The counters of one run: a [`Probe`] that opens groups on each
 /// worker thread and merges the values per role when the thread stops.
 pub struct PerfSession {
     events: Vec<SessionEvent>,
@@ -654,7 +654,7 @@ fn group_runs(events: &[SessionEvent], slots: &[usize]) -> bool {
     read_group(&mut g).is_ok_and(|v| v.first().is_some_and(|(_, c)| c.running_ns > 0))
 }
 
-impl ThreadHook for PerfSession {
+impl Probe for PerfSession {
     fn measure_start(&self) {
         self.begin_measured();
     }

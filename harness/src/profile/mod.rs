@@ -7,9 +7,9 @@
 //!
 //! # How the samples are taken
 //!
-//! - **Counters**: [`sampler::Sampler`] is a `ThreadHook` beside the run's
+//! - **Counters**: [`sampler::Sampler`] is a `Probe` beside the run's
 //!   `PerfSession` (`run::execute_with` lets the caller own the session).
-//!   The VM's coordinator calls its `interval` hook as each interval closes;
+//!   The VM's coordinator calls its probes' `interval` as each interval closes;
 //!   it reads every live thread's counter groups and keeps the difference
 //!   with the previous reading, per role and event, scaled for multiplexing
 //!   as `perf stat` does.

@@ -1,4 +1,4 @@
-//! The interval hook of `lab profile`: at each interval the VM's
+//! The interval probe of `lab profile`: at each interval the VM's
 //! coordinator closes, read every role's perf counters
 //! ([`PerfSession::snapshot`]) and keep the difference with the previous
 //! reading ([`PerfSnapshot::since`], raw counts and times differenced, then
@@ -6,7 +6,7 @@
 //!
 //! The first reading is taken in `measure_start`, right after the perf
 //! session itself reset its baselines to the start of the measured phase
-//! (`HookSet` calls hooks in order and `run::execute_with` puts the session
+//! (`Probes` calls its probes in order and `run::execute_with` puts the session
 //! first), so the intervals add up to what the run's result file reports
 //! for the measured phase, less the few microseconds between the last
 //! interval and the threads' stop.
@@ -17,7 +17,7 @@
 use crate::perf::{PerfSession, PerfSnapshot};
 use crate::progress::Progress;
 use crate::units::format_si;
-use rmap_workloads::{RoleKind, ThreadHook};
+use rmap_workloads::{Probe, RoleKind};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -41,7 +41,7 @@ struct State {
     samples: Vec<CounterSample>,
 }
 
-/// A [`ThreadHook`] that samples `perf` at each interval.
+/// A [`Probe`] that samples `perf` at each interval.
 pub struct Sampler<'a> {
     perf: &'a PerfSession,
     progress: &'a Progress,
@@ -92,7 +92,7 @@ pub fn live_detail(s: &CounterSample) -> String {
         .join("; ")
 }
 
-impl ThreadHook for Sampler<'_> {
+impl Probe for Sampler<'_> {
     fn measure_start(&self) {
         let snap = self.perf.snapshot();
         let mut st = self.lock();

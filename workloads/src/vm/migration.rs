@@ -140,7 +140,7 @@ impl Migration {
         self.harvest.clear();
         ctx.dirty.harvest(&mut self.harvest);
         ctx.rmap
-            .write_protect(&ctx.sptes, &self.harvest, &mut rmap_impls::NoHooks);
+            .write_protect(&ctx.sptes, &self.harvest, &mut rmap_impls::NoObserver);
         ctx.vcpus.flush();
         for &g in &self.harvest {
             ctx.mem.copy(g);

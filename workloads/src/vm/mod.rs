@@ -85,7 +85,7 @@ impl SpanKind {
 /// harness opens and reads per-thread perf counters here), and, when
 /// tracing, for sampled spans. Timestamps are nanoseconds since the run
 /// started (warmup included).
-pub trait ThreadHook: Sync {
+pub trait Probe: Sync {
     fn thread_start(&self, _role: RoleKind, _index: u32) {}
     fn thread_stop(&self, _role: RoleKind, _index: u32) {}
     /// `Some(n)`: trace one operation in `n` of each kind (with everything
@@ -118,9 +118,9 @@ pub trait ThreadHook: Sync {
     }
 }
 
-/// A hook that does nothing.
-pub struct NoThreadHook;
-impl ThreadHook for NoThreadHook {}
+/// A probe that does nothing.
+pub struct NoProbe;
+impl Probe for NoProbe {}
 
 /// What the migration oracle and the consistency check found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -198,7 +198,7 @@ pub fn run(
     cfg: &Config,
     stop: &AtomicBool,
     live: &Live,
-    hook: &dyn ThreadHook,
+    probe: &dyn Probe,
 ) -> Result<RunReport, ConfigError> {
     let online_cpus = std::thread::available_parallelism()
         .map(|n| n.get() as u32)
@@ -234,7 +234,7 @@ pub fn run(
         t_measure: AtomicU64::new(0),
         intervals: IntervalTable::default(),
         live,
-        hook,
+        probe,
     };
     let walk_all = (cfg.workload == WorkloadKind::Churn).then(|| vcpu::hot_gfns(cfg));
     let mut migration = Migration::new(Oracle::new(oracle_pages), walk_all);
@@ -275,14 +275,14 @@ pub fn run(
                         if let Some(c) = core {
                             core_affinity::set_for_current(c);
                         }
-                        ctx.hook.thread_start(role, index);
+                        ctx.probe.thread_start(role, index);
                         let mut w = Worker::new(ctx, role, index);
                         match job {
                             Job::Vcpu(i) => vcpu::vcpu_main(&mut w, &ctx.vcpus, i),
                             Job::Migration(m) => m.main(&mut w),
                             Job::Zapper => zapper::zapper_main(&mut w),
                         }
-                        ctx.hook.thread_stop(role, index);
+                        ctx.probe.thread_stop(role, index);
                         w.finish()
                     })
                     .expect("spawning a worker thread")
@@ -300,7 +300,7 @@ pub fn run(
         // the measured phase, and a slightly stale 0 only shifts the first
         // round's `t_s`.
         ctx.t_measure.store(clock::now(), Ordering::Relaxed);
-        ctx.hook.measure_start();
+        ctx.probe.measure_start();
         // Relaxed: see `Worker::poll`.
         ctx.control
             .store(control_word(Phase::Measure, 0), Ordering::Relaxed);
@@ -320,7 +320,7 @@ pub fn run(
             }
             if let (Some(tick), Some(d)) = (next_tick, cfg.sample_interval) {
                 if now >= tick {
-                    ctx.hook.interval(interval, (tick - m0).as_secs_f64());
+                    ctx.probe.interval(interval, (tick - m0).as_secs_f64());
                     interval += 1;
                     // Relaxed: see `Worker::poll`; a worker that sees the
                     // new interval late hands its data over one op later.
@@ -338,7 +338,7 @@ pub fn run(
         measured = m0.elapsed();
         if let Some(d) = cfg.sample_interval {
             // The last, possibly partial, interval.
-            ctx.hook.interval(
+            ctx.probe.interval(
                 interval,
                 (measured.as_secs_f64()).max(interval as f64 * d.as_secs_f64()),
             );
@@ -427,7 +427,7 @@ pub(crate) struct Shared<'a> {
     t_measure: AtomicU64,
     pub(crate) intervals: IntervalTable,
     pub(crate) live: &'a Live,
-    pub(crate) hook: &'a dyn ThreadHook,
+    pub(crate) probe: &'a dyn Probe,
 }
 
 impl Shared<'_> {

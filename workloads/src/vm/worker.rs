@@ -1,5 +1,5 @@
 //! What every worker thread carries: its histograms and counters, the run
-//! phase it last saw, its trace sampling state, and the [`Hooks`] through
+//! phase it last saw, its trace sampling state, and the [`Observer`] through
 //! which an rmap implementation reports `mmu_lock` waits, holds and walked
 //! gfns.
 //!
@@ -12,7 +12,7 @@
 use super::{Shared, SpanKind};
 use crate::clock;
 use crate::metrics::{Counters, LiveField, Metric, Recorder, RoleKind};
-use rmap_impls::{Gfn, Hooks, RestartReason, WalkStats};
+use rmap_impls::{Gfn, Observer, RestartReason, WalkStats};
 use std::sync::atomic::Ordering;
 
 /// One `mmu_lock` hold in this many has its thread's involuntary context
@@ -81,7 +81,7 @@ pub(crate) struct Worker<'a> {
     measuring: bool,
     interval: u64,
     trace: TraceState,
-    // Hooks state.
+    // Observer state.
     lock_wait_start: u64,
     lock_hold_start: u64,
     last_gfn_ts: u64,
@@ -95,7 +95,7 @@ pub(crate) struct Worker<'a> {
 impl<'a> Worker<'a> {
     pub(crate) fn new(ctx: &'a Shared<'a>, role: RoleKind, index: u32) -> Self {
         let record = ctx.cfg.record_latency;
-        let every = ctx.hook.trace_sample().map(|n| n.max(1) as u64);
+        let every = ctx.probe.trace_sample().map(|n| n.max(1) as u64);
         Worker {
             ctx,
             role,
@@ -224,7 +224,7 @@ impl<'a> Worker<'a> {
     pub(crate) fn span(&mut self, kind: SpanKind, start: u64, end: u64, arg: u64) {
         if self.trace.active {
             let t0 = clock::delta_ns(self.ctx.t_start, start);
-            self.ctx.hook.span(
+            self.ctx.probe.span(
                 self.role,
                 self.index,
                 kind,
@@ -269,7 +269,7 @@ fn thread_nivcsw() -> Option<i64> {
     (rc == 0).then(|| unsafe { ru.assume_init() }.ru_nivcsw)
 }
 
-impl Hooks for Worker<'_> {
+impl Observer for Worker<'_> {
     #[inline]
     fn lock_wait(&mut self) {
         self.lock_wait_start = self.now();
@@ -322,7 +322,7 @@ impl Hooks for Worker<'_> {
             for r in RestartReason::ALL {
                 for _ in 0..stats.restarts[r as usize].min(8) {
                     self.ctx
-                        .hook
+                        .probe
                         .restart(self.role, self.index, at, r.name(), gfn);
                 }
             }

@@ -8,7 +8,8 @@
 
 use crate::chain::{self, DirectHead};
 use crate::desc::DescPool;
-use crate::mmu_lock::{Hooks, LockKind, MmuLock, NoHooks};
+use crate::lock::{LockKind, MmuLock};
+use crate::observer::{NoObserver, Observer};
 use crate::primitive::{AtomicUsize, Ordering};
 use crate::rmap::{MapOutcome, Rmap, WalkStats};
 use crate::spte::{is_present, Gfn, SlotId, SpteTable};
@@ -56,9 +57,9 @@ impl Rmap for MmuLockRmap {
         gfn: Gfn,
         slot: SlotId,
         spte: u64,
-        hooks: &mut dyn Hooks,
+        obs: &mut dyn Observer,
     ) -> MapOutcome {
-        let g = self.mmu_lock.lock(hooks);
+        let g = self.mmu_lock.lock(obs);
         let out = if is_present(sptes.load(slot)) {
             MapOutcome::AlreadyPresent
         } else {
@@ -66,22 +67,22 @@ impl Rmap for MmuLockRmap {
             chain::tail_add(&self.pool, &self.head(gfn), gfn, slot);
             MapOutcome::Mapped
         };
-        self.mmu_lock.unlock(g, hooks);
+        self.mmu_lock.unlock(g, obs);
         out
     }
 
-    fn unmap(&self, sptes: &SpteTable, gfn: Gfn, slot: SlotId, hooks: &mut dyn Hooks) -> bool {
-        let g = self.mmu_lock.lock(hooks);
+    fn unmap(&self, sptes: &SpteTable, gfn: Gfn, slot: SlotId, obs: &mut dyn Observer) -> bool {
+        let g = self.mmu_lock.lock(obs);
         let present = is_present(sptes.clear(slot));
         if present {
             chain::tail_remove(&self.pool, &self.head(gfn), slot, false);
         }
-        self.mmu_lock.unlock(g, hooks);
+        self.mmu_lock.unlock(g, obs);
         present
     }
 
-    fn zap(&self, sptes: &SpteTable, gfns: Range<Gfn>, hooks: &mut dyn Hooks) -> u64 {
-        let g = self.mmu_lock.lock(hooks);
+    fn zap(&self, sptes: &SpteTable, gfns: Range<Gfn>, obs: &mut dyn Observer) -> u64 {
+        let g = self.mmu_lock.lock(obs);
         let mut n = 0;
         for gfn in gfns {
             let h = self.head(gfn);
@@ -92,28 +93,28 @@ impl Rmap for MmuLockRmap {
                 n += 1;
             }
         }
-        self.mmu_lock.unlock(g, hooks);
+        self.mmu_lock.unlock(g, obs);
         n
     }
 
-    fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], hooks: &mut dyn Hooks) -> WalkStats {
+    fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], obs: &mut dyn Observer) -> WalkStats {
         let mut total = WalkStats::default();
-        let g = self.mmu_lock.lock(hooks);
+        let g = self.mmu_lock.lock(obs);
         for &gfn in gfns {
             let mut protected = 0;
             let mut st = self.walk_held(gfn, &mut |s| protected += sptes.write_protect(s) as u64);
             st.protected = protected;
-            hooks.gfn_walked(gfn, &st);
+            obs.gfn_walked(gfn, &st);
             total.add(&st);
         }
-        self.mmu_lock.unlock(g, hooks);
+        self.mmu_lock.unlock(g, obs);
         total
     }
 
     fn walk(&self, gfn: Gfn, f: &mut dyn FnMut(SlotId)) -> WalkStats {
-        let g = self.mmu_lock.lock(&mut NoHooks);
+        let g = self.mmu_lock.lock(&mut NoObserver);
         let st = self.walk_held(gfn, f);
-        self.mmu_lock.unlock(g, &mut NoHooks);
+        self.mmu_lock.unlock(g, &mut NoObserver);
         st
     }
 

@@ -26,7 +26,8 @@
 
 use crate::chain::{self, DirectHead, HeadCell};
 use crate::desc::{decode_head, decode_more, slot_entry, DescPool, Head, More};
-use crate::mmu_lock::{Hooks, LockKind, MmuLock};
+use crate::lock::{LockKind, MmuLock};
+use crate::observer::Observer;
 use crate::primitive::{pin, spin_hint, AtomicU64, AtomicUsize, Ordering};
 use crate::rmap::{MapOutcome, RestartReason, Rmap, WalkStats};
 use crate::spte::{is_present, Gfn, SlotId, SpteTable};
@@ -187,9 +188,9 @@ impl<const NO_RETRY: bool> Rmap for SeqlockRmap<NO_RETRY> {
         gfn: Gfn,
         slot: SlotId,
         spte: u64,
-        hooks: &mut dyn Hooks,
+        obs: &mut dyn Observer,
     ) -> MapOutcome {
-        let g = self.mmu_lock.lock(hooks);
+        let g = self.mmu_lock.lock(obs);
         let out = if is_present(sptes.load(slot)) {
             MapOutcome::AlreadyPresent
         } else {
@@ -197,22 +198,22 @@ impl<const NO_RETRY: bool> Rmap for SeqlockRmap<NO_RETRY> {
             self.write_section(gfn, |h| chain::head_add(&self.pool, h, gfn, slot));
             MapOutcome::Mapped
         };
-        self.mmu_lock.unlock(g, hooks);
+        self.mmu_lock.unlock(g, obs);
         out
     }
 
-    fn unmap(&self, sptes: &SpteTable, gfn: Gfn, slot: SlotId, hooks: &mut dyn Hooks) -> bool {
-        let g = self.mmu_lock.lock(hooks);
+    fn unmap(&self, sptes: &SpteTable, gfn: Gfn, slot: SlotId, obs: &mut dyn Observer) -> bool {
+        let g = self.mmu_lock.lock(obs);
         let present = is_present(sptes.clear(slot));
         if present {
             self.write_section(gfn, |h| chain::head_remove(&self.pool, h, gfn, slot));
         }
-        self.mmu_lock.unlock(g, hooks);
+        self.mmu_lock.unlock(g, obs);
         present
     }
 
-    fn zap(&self, sptes: &SpteTable, gfns: Range<Gfn>, hooks: &mut dyn Hooks) -> u64 {
-        let g = self.mmu_lock.lock(hooks);
+    fn zap(&self, sptes: &SpteTable, gfns: Range<Gfn>, obs: &mut dyn Observer) -> u64 {
+        let g = self.mmu_lock.lock(obs);
         let mut n = 0;
         for gfn in gfns {
             n += self.write_section(gfn, |h| {
@@ -225,18 +226,18 @@ impl<const NO_RETRY: bool> Rmap for SeqlockRmap<NO_RETRY> {
                 n
             });
         }
-        self.mmu_lock.unlock(g, hooks);
+        self.mmu_lock.unlock(g, obs);
         n
     }
 
-    fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], hooks: &mut dyn Hooks) -> WalkStats {
+    fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], obs: &mut dyn Observer) -> WalkStats {
         let _guard = pin();
         let mut total = WalkStats::default();
         for &gfn in gfns {
             let mut protected = 0;
             let mut st = self.walk_seq(gfn, &mut |s| protected += sptes.write_protect(s) as u64);
             st.protected = protected;
-            hooks.gfn_walked(gfn, &st);
+            obs.gfn_walked(gfn, &st);
             total.add(&st);
         }
         total
@@ -260,7 +261,7 @@ impl<const NO_RETRY: bool> Rmap for SeqlockRmap<NO_RETRY> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::mmu_lock::NoHooks;
+    use crate::observer::NoObserver;
     use crate::spte::make_spte;
 
     #[test]
@@ -269,7 +270,7 @@ mod tests {
         let r = SeqlockRmap::<false>::new(1, 1, LockKind::Park, 4);
         let t = SpteTable::new(1, n);
         for a in 0..n {
-            r.map(&t, 0, t.slot_id(a, 0), make_spte(0, true), &mut NoHooks);
+            r.map(&t, 0, t.slot_id(a, 0), make_spte(0, true), &mut NoObserver);
         }
         let mut buf = SlotBuf::new();
         // Before the fix the pass gave up at the bound and the walk retried

@@ -19,7 +19,8 @@
 
 use crate::chain::{self, HeadCell, PendingHead};
 use crate::desc::{DescPool, HEAD_LOCK};
-use crate::mmu_lock::{Hooks, LockKind, MmuLock};
+use crate::lock::{LockKind, MmuLock};
+use crate::observer::Observer;
 use crate::primitive::{spin_hint, AtomicUsize, Ordering};
 use crate::rmap::{MapOutcome, Rmap, WalkStats};
 use crate::spte::{is_present, Gfn, SlotId, SpteTable};
@@ -100,9 +101,9 @@ impl Rmap for RmapLockRmap {
         gfn: Gfn,
         slot: SlotId,
         spte: u64,
-        hooks: &mut dyn Hooks,
+        obs: &mut dyn Observer,
     ) -> MapOutcome {
-        let g = self.mmu_lock.lock(hooks);
+        let g = self.mmu_lock.lock(obs);
         let out = if is_present(sptes.load(slot)) {
             MapOutcome::AlreadyPresent
         } else {
@@ -110,22 +111,22 @@ impl Rmap for RmapLockRmap {
             self.locked(gfn, |h| chain::head_add(&self.pool, h, gfn, slot));
             MapOutcome::Mapped
         };
-        self.mmu_lock.unlock(g, hooks);
+        self.mmu_lock.unlock(g, obs);
         out
     }
 
-    fn unmap(&self, sptes: &SpteTable, gfn: Gfn, slot: SlotId, hooks: &mut dyn Hooks) -> bool {
-        let g = self.mmu_lock.lock(hooks);
+    fn unmap(&self, sptes: &SpteTable, gfn: Gfn, slot: SlotId, obs: &mut dyn Observer) -> bool {
+        let g = self.mmu_lock.lock(obs);
         let present = is_present(sptes.clear(slot));
         if present {
             self.locked(gfn, |h| chain::head_remove(&self.pool, h, gfn, slot));
         }
-        self.mmu_lock.unlock(g, hooks);
+        self.mmu_lock.unlock(g, obs);
         present
     }
 
-    fn zap(&self, sptes: &SpteTable, gfns: Range<Gfn>, hooks: &mut dyn Hooks) -> u64 {
-        let g = self.mmu_lock.lock(hooks);
+    fn zap(&self, sptes: &SpteTable, gfns: Range<Gfn>, obs: &mut dyn Observer) -> u64 {
+        let g = self.mmu_lock.lock(obs);
         let mut n = 0;
         for gfn in gfns {
             n += self.locked(gfn, |h| {
@@ -138,11 +139,11 @@ impl Rmap for RmapLockRmap {
                 n
             });
         }
-        self.mmu_lock.unlock(g, hooks);
+        self.mmu_lock.unlock(g, obs);
         n
     }
 
-    fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], hooks: &mut dyn Hooks) -> WalkStats {
+    fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], obs: &mut dyn Observer) -> WalkStats {
         let mut total = WalkStats::default();
         for &gfn in gfns {
             let mut protected = 0;
@@ -154,7 +155,7 @@ impl Rmap for RmapLockRmap {
                 restarts: [0; 5],
             };
             let st = WalkStats { protected, ..st };
-            hooks.gfn_walked(gfn, &st);
+            obs.gfn_walked(gfn, &st);
             total.add(&st);
         }
         total

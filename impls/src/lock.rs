@@ -1,5 +1,4 @@
-//! `mmu_lock`, the VM-wide lock that serialises spte and rmap changes, and
-//! the [`Hooks`] through which a caller observes what an operation did.
+//! `mmu_lock`, the VM-wide lock that serialises spte and rmap changes.
 //!
 //! Two kinds: [`LockKind::Spin`] behaves like the kernel's spinlock (a waiter
 //! burns its CPU until the holder lets go, which is fine when every vCPU has
@@ -7,28 +6,10 @@
 //! [`LockKind::Park`] sleeps in the kernel after a short spin (a futex
 //! mutex), which userspace needs once threads outnumber CPUs.
 
+use crate::observer::Observer;
 use crate::primitive::{spin_hint, AtomicBool, Mutex, Ordering};
-use crate::rmap::WalkStats;
-use crate::spte::Gfn;
 use std::fmt;
 use std::str::FromStr;
-
-/// What an implementation reports while it works; the workloads time these
-/// events (this crate never reads a clock).
-pub trait Hooks {
-    /// About to acquire `mmu_lock` (or, for `rmap-lock`, an rmap lock).
-    fn lock_wait(&mut self) {}
-    /// The lock is held.
-    fn lock_acquired(&mut self) {}
-    /// The lock was released.
-    fn lock_released(&mut self) {}
-    /// The write-protect walk of one gfn of a batch is done.
-    fn gfn_walked(&mut self, _gfn: Gfn, _stats: &WalkStats) {}
-}
-
-/// Hooks that observe nothing.
-pub struct NoHooks;
-impl Hooks for NoHooks {}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LockKind {
@@ -98,11 +79,11 @@ impl MmuLock {
         self.kind
     }
 
-    /// Take the lock, telling `hooks` when the wait starts and ends. The
+    /// Take the lock, telling `obs` when the wait starts and ends. The
     /// caller reports the release with [`MmuLock::unlock`].
     #[inline]
-    pub(crate) fn lock(&self, hooks: &mut dyn Hooks) -> MmuLockGuard<'_> {
-        hooks.lock_wait();
+    pub(crate) fn lock(&self, obs: &mut dyn Observer) -> MmuLockGuard<'_> {
+        obs.lock_wait();
         let guard = match self.kind {
             LockKind::Spin => {
                 loop {
@@ -126,13 +107,13 @@ impl MmuLock {
             }
             LockKind::Park => MmuLockGuard::Park(self.park.lock().unwrap()),
         };
-        hooks.lock_acquired();
+        obs.lock_acquired();
         guard
     }
 
     #[inline]
-    pub(crate) fn unlock(&self, guard: MmuLockGuard<'_>, hooks: &mut dyn Hooks) {
+    pub(crate) fn unlock(&self, guard: MmuLockGuard<'_>, obs: &mut dyn Observer) {
         drop(guard);
-        hooks.lock_released();
+        obs.lock_released();
     }
 }

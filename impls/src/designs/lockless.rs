@@ -94,7 +94,8 @@
 
 use crate::chain::{self, DirectHead};
 use crate::desc::{decode_head, decode_more, slot_entry, DescPool, Head, More, MAX_DESC_EXT};
-use crate::mmu_lock::{Hooks, LockKind, MmuLock};
+use crate::lock::{LockKind, MmuLock};
+use crate::observer::Observer;
 use crate::primitive::{spin_hint, AtomicUsize, Ordering};
 use crate::rmap::{MapOutcome, RestartReason, Rmap, WalkStats};
 use crate::spte::{is_present, Gfn, SlotId, SpteTable};
@@ -303,9 +304,9 @@ impl<const GEN: bool, const BUG: u8> Rmap for NullsRmap<GEN, BUG> {
         gfn: Gfn,
         slot: SlotId,
         spte: u64,
-        hooks: &mut dyn Hooks,
+        obs: &mut dyn Observer,
     ) -> MapOutcome {
-        let g = self.mmu_lock.lock(hooks);
+        let g = self.mmu_lock.lock(obs);
         let out = if is_present(sptes.load(slot)) {
             MapOutcome::AlreadyPresent
         } else {
@@ -313,23 +314,23 @@ impl<const GEN: bool, const BUG: u8> Rmap for NullsRmap<GEN, BUG> {
             self.add(gfn, slot);
             MapOutcome::Mapped
         };
-        self.mmu_lock.unlock(g, hooks);
+        self.mmu_lock.unlock(g, obs);
         out
     }
 
-    fn unmap(&self, sptes: &SpteTable, gfn: Gfn, slot: SlotId, hooks: &mut dyn Hooks) -> bool {
-        let g = self.mmu_lock.lock(hooks);
+    fn unmap(&self, sptes: &SpteTable, gfn: Gfn, slot: SlotId, obs: &mut dyn Observer) -> bool {
+        let g = self.mmu_lock.lock(obs);
         let present = is_present(sptes.clear(slot));
         if present {
             let found = self.remove(gfn, slot);
             debug_assert!(found, "present spte missing from rmap {gfn}");
         }
-        self.mmu_lock.unlock(g, hooks);
+        self.mmu_lock.unlock(g, obs);
         present
     }
 
-    fn zap(&self, sptes: &SpteTable, gfns: Range<Gfn>, hooks: &mut dyn Hooks) -> u64 {
-        let g = self.mmu_lock.lock(hooks);
+    fn zap(&self, sptes: &SpteTable, gfns: Range<Gfn>, obs: &mut dyn Observer) -> u64 {
+        let g = self.mmu_lock.lock(obs);
         let mut n = 0;
         for gfn in gfns {
             // Relaxed: we hold mmu_lock, heads only change under it.
@@ -340,18 +341,18 @@ impl<const GEN: bool, const BUG: u8> Rmap for NullsRmap<GEN, BUG> {
                 n += 1;
             }
         }
-        self.mmu_lock.unlock(g, hooks);
+        self.mmu_lock.unlock(g, obs);
         n
     }
 
-    fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], hooks: &mut dyn Hooks) -> WalkStats {
+    fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], obs: &mut dyn Observer) -> WalkStats {
         let _guard = self.pool.pin();
         let mut total = WalkStats::default();
         for &gfn in gfns {
             let mut protected = 0;
             let mut st = self.walk_nulls(gfn, &mut |s| protected += sptes.write_protect(s) as u64);
             st.protected = protected;
-            hooks.gfn_walked(gfn, &st);
+            obs.gfn_walked(gfn, &st);
             total.add(&st);
         }
         total

@@ -12,7 +12,7 @@
 //! hashing on every operation, a heap `Vec` per gfn, and walkers that can
 //! wait behind a fault on an unrelated gfn of the same shard.
 
-use crate::mmu_lock::Hooks;
+use crate::observer::Observer;
 use crate::rmap::{MapOutcome, Rmap, WalkStats};
 use crate::spte::{is_present, Gfn, SlotId, SpteTable};
 use dashmap::DashMap;
@@ -41,9 +41,9 @@ impl Rmap for ConcurrentMapRmap {
         gfn: Gfn,
         slot: SlotId,
         spte: u64,
-        hooks: &mut dyn Hooks,
+        obs: &mut dyn Observer,
     ) -> MapOutcome {
-        let _ = hooks; // no mmu_lock: the shard lock is the map's own business
+        let _ = obs; // no mmu_lock: the shard lock is the map's own business
         let mut set = self.map.entry(gfn).or_default();
         let out = if is_present(sptes.load(slot)) {
             MapOutcome::AlreadyPresent
@@ -56,8 +56,8 @@ impl Rmap for ConcurrentMapRmap {
         out
     }
 
-    fn unmap(&self, sptes: &SpteTable, gfn: Gfn, slot: SlotId, hooks: &mut dyn Hooks) -> bool {
-        let _ = hooks;
+    fn unmap(&self, sptes: &SpteTable, gfn: Gfn, slot: SlotId, obs: &mut dyn Observer) -> bool {
+        let _ = obs;
         let Some(mut set) = self.map.get_mut(&gfn) else {
             return false;
         };
@@ -71,7 +71,7 @@ impl Rmap for ConcurrentMapRmap {
         present
     }
 
-    fn zap(&self, sptes: &SpteTable, gfns: Range<Gfn>, hooks: &mut dyn Hooks) -> u64 {
+    fn zap(&self, sptes: &SpteTable, gfns: Range<Gfn>, obs: &mut dyn Observer) -> u64 {
         let mut n = 0;
         for gfn in gfns {
             if let Some(mut set) = self.map.get_mut(&gfn) {
@@ -81,11 +81,11 @@ impl Rmap for ConcurrentMapRmap {
                 }
             }
         }
-        let _ = hooks;
+        let _ = obs;
         n
     }
 
-    fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], hooks: &mut dyn Hooks) -> WalkStats {
+    fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], obs: &mut dyn Observer) -> WalkStats {
         let mut total = WalkStats::default();
         for &gfn in gfns {
             let mut st = WalkStats {
@@ -98,7 +98,7 @@ impl Rmap for ConcurrentMapRmap {
                     st.protected += sptes.write_protect(s) as u64;
                 }
             }
-            hooks.gfn_walked(gfn, &st);
+            obs.gfn_walked(gfn, &st);
             total.add(&st);
         }
         total

@@ -42,6 +42,7 @@ use hdrhistogram::Histogram;
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use std::path::Path;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -51,12 +52,6 @@ pub const MIN_LIVE_PASSES: u64 = 2;
 /// A live phase stops after this multiple of `--duration` even if a vCPU has
 /// not reached [`MIN_LIVE_PASSES`] (a warning says so).
 const LIVE_CAP_FACTOR: u32 = 20;
-
-/// Ctrl-C was pressed: the host checks between steps and skips to the end,
-/// keeping what it measured.
-fn interrupted() -> bool {
-    crate::run::stopped()
-}
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -366,6 +361,9 @@ fn vcpu_thread(id: u32, mut vcpu: VcpuFd, ctl: &Control) -> Vec<Histogram<u64>> 
 /// The host side of one calibration.
 struct Host<'a> {
     vm: &'a Vm,
+    /// Set by the caller to stop early (Ctrl-C): the host checks it between
+    /// steps and skips to the end, keeping what it measured.
+    stop: &'a AtomicBool,
     ctl: &'a Control,
     shares: &'a [Share],
     start: Instant,
@@ -410,6 +408,11 @@ impl Host<'_> {
             clear_ns,
             dirty_pages,
         })
+    }
+
+    fn interrupted(&self) -> bool {
+        // Relaxed: a flag polled between steps; nothing is published with it.
+        self.stop.load(Ordering::Relaxed)
     }
 
     /// Data pages (of every share) whose bit is clear in the last harvest.
@@ -472,7 +475,7 @@ impl Host<'_> {
                 .iter()
                 .zip(&before)
                 .all(|(d, b)| d - b >= MIN_LIVE_PASSES);
-            if interrupted() || (elapsed >= live && enough) {
+            if self.interrupted() || (elapsed >= live && enough) {
                 break;
             }
             if elapsed >= cap.max(Duration::from_secs(10)) {
@@ -500,8 +503,9 @@ impl Host<'_> {
     }
 }
 
-/// Run one calibration on a fresh VM of the KVM device `device`.
-pub fn calibrate_on(device: &Path, plan: &Plan) -> Result<Calibration, VmError> {
+/// Run one calibration on a fresh VM of the KVM device `device`. Setting
+/// `stop` ends it early; what was measured is kept and marked interrupted.
+pub fn calibrate_on(device: &Path, plan: &Plan, stop: &AtomicBool) -> Result<Calibration, VmError> {
     let vm = Vm::new(device, plan.mem_bytes, plan.mode)?;
     let shares = guest::shares(vm.layout().data_pages, plan.vcpus);
     let n = plan.vcpus as usize;
@@ -544,6 +548,7 @@ pub fn calibrate_on(device: &Path, plan: &Plan) -> Result<Calibration, VmError> 
     };
     let mut host = Host {
         vm: &vm,
+        stop,
         ctl: &ctl,
         shares: &shares,
         start: Instant::now(),
@@ -603,14 +608,14 @@ pub fn calibrate_on(device: &Path, plan: &Plan) -> Result<Calibration, VmError> 
         })
         .collect();
     cal.elapsed = host.start.elapsed();
-    cal.interrupted = interrupted();
+    cal.interrupted = host.interrupted();
     Ok(cal)
 }
 
 /// Phases 1-7 (module doc); stops early, keeping what it has, on Ctrl-C.
 fn host_phases(plan: &Plan, host: &mut Host, cal: &mut Calibration) -> Result<(), VmError> {
     cal.populate_ns = host.lockstep_pass(Phase::Populate)?;
-    if interrupted() {
+    if host.interrupted() {
         return Ok(());
     }
     cal.nolog = Some(host.live_phase(Phase::Nolog, plan.live, |h| {
@@ -619,7 +624,7 @@ fn host_phases(plan: &Plan, host: &mut Host, cal: &mut Calibration) -> Result<()
         drop(h.ctl.wait(g, Duration::from_millis(10)));
         Ok(())
     })?);
-    if interrupted() {
+    if host.interrupted() {
         return Ok(());
     }
     let t0 = Instant::now();
@@ -627,7 +632,7 @@ fn host_phases(plan: &Plan, host: &mut Host, cal: &mut Calibration) -> Result<()
     cal.enable_ns = Some(ns(t0.elapsed()));
 
     for _ in 0..plan.iterations {
-        if interrupted() {
+        if host.interrupted() {
             break;
         }
         let dirty_memory_ns = host.lockstep_pass(Phase::Iterations)?;
@@ -645,7 +650,7 @@ fn host_phases(plan: &Plan, host: &mut Host, cal: &mut Calibration) -> Result<()
     if !cal.iterations.is_empty() {
         cal.quiescent_dirty_pages = Some(host.round()?.dirty_pages);
     }
-    if !interrupted() {
+    if !host.interrupted() {
         let mut rounds = Vec::new();
         cal.log = Some(host.live_phase(Phase::Log, plan.live, |h| {
             rounds.push(h.round()?);
