@@ -1,26 +1,19 @@
 //! `lab`: the rmap-lab command line. Thin glue: every subcommand lives in
 //! its own module and returns an exit status or a one-line error.
 
-mod args;
+mod analysis;
 mod calibrate;
-mod check;
-mod compare;
-mod error;
-mod list;
-mod output;
-mod perf;
-mod plot;
-mod profile;
-mod progress;
-mod results;
-mod run;
-mod sweep;
-mod trace;
-mod units;
-mod warnings;
+mod cmd;
+mod record;
+mod render;
+mod session;
 
 use clap::{Parser, Subcommand};
-use error::{EXIT_OK, EXIT_USAGE};
+use analysis as compare;
+use cmd::{check, list, profile, sweep};
+use record::error::{EXIT_OK, EXIT_USAGE};
+use render::plot;
+use session::run;
 
 /// A laboratory for KVM reverse-map (rmap) designs: latency, restarts and
 /// counters under a simulated VM, and a migration oracle that counts every

@@ -13,8 +13,8 @@
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod output;
 
-use crate::error::{LabError, LabResult};
-use crate::units::{format_size, parse_duration, parse_size};
+use crate::record::error::{LabError, LabResult};
+use crate::record::units::{format_size, parse_duration, parse_size};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -106,7 +106,7 @@ fn validate(a: &CalibrateArgs, machine_memory: u64) -> LabResult<()> {
 }
 
 pub fn main(args: CalibrateArgs) -> LabResult<i32> {
-    validate(&args, crate::args::machine_memory())?;
+    validate(&args, crate::cmd::args::machine_memory())?;
     run(args)
 }
 
@@ -119,7 +119,7 @@ fn run(_args: CalibrateArgs) -> LabResult<i32> {
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn run(args: CalibrateArgs) -> LabResult<i32> {
-    use crate::error::{EXIT_OK, EXIT_VIOLATION};
+    use crate::record::error::{EXIT_OK, EXIT_VIOLATION};
     use rmap_workloads::kvm::measure;
     use rmap_workloads::kvm::vm::{DirtyLogMode, Vm, VmError};
     use rmap_workloads::kvm::Environment;
@@ -142,7 +142,7 @@ fn run(args: CalibrateArgs) -> LabResult<i32> {
     };
     let env = Environment::probe();
     let mut warnings = Vec::new();
-    let online = crate::args::online_cpus();
+    let online = crate::cmd::args::online_cpus();
     if args.vcpus + 1 > online {
         warnings.push(format!(
             "{} vCPU threads + the host's dirty-log thread outnumber the {online} online CPUs: \
@@ -153,7 +153,7 @@ fn run(args: CalibrateArgs) -> LabResult<i32> {
     }
     // Ctrl-C ends the calibration early and still writes a result marked
     // interrupted (the lab's one handler, shared with `lab run`).
-    let stop = crate::run::stop_flag();
+    let stop = crate::session::run::stop_flag();
 
     let plan = measure::Plan {
         vcpus: args.vcpus,
@@ -175,7 +175,7 @@ fn run(args: CalibrateArgs) -> LabResult<i32> {
         warnings: &warnings,
     };
     let result = output::result(&cal, &setup);
-    let (_, stamp) = crate::results::utc_stamps(cal.started);
+    let (_, stamp) = crate::record::result::utc_stamps(cal.started);
     let path = args.out.join(format!("host-kvm-{stamp}.json"));
     result
         .save(&path)

@@ -17,8 +17,8 @@
 //! pages written and missing) and `per_vcpu` (share, passes, and the words
 //! read back from the first and last page of the share).
 
-use crate::results::{Counters, Machine, MetricSummary, RunConfig, RunResult, Verdict, SCHEMA};
-use crate::units::{format_ns, format_size};
+use crate::record::result::{Counters, Machine, MetricSummary, RunConfig, RunResult, Verdict, SCHEMA};
+use crate::record::units::{format_ns, format_size};
 use hdrhistogram::Histogram;
 use rmap_workloads::kvm::measure::{Calibration, Live, Round};
 use rmap_workloads::kvm::vm::DirtyLogMode;
@@ -46,7 +46,7 @@ fn histogram_of(values: impl Iterator<Item = u64>) -> Histogram<u64> {
 }
 
 fn median(v: Vec<f64>) -> Option<f64> {
-    crate::compare::Stats::of(&v).map(|s| s.median)
+    crate::analysis::Stats::of(&v).map(|s| s.median)
 }
 
 /// Median over the lockstep rounds of round time per dirty page, in ns.
@@ -109,7 +109,7 @@ fn env_json(env: &Environment, max_vcpus: usize) -> serde_json::Value {
 
 /// The result file for `cal`.
 pub fn result(cal: &Calibration, setup: &Setup) -> RunResult {
-    let (started_at, _) = crate::results::utc_stamps(cal.started);
+    let (started_at, _) = crate::record::result::utc_stamps(cal.started);
     let mut metrics = BTreeMap::new();
     let mut put = |name: &str, h: Histogram<u64>| {
         if !h.is_empty() {

@@ -1,0 +1,5 @@
+pub mod args;
+pub mod check;
+pub mod list;
+pub mod profile;
+pub mod sweep;

@@ -1,0 +1,4 @@
+pub mod error;
+pub mod result;
+pub mod units;
+pub mod warnings;

@@ -1,0 +1,440 @@
+//! `lab run`: one run, and the machinery every other subcommand that runs
+//! the simulated VM (`check`, `sweep`, `profile`) shares: build the
+//! configuration, install Ctrl-C handling, show progress, call
+//! `rmap_workloads::run`, and turn its report into a result file.
+
+use crate::cmd::args::VmArgs;
+use crate::record::error::{LabError, LabResult, EXIT_INTERRUPTED, EXIT_OK, EXIT_VIOLATION};
+use crate::render::terminal as output;
+use crate::session::perf::{PerfSession, PerfSpec};
+use crate::session::progress::Progress;
+use crate::record::result::{self as results, Machine, MetricSummary, RunResult, SCHEMA};
+use crate::session::trace::TraceWriter;
+use crate::record::warnings;
+use clap::Args;
+use rmap_impls::ImplKind;
+use rmap_workloads::{Config, Live, Probe, RunReport};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Implementation (see `lab list`).
+    #[arg(long = "impl", default_value = "lockless", value_parser = crate::cmd::args::parse_impl)]
+    pub impl_kind: ImplKind,
+    /// vCPU threads.
+    #[arg(long, default_value_t = 4)]
+    pub vcpus: u32,
+    #[command(flatten)]
+    pub vm: VmArgs,
+    #[command(flatten)]
+    pub out: OutputArgs,
+    /// Print the result JSON on stdout instead of the summary table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write a Chrome trace-event file (open it in Perfetto or chrome://tracing).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Trace one operation in N of each kind (with everything inside it).
+    #[arg(long, value_name = "N", default_value_t = crate::session::trace::DEFAULT_SAMPLE_ONE_IN)]
+    pub trace_sample: u32,
+    /// Most events a trace file holds; later ones are dropped and counted.
+    #[arg(long, value_name = "N", default_value_t = crate::session::trace::DEFAULT_MAX_EVENTS)]
+    pub trace_max_events: usize,
+}
+
+/// Where results go and how a run shows itself.
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// Directory for result files.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub out: PathBuf,
+    /// No progress bar on stderr (it is hidden anyway when stderr is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Perf counters: default, off, or a comma-separated list of events (see `lab list`).
+    #[arg(long, default_value = "default")]
+    pub perf: PerfSpec,
+}
+
+/// Set by the Ctrl-C (SIGINT/SIGTERM) handler: the run stops early, still
+/// runs the final round and the oracle, and writes a result marked
+/// `interrupted`.
+pub fn stop_flag() -> &'static AtomicBool {
+    static STOP: OnceLock<&'static AtomicBool> = OnceLock::new();
+    STOP.get_or_init(|| {
+        let flag: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+        let _ = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                // A second Ctrl-C: the user means it.
+                eprintln!("lab: interrupted twice, exiting without a result");
+                std::process::exit(130);
+            }
+        });
+        flag
+    })
+}
+
+/// Whether Ctrl-C was pressed.
+pub fn stopped() -> bool {
+    stop_flag().load(Ordering::SeqCst)
+}
+
+/// Several probes as one (the VM takes one `&dyn Probe`): perf
+/// counters, tracing, profile sampling. Starts go in order and stops in
+/// reverse, so the first probe brackets the others; `trace_sample` is the
+/// first `Some`; everything else goes to every probe.
+pub struct Probes<'a>(pub Vec<&'a dyn Probe>);
+
+impl Probe for Probes<'_> {
+    fn thread_start(&self, role: rmap_workloads::RoleKind, index: u32) {
+        self.0.iter().for_each(|h| h.thread_start(role, index));
+    }
+    fn thread_stop(&self, role: rmap_workloads::RoleKind, index: u32) {
+        self.0.iter().rev().for_each(|h| h.thread_stop(role, index));
+    }
+    fn measure_start(&self) {
+        self.0.iter().for_each(|h| h.measure_start());
+    }
+    fn trace_sample(&self) -> Option<u32> {
+        self.0.iter().find_map(|h| h.trace_sample())
+    }
+    fn span(
+        &self,
+        role: rmap_workloads::RoleKind,
+        index: u32,
+        kind: rmap_workloads::SpanKind,
+        start_ns: u64,
+        dur_ns: u64,
+        arg: u64,
+    ) {
+        self.0
+            .iter()
+            .for_each(|h| h.span(role, index, kind, start_ns, dur_ns, arg));
+    }
+    fn restart(
+        &self,
+        role: rmap_workloads::RoleKind,
+        index: u32,
+        at_ns: u64,
+        reason: &'static str,
+        gfn: u64,
+    ) {
+        self.0
+            .iter()
+            .for_each(|h| h.restart(role, index, at_ns, reason, gfn));
+    }
+    fn interval(&self, index: u64, t_s: f64) {
+        self.0.iter().for_each(|h| h.interval(index, t_s));
+    }
+}
+
+/// One run of the simulated VM, from a validated configuration to a result
+/// (not yet written). `extra_probes` see every worker thread (profile's
+/// sampler); `label` names the run on the progress bar.
+pub fn execute(
+    cfg: &Config,
+    perf: &PerfSpec,
+    trace: Option<&TraceWriter>,
+    extra_probes: &[&dyn Probe],
+    progress: &Progress,
+    label: &str,
+) -> LabResult<(RunReport, RunResult)> {
+    let session = PerfSession::new(perf).map_err(LabError::usage)?;
+    execute_with(cfg, &session, trace, extra_probes, progress, label)
+}
+
+/// [`execute`] with a perf session the caller made, so that a probe in
+/// `extra_probes` can read the counters while the run goes on
+/// (`lab profile` snapshots them at each interval).
+pub fn execute_with(
+    cfg: &Config,
+    session: &PerfSession,
+    trace: Option<&TraceWriter>,
+    extra_probes: &[&dyn Probe],
+    progress: &Progress,
+    label: &str,
+) -> LabResult<(RunReport, RunResult)> {
+    let mut probes: Vec<&dyn Probe> = vec![session];
+    if let Some(t) = trace {
+        probes.push(t);
+    }
+    probes.extend_from_slice(extra_probes);
+    let probes = Probes(probes);
+    let live = Live::default();
+    let started_at = results::utc_now();
+    let report = std::thread::scope(|s| {
+        let bar = s.spawn(|| progress.follow(cfg, &live, label));
+        let r = rmap_workloads::run(cfg, stop_flag(), &live, &probes);
+        // The bar thread ends when it sees the run's last phase.
+        live.phase.store(3, Ordering::Relaxed);
+        let _ = bar.join();
+        r
+    })
+    .map_err(|e| LabError::usage(e.to_string()))?;
+    let mut result = to_result(&report, started_at, session.results(&report));
+    result.warnings.extend(session.warnings());
+    result.extra.insert(
+        "perf_hardware_layout".into(),
+        session.hardware_layout().into(),
+    );
+    Ok((report, result))
+}
+
+/// The result file of a run.
+pub fn to_result(
+    report: &RunReport,
+    started_at: String,
+    perf: BTreeMap<String, BTreeMap<String, results::PerfValue>>,
+) -> RunResult {
+    let cfg = &report.config;
+    let secs = report.measured.as_secs_f64().max(1e-9);
+    let c = &report.counters;
+    let mut machine = Machine::probe(report.threads, report.clock_source);
+    machine
+        .extra
+        .insert("worker_threads".into(), serde_json::json!(report.threads));
+    let metrics = report
+        .histograms
+        .iter()
+        .map(|(name, h)| (name.to_string(), MetricSummary::from_histogram(h)))
+        .collect();
+    let mut counters = results::Counters {
+        walks: c.walk.walks,
+        restarts: c.walk.total_restarts(),
+        restarts_by_reason: c
+            .restarts_by_reason()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        guest_writes: c.guest_writes,
+        faults_fast: c.faults_fast,
+        faults_slow: c.faults_slow,
+        zaps: c.zaps,
+        rounds: c.rounds,
+        extra: BTreeMap::new(),
+    };
+    for (k, v) in [
+        ("guest_reads", c.guest_reads),
+        ("faults_raced", c.faults_raced),
+        ("fast_fault_retries", c.fast_fault_retries),
+        ("sptes_zapped", c.sptes_zapped),
+        ("rounds_empty", c.rounds_empty),
+        ("pages_harvested", c.pages_harvested),
+        ("pages_copied", c.pages_copied),
+        ("tlb_flushes", c.tlb_flushes),
+        ("sptes_visited", c.walk.visited),
+        ("sptes_protected", c.walk.protected),
+        ("mmu_lock_holds", c.mmu_lock_holds),
+        ("lock_holds_sampled", report.lock_holds_sampled),
+        ("lock_holder_preempted", report.lock_holder_preempted),
+        ("rounds_checked", report.verdict.rounds_checked),
+    ] {
+        counters.extra.insert(k.to_string(), v);
+    }
+    let mut throughput = BTreeMap::new();
+    for (k, v) in [
+        ("vcpu.guest_writes", c.guest_writes),
+        ("vcpu.faults_fast", c.faults_fast),
+        ("vcpu.faults_slow", c.faults_slow),
+        ("walker.walks", c.walk.walks),
+        ("walker.rounds", c.rounds),
+        ("walker.pages", c.pages_harvested),
+        ("zapper.zaps", c.zaps),
+    ] {
+        throughput.insert(k.to_string(), v as f64 / secs);
+    }
+    let mut result = RunResult {
+        schema: SCHEMA.into(),
+        impl_name: cfg.impl_kind.name().into(),
+        workload: cfg.workload.name().into(),
+        config: config_json(cfg),
+        machine,
+        lab_version: env!("CARGO_PKG_VERSION").into(),
+        started_at,
+        duration_s: report.measured.as_secs_f64(),
+        interrupted: report.interrupted,
+        verdict: results::Verdict {
+            lost_writes: report.verdict.lost_writes,
+            rmap_inconsistencies: report.verdict.rmap_inconsistencies,
+            ok: report.verdict.ok(),
+            lost_write_gfns: report.verdict.lost_write_gfns.clone(),
+        },
+        metrics,
+        counters,
+        throughput,
+        perf,
+        warnings: Vec::new(),
+        rounds: report
+            .rounds
+            .iter()
+            .step_by(round_step(report.rounds.len()))
+            .map(|r| [r.t_s, r.round_ns as f64, r.pages as f64])
+            .collect(),
+        extra: BTreeMap::new(),
+    };
+    let step = round_step(report.rounds.len());
+    if step > 1 {
+        // Every round is in the `walker.round` histogram; the series keeps
+        // an even sample so a result file stays small.
+        result
+            .extra
+            .insert("rounds_sample_every".into(), serde_json::json!(step));
+    }
+    result.warnings = warnings::for_run(report, &result);
+    result
+}
+
+/// A result keeps at most this many rounds of its round-over-time series.
+const MAX_ROUNDS_KEPT: usize = 1000;
+
+/// Keep one round in this many.
+fn round_step(n: usize) -> usize {
+    n.div_ceil(MAX_ROUNDS_KEPT).max(1)
+}
+
+/// Every parameter of the run, as the result file's `config`.
+pub fn config_json(cfg: &Config) -> results::RunConfig {
+    let mut extra = BTreeMap::new();
+    let mut put = |k: &str, v: serde_json::Value| {
+        extra.insert(k.to_string(), v);
+    };
+    put("duration_s", cfg.duration.as_secs_f64().into());
+    put("warmup_s", cfg.warmup.as_secs_f64().into());
+    put("zap_rate", cfg.zap_rate.into());
+    put("zap_gfns", cfg.zap_gfns.into());
+    put("write_pct", cfg.write_pct.into());
+    put("pattern", cfg.pattern.name().into());
+    put("regions", cfg.regions.name().into());
+    put("pin", cfg.pin.into());
+    put(
+        "wp_batch",
+        cfg.wp_batch
+            .map(serde_json::Value::from)
+            .unwrap_or(serde_json::Value::Null),
+    );
+    put("mmu_lock", cfg.mmu_lock.name().into());
+    put(
+        "inject_bug",
+        cfg.bug
+            .map(|b| serde_json::Value::from(b.name()))
+            .unwrap_or(serde_json::Value::Null),
+    );
+    put("record_latency", cfg.record_latency.into());
+    put("tlb_burst", cfg.tlb_burst.into());
+    put("hot_gfns", cfg.hot_gfns.into());
+    put("gfns", cfg.gfns().into());
+    results::RunConfig {
+        vcpus: cfg.vcpus,
+        seed: cfg.seed,
+        desc_ext: cfg.desc_ext as u32,
+        aliases: cfg.aliases,
+        mem_bytes: cfg.mem_bytes,
+        extra,
+    }
+}
+
+/// `results/<impl>-<workload>-<N>v-<stamp>.json`, not overwriting.
+pub fn result_path(dir: &Path, r: &RunResult) -> PathBuf {
+    let stamp: String = r
+        .started_at
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .take(14)
+        .collect();
+    let base = format!(
+        "{}-{}-{}v-{}",
+        r.impl_name, r.workload, r.config.vcpus, stamp
+    );
+    let mut p = dir.join(format!("{base}.json"));
+    let mut n = 1;
+    while p.exists() {
+        n += 1;
+        p = dir.join(format!("{base}-{n}.json"));
+    }
+    p
+}
+
+/// Write a result where `OutputArgs` says; returns the path.
+pub fn save(dir: &Path, r: &RunResult) -> LabResult<PathBuf> {
+    let path = result_path(dir, r);
+    r.save(&path)
+        .map_err(|e| LabError::failed(format!("{}: cannot write result: {e}", path.display())))?;
+    Ok(path)
+}
+
+pub fn main(args: RunArgs) -> LabResult<i32> {
+    let cfg = args.vm.to_config(args.impl_kind, args.vcpus)?;
+    if args.trace_sample == 0 {
+        return Err(LabError::usage("--trace-sample must be at least 1"));
+    }
+    let trace = args.trace.as_deref().map(|p| {
+        TraceWriter::new(p)
+            .sample_one_in(args.trace_sample)
+            .max_events(args.trace_max_events)
+            .process_name(&format!(
+                "rmap-lab {} {}, {} vCPUs",
+                cfg.impl_kind, cfg.workload, cfg.vcpus
+            ))
+            .other_data("impl", cfg.impl_kind.name().into())
+    });
+    stop_flag();
+    if !args.json {
+        output::run_header(&cfg);
+    }
+    let progress = Progress::new(args.out.no_progress);
+    let (_report, result) = execute(
+        &cfg,
+        &args.out.perf,
+        trace.as_ref(),
+        &[],
+        &progress,
+        cfg.impl_kind.name(),
+    )?;
+    let path = save(&args.out.out, &result)?;
+    let trace_summary =
+        match (&trace, &args.trace) {
+            (Some(t), Some(p)) => Some(t.finish().map_err(|e| {
+                LabError::failed(format!("{}: cannot write trace: {e}", p.display()))
+            })?),
+            _ => None,
+        };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result).expect("a result always serialises")
+        );
+    } else {
+        output::run_summary(&result);
+        println!("result: {}", path.display());
+        if let Some(t) = &trace_summary {
+            println!(
+                "trace:  {} ({} events{}, {}, one operation in {} of each kind)",
+                t.path.display(),
+                t.events,
+                if t.dropped > 0 {
+                    format!(", {} dropped at the bound", t.dropped)
+                } else {
+                    String::new()
+                },
+                format!("{:.1} MB", t.bytes as f64 / 1e6),
+                args.trace_sample
+            );
+        }
+    }
+    Ok(exit_status(&result))
+}
+
+/// 1 when the oracle found a violation, else 130 (as for SIGINT) when the
+/// run was interrupted, else 0.
+pub fn exit_status(r: &RunResult) -> i32 {
+    if !r.verdict.ok {
+        EXIT_VIOLATION
+    } else if r.interrupted {
+        EXIT_INTERRUPTED
+    } else {
+        EXIT_OK
+    }
+}
