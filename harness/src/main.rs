@@ -9,11 +9,8 @@ mod render;
 mod session;
 
 use clap::{Parser, Subcommand};
-use analysis as compare;
-use cmd::{check, list, profile, sweep};
+use cmd::{check, compare, list, plot, profile, run, sweep};
 use record::error::{EXIT_OK, EXIT_USAGE};
-use render::plot;
-use session::run;
 
 /// A laboratory for KVM reverse-map (rmap) designs: latency, restarts and
 /// counters under a simulated VM, and a migration oracle that counts every

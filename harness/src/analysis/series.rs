@@ -1,8 +1,9 @@
 //! One run's time series: the VM's per-interval histograms and operation
 //! counts (`RunReport::intervals`) joined with the sampler's per-interval
 //! perf counters ([`CounterSample`]), by interval index, and written as
-//! `<impl>.timeseries.json` and `<impl>.timeseries.csv` (the columns are
-//! documented in the module doc of `profile`).
+//! `<impl>.timeseries.json` and `<impl>.timeseries.csv` by
+//! `render::export::timeseries` (the columns are documented in the module
+//! doc of `cmd::profile`).
 //!
 //! Two clocks, on purpose: operation rates divide by the interval's nominal
 //! length (`dt_s`, from the coordinator's tick times; the VM attributes each
@@ -10,11 +11,10 @@
 //! rates by the wall time between the two counter readings (`perf_dt_s`),
 //! since the counters count exactly between those two instants.
 
-use crate::session::sampler::CounterSample;
-use crate::render::export::csv::field;
-use crate::session::perf::{events, role_operation, role_operations};
 use crate::record::result::MetricSummary;
-use rmap_workloads::{Config, Counters, RoleKind, RunReport, METRIC_NAMES};
+use crate::session::perf::{events, role_operation, role_operations};
+use crate::session::sampler::CounterSample;
+use rmap_workloads::{Config, Counters, RoleKind, RunReport};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -304,90 +304,12 @@ impl TimeSeries {
             .filter_map(|i| Some((i.t_s, i.metrics.get(metric)?.p99_ns as f64)))
             .collect()
     }
-
-    pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec_pretty(self).expect("a time series always serialises")
-    }
-
-    /// The CSV header (see the `profile` module doc).
-    pub fn csv_header(&self) -> Vec<String> {
-        let mut h: Vec<String> = ["index", "t_s", "dt_s", "perf_dt_s", "impl", "role"]
-            .map(String::from)
-            .to_vec();
-        for ev in &self.events {
-            h.push(format!("{ev}_per_s"));
-            h.push(format!("{ev}_per_op"));
-        }
-        for op in Op::ALL {
-            h.push(format!("{}_per_s", op.name()));
-        }
-        for m in METRIC_NAMES {
-            h.push(format!("{m}_count"));
-            h.push(format!("{m}_p50_ns"));
-            h.push(format!("{m}_p99_ns"));
-        }
-        h
-    }
-
-    /// One row per interval per role.
-    pub fn to_csv(&self) -> String {
-        let num = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_default();
-        let mut out = self
-            .csv_header()
-            .iter()
-            .map(|h| field(h))
-            .collect::<Vec<_>>()
-            .join(",");
-        out.push('\n');
-        for i in &self.intervals {
-            for role in self
-                .roles
-                .iter()
-                .filter_map(|r| RoleKind::ALL.into_iter().find(|k| k.name() == *r))
-            {
-                let mut row = vec![
-                    i.index.to_string(),
-                    format!("{}", i.t_s),
-                    format!("{}", i.dt_s),
-                    num(i.perf_dt_s),
-                    field(self.impl_name),
-                    field(role.name()),
-                ];
-                let evs = i.perf.get(role.name());
-                for ev in &self.events {
-                    let r = evs.and_then(|e| e.get(ev));
-                    row.push(num(r.and_then(|r| r.per_s)));
-                    row.push(num(r.and_then(|r| r.per_op)));
-                }
-                for op in Op::ALL {
-                    let v = (op.role() == role)
-                        .then(|| i.rates.get(op.name()).copied())
-                        .flatten();
-                    row.push(num(v));
-                }
-                for m in METRIC_NAMES {
-                    let mine = self.latency && metric_role(m).is_none_or(|r| r == role);
-                    match (mine, i.metrics.get(m)) {
-                        (false, _) => row.extend([String::new(), String::new(), String::new()]),
-                        (true, None) => row.extend(["0".to_string(), String::new(), String::new()]),
-                        (true, Some(s)) => row.extend([
-                            s.count.to_string(),
-                            s.p50_ns.to_string(),
-                            s.p99_ns.to_string(),
-                        ]),
-                    }
-                }
-                out.push_str(&row.join(","));
-                out.push('\n');
-            }
-        }
-        out
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rmap_workloads::METRIC_NAMES;
 
     /// Counters whose every field differs, so a mix-up shows.
     fn distinct() -> Counters {

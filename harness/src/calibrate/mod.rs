@@ -106,7 +106,7 @@ fn validate(a: &CalibrateArgs, machine_memory: u64) -> LabResult<()> {
 }
 
 pub fn main(args: CalibrateArgs) -> LabResult<i32> {
-    validate(&args, crate::cmd::args::machine_memory())?;
+    validate(&args, crate::record::machine::machine_memory())?;
     run(args)
 }
 
@@ -142,7 +142,7 @@ fn run(args: CalibrateArgs) -> LabResult<i32> {
     };
     let env = Environment::probe();
     let mut warnings = Vec::new();
-    let online = crate::cmd::args::online_cpus();
+    let online = crate::record::machine::online_cpus();
     if args.vcpus + 1 > online {
         warnings.push(format!(
             "{} vCPU threads + the host's dirty-log thread outnumber the {online} online CPUs: \

@@ -17,7 +17,9 @@
 //! pages written and missing) and `per_vcpu` (share, passes, and the words
 //! read back from the first and last page of the share).
 
-use crate::record::result::{Counters, Machine, MetricSummary, RunConfig, RunResult, Verdict, SCHEMA};
+use crate::record::result::{
+    Counters, Machine, MetricSummary, RunConfig, RunResult, Verdict, SCHEMA,
+};
 use crate::record::units::{format_ns, format_size};
 use hdrhistogram::Histogram;
 use rmap_workloads::kvm::measure::{Calibration, Live, Round};

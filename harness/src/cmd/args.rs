@@ -2,10 +2,13 @@
 //! their translation into a validated `rmap_workloads::Config`.
 
 use crate::record::error::{LabError, LabResult};
+use crate::record::machine::{machine_memory, online_cpus};
 use crate::record::units::{parse_duration, parse_size};
+use crate::session::perf::PerfSpec;
 use clap::Args;
 use rmap_impls::{Bug, ImplKind, LockKind};
 use rmap_workloads::{Config, Pattern, Regions, WorkloadKind};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// `--mmu-lock`: the kernel's spinning lock, a parking lock, or `auto`
@@ -164,28 +167,18 @@ pub struct VmArgs {
     pub hot_gfns: u64,
 }
 
-/// Online CPUs of this machine.
-pub fn online_cpus() -> u32 {
-    std::thread::available_parallelism()
-        .map(|n| n.get() as u32)
-        .unwrap_or(1)
-}
-
-/// Physical memory of this machine in bytes.
-pub fn machine_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| {
-                    l.split_whitespace()
-                        .nth(1)
-                        .and_then(|k| k.parse::<u64>().ok())
-                })
-        })
-        .map(|kib| kib * 1024)
-        .unwrap_or(u64::MAX)
+/// Where results go and how a run shows itself.
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// Directory for result files.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub out: PathBuf,
+    /// No progress bar on stderr (it is hidden anyway when stderr is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Perf counters: default, off, or a comma-separated list of events (see `lab list`).
+    #[arg(long, default_value = "default")]
+    pub perf: PerfSpec,
 }
 
 impl VmArgs {

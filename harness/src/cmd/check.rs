@@ -11,17 +11,15 @@
 //! which `lab list` then reports.
 
 use crate::cmd::args::{parse_count_list, parse_impl_list, CountList, ImplList, VmArgs};
+use crate::record::check::{record_bug, CheckRow};
 use crate::record::error::{LabError, LabResult, EXIT_OK, EXIT_VIOLATION};
-use crate::render::terminal::Table;
+use crate::render;
 use crate::session::perf::PerfSpec;
 use crate::session::progress::Progress;
-use crate::record::result::{self as results, write_atomic};
 use crate::session::run::{execute, stopped};
 use clap::Args;
-use rmap_impls::{Bug, ImplKind};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use rmap_impls::ImplKind;
+use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 #[command(
@@ -51,72 +49,6 @@ pub struct CheckArgs {
     /// Print the outcome as JSON on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
-}
-
-/// One run's outcome.
-#[derive(Debug, Serialize)]
-pub struct CheckRow {
-    #[serde(rename = "impl")]
-    pub impl_name: String,
-    pub vcpus: u32,
-    pub seed: u64,
-    pub rounds_checked: u64,
-    pub lost_writes: u64,
-    pub rmap_inconsistencies: u64,
-    pub restarts: u64,
-    pub walks: u64,
-    pub interrupted: bool,
-    pub ok: bool,
-}
-
-/// What `lab check --inject-bug` found, kept for `lab list`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct BugReached {
-    pub reached: bool,
-    pub runs: u64,
-    pub runs_caught: u64,
-    pub lost_writes: u64,
-    pub impls: Vec<String>,
-    pub checked_at: String,
-    pub machine: String,
-}
-
-pub const BUGS_FILE: &str = "bugs-reached.json";
-
-/// Read `<dir>/bugs-reached.json` (empty when absent or unreadable).
-pub fn load_bugs_reached(dir: &Path) -> BTreeMap<String, BugReached> {
-    std::fs::read_to_string(dir.join(BUGS_FILE))
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
-        .unwrap_or_default()
-}
-
-fn record_bug(dir: &Path, bug: Bug, rows: &[CheckRow]) -> LabResult<()> {
-    let mut all = load_bugs_reached(dir);
-    let m = results::Machine::probe(0, rmap_workloads::clock::source());
-    all.insert(
-        bug.name().to_string(),
-        BugReached {
-            reached: rows.iter().any(|r| !r.ok),
-            runs: rows.len() as u64,
-            runs_caught: rows.iter().filter(|r| !r.ok).count() as u64,
-            lost_writes: rows.iter().map(|r| r.lost_writes).sum(),
-            impls: rows
-                .iter()
-                .map(|r| r.impl_name.clone())
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect(),
-            checked_at: results::utc_now(),
-            machine: format!("{} CPUs, {}", m.online_cpus, m.cpu_model),
-        },
-    );
-    let path = dir.join(BUGS_FILE);
-    write_atomic(
-        &path,
-        &serde_json::to_vec_pretty(&all).expect("serialisable"),
-    )
-    .map_err(|e| LabError::failed(format!("{}: cannot write: {e}", path.display())))
 }
 
 pub fn main(args: CheckArgs) -> LabResult<i32> {
@@ -201,60 +133,17 @@ pub fn main(args: CheckArgs) -> LabResult<i32> {
             })
         );
     } else {
-        print_table(&rows, bug, &args);
+        print!(
+            "{}",
+            render::check::table(
+                &rows,
+                bug,
+                args.vm.point().map(|p| p.workload.name()).unwrap_or("?"),
+                args.vm.duration,
+                args.vm.mem,
+                stopped()
+            )
+        );
     }
     Ok(if failed == 0 { EXIT_OK } else { EXIT_VIOLATION })
-}
-
-fn print_table(rows: &[CheckRow], bug: Option<Bug>, args: &CheckArgs) {
-    println!(
-        "lab check: {} workload, {} per run, {}{}",
-        args.vm.point().map(|p| p.workload.name()).unwrap_or("?"),
-        crate::record::units::format_ns(args.vm.duration.as_nanos() as f64),
-        crate::record::units::format_size(args.vm.mem),
-        bug.map(|b| format!(", injected bug '{b}'"))
-            .unwrap_or_default()
-    );
-    let mut t = Table::new(&[
-        "impl",
-        "vcpus",
-        "seed",
-        "rounds",
-        "walks",
-        "restarts",
-        "lost writes",
-        "bad rmaps",
-        "verdict",
-    ]);
-    for r in rows {
-        t.row(vec![
-            r.impl_name.clone(),
-            r.vcpus.to_string(),
-            r.seed.to_string(),
-            r.rounds_checked.to_string(),
-            r.walks.to_string(),
-            r.restarts.to_string(),
-            r.lost_writes.to_string(),
-            r.rmap_inconsistencies.to_string(),
-            if r.ok {
-                "ok".into()
-            } else {
-                "VIOLATION".into()
-            },
-        ]);
-    }
-    print!("{}", t.render());
-    let failed = rows.iter().filter(|r| !r.ok).count();
-    match (failed, bug) {
-        (0, None) => println!("all {} runs kept every write", rows.len()),
-        (0, Some(b)) => println!(
-            "the oracle did not catch '{b}' in {} runs on this machine (try --duration, --repeat or more --vcpus)",
-            rows.len()
-        ),
-        (n, Some(b)) => println!("the oracle caught '{b}' in {n} of {} runs", rows.len()),
-        (n, None) => println!("{n} of {} runs lost writes", rows.len()),
-    }
-    if stopped() {
-        println!("(interrupted: the remaining runs were skipped)");
-    }
 }

@@ -2,7 +2,7 @@
 //! the check that catches each, and whether `lab check` saw the oracle reach
 //! it on this machine), and the perf events this machine supports, probed.
 
-use crate::cmd::check::{load_bugs_reached, BugReached};
+use crate::record::check::{load_bugs_reached, BugReached};
 use crate::record::error::{LabResult, EXIT_OK};
 use crate::render::terminal::Table;
 use crate::session::perf;

@@ -72,21 +72,21 @@
 //! the implementations not yet run, and still draws the charts. stdout gets
 //! a table of medians over the intervals.
 
-use crate::cmd::args::{parse_impl_list, ImplList, VmArgs};
-use crate::analysis::Stats;
+use crate::analysis::series::TimeSeries;
+use crate::cmd::args::{parse_impl_list, ImplList, OutputArgs, VmArgs};
 use crate::record::error::{LabError, LabResult, EXIT_OK, EXIT_VIOLATION};
-use crate::render::terminal::Table;
-use crate::session::perf::PerfSession;
-use crate::render::plot::{parse_formats, Formats};
-use crate::session::progress::Progress;
 use crate::record::result::{self as results, write_atomic, RunResult};
-use crate::session::run::{self, execute_with, stopped, OutputArgs};
-use crate::record::units::{format_ns, format_si, format_size, parse_duration};
-use clap::Args;
-use rmap_workloads::{Config, RoleKind};
-use crate::analysis::series::{Op, TimeSeries};
+use crate::record::units::{format_size, parse_duration};
+use crate::render;
+use crate::render::export::timeseries;
 use crate::render::plot::profile as plots;
+use crate::render::plot::{parse_formats, Formats};
+use crate::session::perf::PerfSession;
+use crate::session::progress::Progress;
+use crate::session::run::{self, execute_with, stopped};
 use crate::session::sampler::Sampler;
+use clap::Args;
+use rmap_workloads::Config;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -214,61 +214,6 @@ fn file_name(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// The medians over the intervals that stdout shows, per implementation.
-fn summary(series: &[TimeSeries]) -> String {
-    let median = |v: Vec<(f64, f64)>| -> String {
-        let ys: Vec<f64> = v.into_iter().map(|(_, y)| y).collect();
-        Stats::of(&ys).map_or("-".into(), |s| format_si(s.median))
-    };
-    let median_ns = |v: Vec<(f64, f64)>| -> String {
-        let ys: Vec<f64> = v.into_iter().map(|(_, y)| y).collect();
-        Stats::of(&ys).map_or("-".into(), |s| format_ns(s.median))
-    };
-    let cpus = |s: &TimeSeries, role| {
-        let v: Vec<f64> = s
-            .event_per_s(role, "task-clock")
-            .into_iter()
-            .map(|(_, ns)| ns / 1e9)
-            .collect();
-        Stats::of(&v).map_or("-".into(), |s| format!("{:.2}", s.median))
-    };
-    let mut t = Table::new(&[
-        "impl",
-        "intervals",
-        "writes/s",
-        "walks/s",
-        "rounds/s",
-        "restarts/s",
-        "vcpu CPUs",
-        "vcpu cs/s",
-        "walker CPUs",
-        "walker cs/s",
-        "fault_slow p99",
-        "wp_gfn p99",
-        "round p99",
-        "tlb_flush p99",
-    ]);
-    for s in series {
-        t.row(vec![
-            s.impl_name.to_string(),
-            s.intervals.len().to_string(),
-            median(s.op_per_s(Op::GuestWrites)),
-            median(s.op_per_s(Op::Walks)),
-            median(s.op_per_s(Op::Rounds)),
-            median(s.op_per_s(Op::Restarts)),
-            cpus(s, RoleKind::Vcpu),
-            median(s.event_per_s(RoleKind::Vcpu, "context-switches")),
-            cpus(s, RoleKind::Walker),
-            median(s.event_per_s(RoleKind::Walker, "context-switches")),
-            median_ns(s.p99("vcpu.fault_slow")),
-            median_ns(s.p99("walker.wp_gfn")),
-            median_ns(s.p99("walker.round")),
-            median_ns(s.p99("walker.tlb_flush")),
-        ]);
-    }
-    t.render()
-}
-
 pub fn main(args: ProfileArgs) -> LabResult<i32> {
     let cfgs = plan(&args)?;
     // A bad --perf list fails here, before anything is written.
@@ -344,8 +289,8 @@ pub fn main(args: ProfileArgs) -> LabResult<i32> {
         );
         let json = dir.join(format!("{name}.timeseries.json"));
         let csv = dir.join(format!("{name}.timeseries.csv"));
-        write_file(&json, &ts.to_json())?;
-        write_file(&csv, ts.to_csv().as_bytes())?;
+        write_file(&json, &timeseries::json(&ts))?;
+        write_file(&csv, timeseries::csv(&ts).as_bytes())?;
         session.runs.push(RunEntry {
             impl_name: name,
             result: file_name(&result_path),
@@ -392,7 +337,7 @@ pub fn main(args: ProfileArgs) -> LabResult<i32> {
     session.finished_at = Some(results::utc_now());
     write_session(&session)?;
 
-    print!("{}", summary(&all));
+    print!("{}", render::profile::summary(&all));
     println!("(medians over the intervals of each run)");
     // Warnings every run shares once, the others with their run's name.
     let mut shown: Vec<&String> = Vec::new();

@@ -15,13 +15,15 @@
 //! plotted into `<dir>/plots/` with `index.html`, and the comparison table
 //! is printed.
 
-use crate::cmd::args::{parse_count_list, parse_impl_list, CountList, ImplList, Point, VmArgs};
 use crate::analysis as compare;
+use crate::cmd::args::{
+    parse_count_list, parse_impl_list, CountList, ImplList, OutputArgs, Point, VmArgs,
+};
 use crate::record::error::{LabError, LabResult, EXIT_OK, EXIT_VIOLATION};
+use crate::record::result::{self as results, write_atomic, RunResult};
 use crate::render::plot::{self, parse_formats, Formats};
 use crate::session::progress::Progress;
-use crate::record::result::{self as results, write_atomic, RunResult};
-use crate::session::run::{execute, stopped, OutputArgs};
+use crate::session::run::{execute, stopped};
 use clap::Args;
 use rmap_impls::ImplKind;
 use rmap_workloads::Config;
@@ -138,7 +140,7 @@ pub fn main(args: SweepArgs) -> LabResult<i32> {
 
     let oversub = planned
         .iter()
-        .filter(|p| p.cfg.worker_threads() > crate::cmd::args::online_cpus())
+        .filter(|p| p.cfg.worker_threads() > crate::record::machine::online_cpus())
         .count();
     println!(
         "lab sweep: {} runs ({} to do{}) into {}",
@@ -156,7 +158,7 @@ pub fn main(args: SweepArgs) -> LabResult<i32> {
             "  ! {oversub} of {} runs have more worker threads than the {} online CPUs: their lock waits and \
              TLB-flush waits measure the scheduler as much as the design (see each result's warnings)",
             planned.len(),
-            crate::cmd::args::online_cpus()
+            crate::record::machine::online_cpus()
         );
     }
     let progress = Progress::new(args.out.no_progress).with_overall(todo.len() as u64, "sweep");
@@ -198,7 +200,7 @@ pub fn main(args: SweepArgs) -> LabResult<i32> {
         return Ok(EXIT_OK);
     }
 
-    let runs = compare::load_inputs(&[dir.clone()])?;
+    let runs = crate::record::inputs::load_inputs(&[dir.clone()])?;
     if !args.format.0.is_empty() {
         let report = plot::render_report(
             &runs,
@@ -206,7 +208,10 @@ pub fn main(args: SweepArgs) -> LabResult<i32> {
             &args.format.0,
             args.baseline.as_deref(),
         )?;
-        print!("{}", crate::render::export::table::render(&report.comparison));
+        print!(
+            "{}",
+            crate::render::export::table::render(&report.comparison)
+        );
         println!(
             "plots:  {} ({} charts)",
             dir.join("plots").display(),

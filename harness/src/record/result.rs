@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+pub use super::machine::Machine;
+
 pub const SCHEMA: &str = "rmap-lab/result/v1";
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -56,19 +58,6 @@ pub struct RunConfig {
     pub desc_ext: u32,
     pub aliases: u32,
     pub mem_bytes: u64,
-    #[serde(flatten)]
-    pub extra: BTreeMap<String, serde_json::Value>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Machine {
-    pub online_cpus: u32,
-    pub cpu_model: String,
-    pub kernel: String,
-    pub hostname: String,
-    /// Worker threads (vCPUs + helpers) outnumber online CPUs.
-    pub oversubscribed: bool,
-    pub clock_source: String,
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
 }
@@ -195,60 +184,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     })
 }
 
-/// Every `*.json` result under `path` (a file, or a directory searched
-/// recursively), sorted by path. Files that are not rmap-lab results are an
-/// error, named.
-pub fn load_all(paths: &[PathBuf]) -> Result<Vec<(PathBuf, RunResult)>, ResultError> {
-    let mut files = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            collect_json(p, &mut files)
-                .map_err(|e| ResultError(format!("{}: cannot read directory: {e}", p.display())))?;
-        } else if p.exists() {
-            files.push(p.clone());
-        } else {
-            return Err(ResultError(format!(
-                "{}: no such file or directory",
-                p.display()
-            )));
-        }
-    }
-    files.sort();
-    let mut out = Vec::new();
-    for f in files {
-        let r = RunResult::load(&f)?;
-        out.push((f, r));
-    }
-    Ok(out)
-}
-
-fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for e in std::fs::read_dir(dir)? {
-        let p = e?.path();
-        if p.is_dir() {
-            collect_json(&p, out)?;
-        } else if p.extension().is_some_and(|x| x == "json") && is_result_file_name(&p) {
-            out.push(p);
-        }
-    }
-    Ok(())
-}
-
-/// Result files are `*.json` that are not the lab's own side files
-/// (`sweep.json`, `*.timeseries.json`, `*.trace.json`, hidden temporaries).
-fn is_result_file_name(p: &Path) -> bool {
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    !(name.starts_with('.')
-        || name == "sweep.json"
-        || name == "session.json"
-        || name.ends_with(".timeseries.json")
-        || name.ends_with(".trace.json")
-        || name.ends_with(".compare.json"))
-}
-
 impl MetricSummary {
     /// Summarise a latency histogram, keeping the whole histogram
     /// (HdrHistogram V2 + DEFLATE, base64) so percentiles can be merged
@@ -283,36 +218,6 @@ impl MetricSummary {
         Deserializer::new()
             .deserialize(&mut bytes.as_slice())
             .map_err(|e| format!("histogram does not decode ({e:?})"))
-    }
-}
-
-impl Machine {
-    /// Describe this machine for a run that starts `threads` worker threads.
-    pub fn probe(threads: u32, clock_source: &str) -> Machine {
-        let online_cpus = crate::cmd::args::online_cpus();
-        let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("model name"))
-                    .and_then(|l| l.split_once(':'))
-                    .map(|(_, v)| v.trim().to_string())
-            })
-            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-        let read = |p: &str| {
-            std::fs::read_to_string(p)
-                .map(|s| s.trim().to_string())
-                .unwrap_or_else(|_| "unknown".into())
-        };
-        Machine {
-            online_cpus,
-            cpu_model,
-            kernel: read("/proc/sys/kernel/osrelease"),
-            hostname: read("/proc/sys/kernel/hostname"),
-            oversubscribed: threads > online_cpus,
-            clock_source: clock_source.to_string(),
-            extra: BTreeMap::new(),
-        }
     }
 }
 

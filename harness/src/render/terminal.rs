@@ -3,7 +3,7 @@
 //! after it (latency table, throughput, walks and restarts, the verdict,
 //! warnings). Everything here writes to stdout; progress goes to stderr.
 
-use crate::cmd::args::online_cpus;
+use crate::record::machine::online_cpus;
 use crate::record::result::{Machine, RunResult};
 use crate::record::units::{format_ns, format_si, format_size};
 use crate::record::warnings;
@@ -230,7 +230,13 @@ fn print_perf(r: &RunResult) {
     let per: Vec<String> = rmap_workloads::RoleKind::ALL
         .iter()
         .filter(|role| r.perf.contains_key(role.name()))
-        .map(|role| format!("{} per {}", role.name(), crate::session::perf::role_operation(*role)))
+        .map(|role| {
+            format!(
+                "{} per {}",
+                role.name(),
+                crate::session::perf::role_operation(*role)
+            )
+        })
         .collect();
     println!("(per op: {})", per.join(", "));
     println!();

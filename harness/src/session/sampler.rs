@@ -14,9 +14,9 @@
 //! Each reading also refreshes the progress bar's detail with the interval's
 //! CPU use and context switches per role.
 
+use crate::record::units::format_si;
 use crate::session::perf::{PerfSession, PerfSnapshot};
 use crate::session::progress::Progress;
-use crate::record::units::format_si;
 use rmap_workloads::{Probe, RoleKind};
 use std::sync::Mutex;
 use std::time::Instant;

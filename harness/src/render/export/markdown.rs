@@ -62,7 +62,7 @@ pub fn render(c: &Comparison) -> String {
     if several {
         out.push_str(&format!("\n{}; [min-max over repeats].\n", ratio_note(c)));
     }
-    out.push_str(&crate::analysis::interference::render(&c.interference, true));
+    out.push_str(&super::interference::render(&c.interference, true));
     if !c.warnings.is_empty() {
         out.push('\n');
         for w in &c.warnings {

@@ -14,9 +14,11 @@
 
 pub mod csv;
 pub mod html;
+pub mod interference;
 pub mod json;
 pub mod markdown;
 pub mod table;
+pub mod timeseries;
 
 use crate::analysis::model::{Cell, Comparison};
 

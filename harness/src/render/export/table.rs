@@ -86,10 +86,7 @@ pub fn render(c: &Comparison) -> String {
     if c.impls.len() > 1 {
         out.push_str(&format!("\n{}\n", ratio_note(c)));
     }
-    out.push_str(&crate::analysis::interference::render(
-        &c.interference,
-        false,
-    ));
+    out.push_str(&super::interference::render(&c.interference, false));
     for w in &c.warnings {
         out.push_str(&format!("Warning: {w}\n"));
     }

@@ -1,7 +1,6 @@
-//! `lab plot PATH... [--format svg,png] [--out DIR]`: plots and an HTML
-//! report from result files or a sweep directory (DESIGN §10).
+//! Plots and the HTML report from result files (`lab plot`, `lab sweep`).
 //!
-//! Reading only result files (`results::load_all`), it groups the runs the
+//! Reading only result records, it groups the runs the
 //! way `lab compare` does (one [`Comparison`] serves the report's table and
 //! the sweep charts), plans every plot the data allows, renders them in
 //! parallel (rayon; each plot is independent) and writes `index.html`
@@ -20,15 +19,6 @@
 //! Each plot is written as `NAME.svg` and/or `NAME.png` (800x500) with
 //! `results::write_atomic`; the PNG is drawn in memory and encoded with the
 //! `png` crate. A plot is planned only when the inputs have its data.
-//!
-//! **Where the output goes.** `--out DIR`, or by default a `plots/`
-//! directory beside the inputs: inside the directory when one directory is
-//! given (`lab plot results/sweep-x` writes `results/sweep-x/plots/`), next
-//! to the file when files are given (`results/a.json` ->
-//! `results/plots/`), and in the deepest directory that holds all inputs
-//! when they are spread out. Plot files of earlier runs in that directory
-//! are overwritten by name, never deleted; `index.html` links only what
-//! this run wrote.
 //!
 //! Entry points for other commands: [`render_report`] (plots and
 //! `index.html`: `lab sweep`), [`render_all`] (plots only), and
@@ -55,29 +45,10 @@ use crate::analysis::group::{format_param, Params};
 use crate::analysis::{self as compare, Comparison};
 use crate::record::error::{LabError, LabResult};
 use crate::record::result::{write_atomic, RunResult};
-use clap::Args;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
-
-#[derive(Args, Debug)]
-pub struct PlotArgs {
-    /// Result files, or directories searched recursively for them (a sweep
-    /// directory).
-    #[arg(required = true, value_name = "PATH")]
-    pub paths: Vec<PathBuf>,
-    /// Image formats, comma-separated: svg, png.
-    #[arg(long, default_value = "svg,png", value_parser = parse_formats)]
-    pub format: Formats,
-    /// Output directory [default: plots/ beside the inputs].
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Implementation the report's ratios are taken against [default:
-    /// mmu-lock when present, else the first input's].
-    #[arg(long, value_name = "IMPL")]
-    pub baseline: Option<String>,
-}
 
 /// An image format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -373,62 +344,6 @@ pub fn render_report(
     })
 }
 
-/// The default output directory for `inputs` (see the module doc).
-pub fn default_out_dir(inputs: &[PathBuf]) -> PathBuf {
-    let dirs: Vec<PathBuf> = inputs
-        .iter()
-        .map(|p| {
-            let d = if p.is_dir() {
-                p.clone()
-            } else {
-                p.parent().map(Path::to_path_buf).unwrap_or_default()
-            };
-            if d.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                d
-            }
-        })
-        .collect();
-    let mut common = dirs.first().cloned().unwrap_or_else(|| PathBuf::from("."));
-    for d in &dirs[1..] {
-        while !d.starts_with(&common) {
-            if !common.pop() || common.as_os_str().is_empty() {
-                common = PathBuf::from(".");
-                break;
-            }
-        }
-    }
-    common.join("plots")
-}
-
-pub fn main(args: PlotArgs) -> LabResult<i32> {
-    let runs = compare::load_inputs(&args.paths)?;
-    let out = args.out.unwrap_or_else(|| default_out_dir(&args.paths));
-    let report = render_report(&runs, &out, &args.format.0, args.baseline.as_deref())?;
-    let files: usize = report.plots.iter().map(|p| p.files.len()).sum();
-    let formats: Vec<&str> = args.format.0.iter().map(|f| f.ext()).collect();
-    if report.plots.is_empty() {
-        println!(
-            "no plots: the {} runs have no latency histograms, sweep, rounds or perf counters to draw",
-            runs.len()
-        );
-    } else {
-        println!(
-            "{} plots ({}, {files} files) from {} runs in {}",
-            report.plots.len(),
-            formats.join(", "),
-            runs.len(),
-            out.display()
-        );
-    }
-    println!("report: {}", report.index.display());
-    for w in &report.comparison.warnings {
-        eprintln!("lab: warning: {w}");
-    }
-    Ok(crate::record::error::EXIT_OK)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,20 +359,7 @@ mod tests {
     }
 
     #[test]
-    fn default_output_is_plots_beside_the_inputs() {
-        let d = tempfile::tempdir().unwrap();
-        let sweep = d.path().join("sweep");
-        std::fs::create_dir_all(sweep.join("a")).unwrap();
-        assert_eq!(default_out_dir(&[sweep.clone()]), sweep.join("plots"));
-        let f = sweep.join("a").join("r.json");
-        std::fs::write(&f, "{}").unwrap();
-        assert_eq!(default_out_dir(&[f.clone()]), sweep.join("a").join("plots"));
-        // Spread out: the deepest directory holding them all.
-        assert_eq!(default_out_dir(&[f, sweep.clone()]), sweep.join("plots"));
-        assert_eq!(
-            default_out_dir(&[PathBuf::from("r.json")]),
-            PathBuf::from("./plots")
-        );
+    fn image_formats_are_sorted_and_unique() {
         assert_eq!(
             parse_formats("png,svg,png").unwrap().0,
             vec![Format::Svg, Format::Png]

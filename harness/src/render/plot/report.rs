@@ -11,11 +11,11 @@
 //! verdict, duration, machine and the run's own warnings.
 
 use super::{Rendered, Section};
-use crate::render::export::html::{self, escape};
 use crate::analysis::group::{config_map, format_param, format_params};
 use crate::analysis::Comparison;
 use crate::record::error::{LabError, LabResult};
 use crate::record::result::{write_atomic, RunResult};
+use crate::render::export::html::{self, escape};
 use std::path::{Component, Path, PathBuf};
 
 const CSS: &str = "
