@@ -2,14 +2,13 @@
 //! its own module and returns an exit status or a one-line error.
 
 mod analysis;
-mod calibrate;
 mod cmd;
 mod record;
 mod render;
 mod session;
 
 use clap::{Parser, Subcommand};
-use cmd::{check, compare, list, plot, profile, run, sweep};
+use cmd::{calibrate, check, compare, list, plot, profile, run, sweep};
 use record::error::{EXIT_OK, EXIT_USAGE};
 
 /// A laboratory for KVM reverse-map (rmap) designs: latency, restarts and

@@ -1,4 +1,5 @@
 pub mod args;
+pub mod calibrate;
 pub mod check;
 pub mod compare;
 pub mod list;

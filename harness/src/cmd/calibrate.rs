@@ -11,7 +11,7 @@
 //! line and exits 2, as it does for bad arguments.
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-mod output;
+use crate::render::calibrate as output;
 
 use crate::record::error::{LabError, LabResult};
 use crate::record::units::{format_size, parse_duration, parse_size};
