@@ -51,8 +51,8 @@ pub enum Better {
 
 #[derive(Clone, Debug, PartialEq)]
 enum Source {
-    /// Guest writes per second: `throughput["vcpu.guest_writes"]` or a
-    /// key like it, else `counters.guest_writes / duration_s`.
+    /// Guest writes per second: `throughput.guest_writes`, else
+    /// `counters.guest_writes / duration_s`.
     GuestWrites,
     Metric {
         name: String,
@@ -244,8 +244,8 @@ impl Figure {
                     Stat::Mean => m.mean_ns,
                 })
             }
-            Source::Throughput(k) => r.throughput.get(k).copied(),
-            Source::Counter(name) => counter(r, name).map(|v| v as f64),
+            Source::Throughput(k) => r.throughput.get(k),
+            Source::Counter(name) => r.counters.get(name).map(|v| v as f64),
             Source::RestartsPerKiloWalk => (r.counters.walks > 0)
                 .then(|| r.counters.restarts as f64 * 1000.0 / r.counters.walks as f64),
             Source::LostWrites => Some(r.verdict.lost_writes as f64),
@@ -253,41 +253,13 @@ impl Figure {
     }
 }
 
-/// Guest writes per second of the measured phase. The throughput map is
-/// keyed `role.operation`; the vCPU's write key is looked up by the names a
-/// producer may use, and a result without one falls back to the counter over
-/// the measured duration.
+/// Guest writes per second of the measured phase: the producer's rate, or
+/// for a result without one, the counter over the measured duration.
 fn guest_writes_per_s(r: &RunResult) -> Option<f64> {
-    const KEYS: [&str; 3] = ["vcpu.guest_writes", "vcpu.writes", "guest_writes"];
-    KEYS.iter()
-        .find_map(|k| r.throughput.get(*k).copied())
-        .or_else(|| {
-            r.throughput
-                .iter()
-                .find(|(k, _)| k.ends_with(".guest_writes"))
-                .map(|(_, v)| *v)
-        })
-        .or_else(|| {
-            (r.counters.guest_writes > 0 && r.duration_s > 0.0)
-                .then(|| r.counters.guest_writes as f64 / r.duration_s)
-        })
-}
-
-fn counter(r: &RunResult, name: &str) -> Option<u64> {
-    let c = &r.counters;
-    match name {
-        "walks" => Some(c.walks),
-        "restarts" => Some(c.restarts),
-        "guest_writes" => Some(c.guest_writes),
-        "faults_fast" => Some(c.faults_fast),
-        "faults_slow" => Some(c.faults_slow),
-        "zaps" => Some(c.zaps),
-        "rounds" => Some(c.rounds),
-        _ => match name.strip_prefix("restarts_by_reason.") {
-            Some(reason) => Some(c.restarts_by_reason.get(reason).copied().unwrap_or(0)),
-            None => c.extra.get(name).copied(),
-        },
-    }
+    r.throughput.guest_writes.or_else(|| {
+        (r.counters.guest_writes > 0 && r.duration_s > 0.0)
+            .then(|| r.counters.guest_writes as f64 / r.duration_s)
+    })
 }
 
 #[cfg(test)]

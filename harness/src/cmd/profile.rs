@@ -75,7 +75,7 @@
 use crate::analysis::series::TimeSeries;
 use crate::cmd::args::{parse_impl_list, ImplList, OutputArgs, VmArgs};
 use crate::record::error::{LabError, LabResult, EXIT_OK, EXIT_VIOLATION};
-use crate::record::result::{self as results, write_atomic, RunResult};
+use crate::record::result::{self as results, write_atomic, Part, RunResult};
 use crate::record::units::{format_size, parse_duration};
 use crate::render;
 use crate::render::export::timeseries;
@@ -276,10 +276,9 @@ pub fn main(args: ProfileArgs) -> LabResult<i32> {
         let perf = PerfSession::new(&args.out.perf).map_err(LabError::usage)?;
         let sampler = Sampler::new(&perf, &progress);
         let (report, mut result) = execute_with(cfg, &perf, None, &[&sampler], &progress, name)?;
-        result.extra.insert(
-            "sample_interval_s".into(),
-            args.interval.as_secs_f64().into(),
-        );
+        if let Part::Vm(d) = &mut result.detail {
+            d.sample_interval_s = Some(args.interval.as_secs_f64());
+        }
         let result_path = run::save(&dir, &result)?;
         let ts = TimeSeries::build(
             &report,

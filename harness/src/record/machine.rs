@@ -2,8 +2,8 @@
 //! and the two facts about it that validate a configuration: online CPUs
 //! and physical memory.
 
+use super::result::Part;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Machine {
@@ -15,7 +15,40 @@ pub struct Machine {
     pub oversubscribed: bool,
     pub clock_source: String,
     #[serde(flatten)]
-    pub extra: BTreeMap<String, serde_json::Value>,
+    pub part: Part<VmMachine, KvmMachine>,
+}
+
+/// The simulated VM's word on the machine.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VmMachine {
+    /// vCPUs plus the migration thread and the zapper, as started.
+    pub worker_threads: u32,
+}
+
+/// The real VM's word on the machine: the host's KVM.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KvmMachine {
+    pub kvm: KvmHost,
+}
+
+/// The host's KVM, as `lab calibrate` found it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KvmHost {
+    /// `/sys/module/kvm/parameters/tdp_mmu` (`Y`/`N`), if present.
+    #[serde(deserialize_with = "super::result::present")]
+    pub tdp_mmu: Option<String>,
+    /// Which of `kvm_pvm`, `kvm_intel`, `kvm_amd` are loaded.
+    pub modules: Vec<String>,
+    pub kvm_pvm: bool,
+    pub software_virtualised: bool,
+    /// `null`: cannot be told from the modules.
+    #[serde(deserialize_with = "super::result::present")]
+    pub shadow_paging: Option<bool>,
+    /// The kernel's vCPU limit per VM.
+    pub max_vcpus: usize,
 }
 
 /// Online CPUs of this machine.
@@ -67,7 +100,7 @@ impl Machine {
             hostname: read("/proc/sys/kernel/hostname"),
             oversubscribed: threads > online_cpus,
             clock_source: clock_source.to_string(),
-            extra: BTreeMap::new(),
+            part: Part::default(),
         }
     }
 }

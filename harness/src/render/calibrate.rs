@@ -11,21 +11,23 @@
 //! guest's passes over its share with and without dirty logging; `vm.*`
 //! are one-off costs (populate, enable and disable dirty logging). Counters
 //! and throughput use the simulated names (`rounds`, `guest_writes`,
-//! `vcpu.guest_writes`), and `extra` keeps what only a real kernel has: the
+//! `vcpu.guest_writes`), and the real VM's part of the record
+//! (`record::result::KvmDetail`) keeps what only a real kernel has: the
 //! dirty-log mode, the host's virtualisation (`kvm`), the interference
 //! ratio, the checks, `per_iteration` (the kernel test's table plus the
 //! pages written and missing) and `per_vcpu` (share, passes, and the words
 //! read back from the first and last page of the share).
 
+use crate::record::machine::{KvmHost, KvmMachine};
 use crate::record::result::{
-    Counters, Machine, MetricSummary, RunConfig, RunResult, Verdict, SCHEMA,
+    Counters, KvmConfig, KvmCounters, KvmDetail, KvmIteration, KvmLive, KvmVcpu, Machine,
+    MetricSummary, Part, RunConfig, RunResult, Throughput, Verdict, SCHEMA,
 };
 use crate::record::units::{format_ns, format_size};
 use hdrhistogram::Histogram;
 use rmap_workloads::kvm::measure::{Calibration, Live, Round};
 use rmap_workloads::kvm::vm::DirtyLogMode;
 use rmap_workloads::kvm::{guest, measure, Environment};
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -86,27 +88,27 @@ fn mode_words(cal: &Calibration) -> String {
     }
 }
 
-fn live_json(l: &Live) -> serde_json::Value {
-    json!({
-        "elapsed_ns": l.elapsed_ns,
-        "passes": l.passes,
-        "pages": l.pages,
-        "pages_per_s": l.pages_per_s(),
-        "passes_per_s": l.passes_per_s(),
-        "capped": l.capped,
-    })
+fn live_record(l: &Live) -> KvmLive {
+    KvmLive {
+        elapsed_ns: l.elapsed_ns,
+        passes: l.passes,
+        pages: l.pages,
+        pages_per_s: l.pages_per_s(),
+        passes_per_s: l.passes_per_s(),
+        capped: l.capped,
+    }
 }
 
 /// The host's KVM, as the result file's `machine.kvm`.
-fn env_json(env: &Environment, max_vcpus: usize) -> serde_json::Value {
-    serde_json::json!({
-        "tdp_mmu": env.tdp_mmu,
-        "modules": env.modules,
-        "kvm_pvm": env.software_virtualised(),
-        "software_virtualised": env.software_virtualised(),
-        "shadow_paging": env.shadow_paging(),
-        "max_vcpus": max_vcpus,
-    })
+fn host_record(env: &Environment, max_vcpus: usize) -> KvmHost {
+    KvmHost {
+        tdp_mmu: env.tdp_mmu.clone(),
+        modules: env.modules.clone(),
+        kvm_pvm: env.software_virtualised(),
+        software_virtualised: env.software_virtualised(),
+        shadow_paging: env.shadow_paging(),
+        max_vcpus,
+    }
 }
 
 /// The result file for `cal`.
@@ -162,127 +164,52 @@ pub fn result(cal: &Calibration, setup: &Setup) -> RunResult {
     );
 
     let pages_harvested: u64 = its.iter().map(|i| i.round.dirty_pages).sum();
-    let mut counters = Counters {
+    let counters = Counters {
         guest_writes: cal.guest_writes,
         rounds: its.len() as u64,
+        part: Part::Kvm(KvmCounters {
+            pages_harvested,
+            dirty_pages: pages_harvested,
+            rounds_live: cal.live_rounds.len() as u64,
+            pages_harvested_live: cal.live_rounds.iter().map(|r| r.dirty_pages).sum(),
+            passes: cal.vcpus.iter().map(|v| v.passes).sum(),
+            lost_pages: cal.lost_pages(),
+            stale_pages: cal.stale_pages(),
+        }),
         ..Default::default()
     };
-    let mut c = |k: &str, v: u64| counters.extra.insert(k.to_string(), v);
-    c("pages_harvested", pages_harvested);
-    c("dirty_pages", pages_harvested);
-    c("rounds_live", cal.live_rounds.len() as u64);
-    c(
-        "pages_harvested_live",
-        cal.live_rounds.iter().map(|r| r.dirty_pages).sum(),
-    );
-    c("passes", cal.vcpus.iter().map(|v| v.passes).sum());
-    c("lost_pages", cal.lost_pages());
-    c("stale_pages", cal.stale_pages());
 
-    let mut throughput = BTreeMap::new();
+    let mut throughput = Throughput::default();
     if let Some(l) = &cal.log {
-        throughput.insert("vcpu.guest_writes".to_string(), l.pages_per_s());
-        throughput.insert("vcpu.passes".to_string(), l.passes_per_s());
+        throughput.guest_writes = Some(l.pages_per_s());
+        throughput.passes = Some(l.passes_per_s());
         if l.elapsed_ns > 0 {
-            throughput.insert(
-                "walker.rounds".to_string(),
-                cal.live_rounds.len() as f64 * 1e9 / l.elapsed_ns as f64,
-            );
+            throughput.rounds = Some(cal.live_rounds.len() as f64 * 1e9 / l.elapsed_ns as f64);
         }
     }
     if let Some(l) = &cal.nolog {
-        throughput.insert("vcpu.guest_writes_nolog".to_string(), l.pages_per_s());
-        throughput.insert("vcpu.passes_nolog".to_string(), l.passes_per_s());
+        throughput.guest_writes_nolog = Some(l.pages_per_s());
+        throughput.passes_nolog = Some(l.passes_per_s());
     }
 
     let mut machine = Machine::probe(setup.vcpus + 1, "monotonic");
-    machine
-        .extra
-        .insert("kvm".to_string(), env_json(setup.env, cal.max_vcpus));
+    machine.part = Part::Kvm(KvmMachine {
+        kvm: host_record(setup.env, cal.max_vcpus),
+    });
 
-    let mut config_extra = BTreeMap::new();
-    config_extra.insert("iterations".to_string(), json!(setup.iterations));
-    config_extra.insert(
-        "live_duration_s".to_string(),
-        json!(setup.live.as_secs_f64()),
-    );
-    config_extra.insert(
-        "round_interval_s".to_string(),
-        json!(setup.round_interval.as_secs_f64()),
-    );
-    config_extra.insert("dirty_log_mode".to_string(), json!(cal.mode.name()));
-    config_extra.insert(
-        "dirty_log_mode_forced".to_string(),
-        json!(setup.forced_mode.is_some()),
-    );
-    config_extra.insert("initially_set".to_string(), json!(cal.initially_set));
-    config_extra.insert("data_pages".to_string(), json!(cal.data_pages));
-    config_extra.insert(
-        "guest".to_string(),
-        json!("64-bit long mode, 4-level paging, 4 KiB guest PTEs; one word per page per pass"),
-    );
+    let config = KvmConfig {
+        iterations: setup.iterations,
+        live_duration_s: setup.live.as_secs_f64(),
+        round_interval_s: setup.round_interval.as_secs_f64(),
+        dirty_log_mode: cal.mode.name().to_string(),
+        dirty_log_mode_forced: setup.forced_mode.is_some(),
+        initially_set: cal.initially_set,
+        data_pages: cal.data_pages,
+        guest: "64-bit long mode, 4-level paging, 4 KiB guest PTEs; one word per page per pass"
+            .to_string(),
+    };
 
-    let mut extra = BTreeMap::new();
-    extra.insert("dirty_log_mode".to_string(), json!(cal.mode.name()));
-    extra.insert(
-        "interference_ratio".to_string(),
-        json!(cal.interference_ratio()),
-    );
-    extra.insert(
-        "interference_ratio_means".to_string(),
-        json!("vCPU pages written per second without dirty logging / with dirty-log rounds running back to back; 1.0 = no interference"),
-    );
     let per_page = round_ns_per_dirty_page(cal);
-    extra.insert("round_ns_per_dirty_page".to_string(), json!(per_page));
-    extra.insert(
-        "round_ms_per_dirty_gib".to_string(),
-        json!(per_page.map(|p| p * GIB_PAGES / 1e6)),
-    );
-    extra.insert(
-        "per_iteration".to_string(),
-        json!(its
-            .iter()
-            .map(|i| json!({
-                "dirty_memory_ns": i.dirty_memory_ns,
-                "get_ns": i.round.get_ns,
-                "clear_ns": i.round.clear_ns,
-                "dirty_pages": i.round.dirty_pages,
-                "written_pages": i.written_pages,
-                "lost_pages": i.lost_pages,
-                "stale_pages": i.stale_pages,
-            }))
-            .collect::<Vec<_>>()),
-    );
-    extra.insert(
-        "quiescent_dirty_pages".to_string(),
-        json!(cal.quiescent_dirty_pages),
-    );
-    extra.insert(
-        "per_vcpu".to_string(),
-        json!(cal
-            .vcpus
-            .iter()
-            .map(|v| json!({
-                "id": v.id,
-                "first_page": v.share.first,
-                "pages": v.share.pages,
-                "passes": v.passes,
-                "first_word": v.first_word,
-                "last_word": v.last_word,
-                "stale_pages": v.stale_pages,
-            }))
-            .collect::<Vec<_>>()),
-    );
-    if let Some(l) = &cal.nolog {
-        extra.insert("live_nolog".to_string(), live_json(l));
-    }
-    if let Some(l) = &cal.log {
-        extra.insert("live_dirty_log".to_string(), live_json(l));
-    }
-    extra.insert("populate_ns".to_string(), json!(cal.populate_ns));
-    extra.insert("enable_dirty_log_ns".to_string(), json!(cal.enable_ns));
-    extra.insert("disable_dirty_log_ns".to_string(), json!(cal.disable_ns));
-
     // Back-to-back live rounds run by the ten thousand: keep every round of
     // the iterations and an even sample of at most LIVE_ROUNDS_KEPT live ones.
     let every = cal.live_rounds.len().div_ceil(LIVE_ROUNDS_KEPT).max(1);
@@ -293,7 +220,45 @@ pub fn result(cal: &Calibration, setup: &Setup) -> RunResult {
         .map(|r| [r.t_s, r.round_ns() as f64, r.dirty_pages as f64])
         .collect();
     rounds.sort_by(|a, b| a[0].total_cmp(&b[0]));
-    extra.insert("live_rounds_sampled_every".to_string(), json!(every));
+    let detail = KvmDetail {
+        dirty_log_mode: cal.mode.name().to_string(),
+        interference_ratio: cal.interference_ratio(),
+        interference_ratio_means: "vCPU pages written per second without dirty logging / with dirty-log rounds running back to back; 1.0 = no interference".to_string(),
+        round_ns_per_dirty_page: per_page,
+        round_ms_per_dirty_gib: per_page.map(|p| p * GIB_PAGES / 1e6),
+        per_iteration: its
+            .iter()
+            .map(|i| KvmIteration {
+                dirty_memory_ns: i.dirty_memory_ns,
+                get_ns: i.round.get_ns,
+                clear_ns: i.round.clear_ns,
+                dirty_pages: i.round.dirty_pages,
+                written_pages: i.written_pages,
+                lost_pages: i.lost_pages,
+                stale_pages: i.stale_pages,
+            })
+            .collect(),
+        quiescent_dirty_pages: cal.quiescent_dirty_pages,
+        per_vcpu: cal
+            .vcpus
+            .iter()
+            .map(|v| KvmVcpu {
+                id: v.id,
+                first_page: v.share.first,
+                pages: v.share.pages,
+                passes: v.passes,
+                first_word: v.first_word,
+                last_word: v.last_word,
+                stale_pages: v.stale_pages,
+            })
+            .collect(),
+        live_nolog: cal.nolog.as_ref().map(live_record),
+        live_dirty_log: cal.log.as_ref().map(live_record),
+        populate_ns: cal.populate_ns,
+        enable_dirty_log_ns: cal.enable_ns,
+        disable_dirty_log_ns: cal.disable_ns,
+        live_rounds_sampled_every: every as u64,
+    };
 
     let mut warnings = Vec::new();
     if setup.env.software_virtualised() {
@@ -321,7 +286,7 @@ pub fn result(cal: &Calibration, setup: &Setup) -> RunResult {
             // One guest page table maps each data page: one spte per gfn.
             aliases: 1,
             mem_bytes: setup.mem_bytes,
-            extra: config_extra,
+            part: Part::Kvm(config),
         },
         machine,
         lab_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -340,7 +305,7 @@ pub fn result(cal: &Calibration, setup: &Setup) -> RunResult {
         perf: BTreeMap::new(),
         warnings,
         rounds,
-        extra,
+        detail: Part::Kvm(detail),
     }
 }
 
@@ -637,7 +602,10 @@ mod tests {
         assert_eq!(back.impl_name, "host-kvm");
         assert_eq!(back.workload, "dirty-log");
         assert_eq!(back.counters.rounds, 2);
-        assert_eq!(back.counters.extra["pages_harvested"], 2048);
+        let Part::Kvm(counters) = &back.counters.part else {
+            panic!("the real VM's counters: {:?}", back.counters.part)
+        };
+        assert_eq!(counters.pages_harvested, 2048);
         let round = back.metric("walker.round").unwrap();
         assert_eq!(round.count, 2);
         assert!(
@@ -646,14 +614,17 @@ mod tests {
             round.min_ns
         );
         assert!(back.metric("walker.clear_dirty_log").is_some());
-        assert_eq!(back.extra["interference_ratio"], json!(1.5));
+        let Part::Kvm(detail) = &back.detail else {
+            panic!("the real VM's fields: {:?}", back.detail)
+        };
+        assert_eq!(detail.interference_ratio, Some(1.5));
         // (11000/1024 + 14000/1024) / 2 ns per page.
-        let per_page = back.extra["round_ns_per_dirty_page"].as_f64().unwrap();
+        let per_page = detail.round_ns_per_dirty_page.unwrap();
         assert!((per_page - 12.207).abs() < 0.01, "{per_page}");
-        assert_eq!(
-            back.machine.extra["kvm"]["software_virtualised"],
-            json!(true)
-        );
+        let Part::Kvm(machine) = &back.machine.part else {
+            panic!("the real VM's machine: {:?}", back.machine.part)
+        };
+        assert!(machine.kvm.software_virtualised);
         assert_eq!(back.rounds.len(), 3);
         assert!(back.verdict.ok);
         let s = summary(&cal, &setup, &back, None);

@@ -126,17 +126,20 @@ pub fn run_summary(r: &RunResult) {
     print!("{}", t.render());
     println!();
 
-    let tp = |k: &str| r.throughput.get(k).copied().unwrap_or(0.0);
+    let tp = &r.throughput;
+    let rate = |v: Option<f64>| format_si(v.unwrap_or(0.0));
     println!(
         "throughput: {}/s guest writes, {}/s fast faults, {}/s slow faults, {}/s walks, {}/s rounds, {}/s zaps",
-        format_si(tp("vcpu.guest_writes")),
-        format_si(tp("vcpu.faults_fast")),
-        format_si(tp("vcpu.faults_slow")),
-        format_si(tp("walker.walks")),
-        format_si(tp("walker.rounds")),
-        format_si(tp("zapper.zaps")),
+        rate(tp.guest_writes),
+        rate(tp.faults_fast),
+        rate(tp.faults_slow),
+        rate(tp.walks),
+        rate(tp.rounds),
+        rate(tp.zaps),
     );
     let c = &r.counters;
+    // A result of another producer shows the counters every producer has.
+    let vm = c.part.vm().cloned().unwrap_or_default();
     if c.walks > 0 {
         let reasons: Vec<String> = c
             .restarts_by_reason
@@ -146,8 +149,8 @@ pub fn run_summary(r: &RunResult) {
         println!(
             "walks: {} ({} sptes visited, {} write-protected), restarts: {} ({:.2} per 1,000 walks){}",
             c.walks,
-            c.extra.get("sptes_visited").copied().unwrap_or(0),
-            c.extra.get("sptes_protected").copied().unwrap_or(0),
+            vm.sptes_visited,
+            vm.sptes_protected,
             c.restarts,
             c.restarts as f64 * 1000.0 / c.walks as f64,
             if reasons.is_empty() {
@@ -157,9 +160,9 @@ pub fn run_summary(r: &RunResult) {
             }
         );
     }
-    let holds = c.extra.get("lock_holds_sampled").copied().unwrap_or(0);
+    let holds = vm.lock_holds_sampled;
     if holds > 0 {
-        let pre = c.extra.get("lock_holder_preempted").copied().unwrap_or(0);
+        let pre = vm.lock_holder_preempted;
         println!(
             "mmu_lock holder preempted: {pre} of {holds} sampled holds ({:.1} per 1,000)",
             pre as f64 * 1000.0 / holds as f64
@@ -167,7 +170,7 @@ pub fn run_summary(r: &RunResult) {
     }
     print_perf(r);
     let v = &r.verdict;
-    let rounds = c.extra.get("rounds_checked").copied().unwrap_or(0);
+    let rounds = vm.rounds_checked;
     if r.workload == "idle" {
         println!(
             "verdict: {} (idle: no dirty logging, so no migration oracle; {} rmaps inconsistent)",

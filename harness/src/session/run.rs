@@ -5,7 +5,11 @@
 //! record and written.
 
 use crate::record::error::{LabError, LabResult};
-use crate::record::result::{self as results, Machine, MetricSummary, RunResult, SCHEMA};
+use crate::record::machine::VmMachine;
+use crate::record::result::{
+    self as results, Counters, Machine, MetricSummary, Part, RunConfig, RunResult, Throughput,
+    VmConfig, VmCounters, VmDetail, SCHEMA,
+};
 use crate::record::warnings;
 use crate::session::perf::{PerfSession, PerfSpec};
 use crate::session::progress::Progress;
@@ -131,34 +135,37 @@ pub fn execute_with(
         r
     })
     .map_err(|e| LabError::usage(e.to_string()))?;
-    let mut result = to_result(&report, started_at, session.results(&report));
-    result.warnings.extend(session.warnings());
-    result.extra.insert(
-        "perf_hardware_layout".into(),
-        session.hardware_layout().into(),
+    let mut result = to_result(
+        &report,
+        started_at,
+        session.results(&report),
+        session.hardware_layout(),
     );
+    result.warnings.extend(session.warnings());
     Ok((report, result))
 }
 
-/// The result file of a run.
+/// The result record of a run.
 pub fn to_result(
     report: &RunReport,
     started_at: String,
     perf: BTreeMap<String, BTreeMap<String, results::PerfValue>>,
+    perf_hardware_layout: &str,
 ) -> RunResult {
     let cfg = &report.config;
     let secs = report.measured.as_secs_f64().max(1e-9);
     let c = &report.counters;
+    let per_s = |v: u64| Some(v as f64 / secs);
     let mut machine = Machine::probe(report.threads, report.clock_source);
-    machine
-        .extra
-        .insert("worker_threads".into(), serde_json::json!(report.threads));
+    machine.part = Part::Vm(VmMachine {
+        worker_threads: report.threads,
+    });
     let metrics = report
         .histograms
         .iter()
         .map(|(name, h)| (name.to_string(), MetricSummary::from_histogram(h)))
         .collect();
-    let mut counters = results::Counters {
+    let counters = Counters {
         walks: c.walk.walks,
         restarts: c.walk.total_restarts(),
         restarts_by_reason: c
@@ -171,38 +178,36 @@ pub fn to_result(
         faults_slow: c.faults_slow,
         zaps: c.zaps,
         rounds: c.rounds,
-        extra: BTreeMap::new(),
+        part: Part::Vm(VmCounters {
+            guest_reads: c.guest_reads,
+            faults_raced: c.faults_raced,
+            fast_fault_retries: c.fast_fault_retries,
+            sptes_zapped: c.sptes_zapped,
+            rounds_empty: c.rounds_empty,
+            pages_harvested: c.pages_harvested,
+            pages_copied: c.pages_copied,
+            tlb_flushes: c.tlb_flushes,
+            sptes_visited: c.walk.visited,
+            sptes_protected: c.walk.protected,
+            mmu_lock_holds: c.mmu_lock_holds,
+            lock_holds_sampled: report.lock_holds_sampled,
+            lock_holder_preempted: report.lock_holder_preempted,
+            rounds_checked: report.verdict.rounds_checked,
+        }),
     };
-    for (k, v) in [
-        ("guest_reads", c.guest_reads),
-        ("faults_raced", c.faults_raced),
-        ("fast_fault_retries", c.fast_fault_retries),
-        ("sptes_zapped", c.sptes_zapped),
-        ("rounds_empty", c.rounds_empty),
-        ("pages_harvested", c.pages_harvested),
-        ("pages_copied", c.pages_copied),
-        ("tlb_flushes", c.tlb_flushes),
-        ("sptes_visited", c.walk.visited),
-        ("sptes_protected", c.walk.protected),
-        ("mmu_lock_holds", c.mmu_lock_holds),
-        ("lock_holds_sampled", report.lock_holds_sampled),
-        ("lock_holder_preempted", report.lock_holder_preempted),
-        ("rounds_checked", report.verdict.rounds_checked),
-    ] {
-        counters.extra.insert(k.to_string(), v);
-    }
-    let mut throughput = BTreeMap::new();
-    for (k, v) in [
-        ("vcpu.guest_writes", c.guest_writes),
-        ("vcpu.faults_fast", c.faults_fast),
-        ("vcpu.faults_slow", c.faults_slow),
-        ("walker.walks", c.walk.walks),
-        ("walker.rounds", c.rounds),
-        ("walker.pages", c.pages_harvested),
-        ("zapper.zaps", c.zaps),
-    ] {
-        throughput.insert(k.to_string(), v as f64 / secs);
-    }
+    let throughput = Throughput {
+        guest_writes: per_s(c.guest_writes),
+        faults_fast: per_s(c.faults_fast),
+        faults_slow: per_s(c.faults_slow),
+        walks: per_s(c.walk.walks),
+        rounds: per_s(c.rounds),
+        pages: per_s(c.pages_harvested),
+        zaps: per_s(c.zaps),
+        ..Throughput::default()
+    };
+    // Every round is in the `walker.round` histogram; the series keeps an
+    // even sample so a result file stays small.
+    let step = round_step(report.rounds.len());
     let mut result = RunResult {
         schema: SCHEMA.into(),
         impl_name: cfg.impl_kind.name().into(),
@@ -227,19 +232,15 @@ pub fn to_result(
         rounds: report
             .rounds
             .iter()
-            .step_by(round_step(report.rounds.len()))
+            .step_by(step)
             .map(|r| [r.t_s, r.round_ns as f64, r.pages as f64])
             .collect(),
-        extra: BTreeMap::new(),
+        detail: Part::Vm(VmDetail {
+            perf_hardware_layout: perf_hardware_layout.to_string(),
+            rounds_sample_every: (step > 1).then_some(step as u64),
+            sample_interval_s: None,
+        }),
     };
-    let step = round_step(report.rounds.len());
-    if step > 1 {
-        // Every round is in the `walker.round` histogram; the series keeps
-        // an even sample so a result file stays small.
-        result
-            .extra
-            .insert("rounds_sample_every".into(), serde_json::json!(step));
-    }
     result.warnings = warnings::for_run(report, &result);
     result
 }
@@ -253,43 +254,30 @@ fn round_step(n: usize) -> usize {
 }
 
 /// Every parameter of the run, as the result file's `config`.
-pub fn config_json(cfg: &Config) -> results::RunConfig {
-    let mut extra = BTreeMap::new();
-    let mut put = |k: &str, v: serde_json::Value| {
-        extra.insert(k.to_string(), v);
-    };
-    put("duration_s", cfg.duration.as_secs_f64().into());
-    put("warmup_s", cfg.warmup.as_secs_f64().into());
-    put("zap_rate", cfg.zap_rate.into());
-    put("zap_gfns", cfg.zap_gfns.into());
-    put("write_pct", cfg.write_pct.into());
-    put("pattern", cfg.pattern.name().into());
-    put("regions", cfg.regions.name().into());
-    put("pin", cfg.pin.into());
-    put(
-        "wp_batch",
-        cfg.wp_batch
-            .map(serde_json::Value::from)
-            .unwrap_or(serde_json::Value::Null),
-    );
-    put("mmu_lock", cfg.mmu_lock.name().into());
-    put(
-        "inject_bug",
-        cfg.bug
-            .map(|b| serde_json::Value::from(b.name()))
-            .unwrap_or(serde_json::Value::Null),
-    );
-    put("record_latency", cfg.record_latency.into());
-    put("tlb_burst", cfg.tlb_burst.into());
-    put("hot_gfns", cfg.hot_gfns.into());
-    put("gfns", cfg.gfns().into());
-    results::RunConfig {
+pub fn config_json(cfg: &Config) -> RunConfig {
+    RunConfig {
         vcpus: cfg.vcpus,
         seed: cfg.seed,
         desc_ext: cfg.desc_ext as u32,
         aliases: cfg.aliases,
         mem_bytes: cfg.mem_bytes,
-        extra,
+        part: Part::Vm(VmConfig {
+            duration_s: cfg.duration.as_secs_f64(),
+            warmup_s: cfg.warmup.as_secs_f64(),
+            zap_rate: cfg.zap_rate,
+            zap_gfns: cfg.zap_gfns,
+            write_pct: cfg.write_pct,
+            pattern: cfg.pattern.name().into(),
+            regions: cfg.regions.name().into(),
+            pin: cfg.pin,
+            wp_batch: cfg.wp_batch,
+            mmu_lock: cfg.mmu_lock.name().into(),
+            inject_bug: cfg.bug.map(|b| b.name().into()),
+            record_latency: cfg.record_latency,
+            tlb_burst: cfg.tlb_burst,
+            hot_gfns: cfg.hot_gfns,
+            gfns: cfg.gfns(),
+        }),
     }
 }
 
