@@ -72,7 +72,7 @@ fn validate(a: &CalibrateArgs, machine_memory: u64) -> LabResult<()> {
     if a.vcpus == 0 {
         return Err(LabError::usage("--vcpus must be at least 1"));
     }
-    if a.mem == 0 || a.mem % PAGE != 0 {
+    if a.mem == 0 || !a.mem.is_multiple_of(PAGE) {
         return Err(LabError::usage(format!(
             "--mem {} is not a positive multiple of the 4KiB page",
             a.mem

@@ -100,10 +100,16 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let sweep = d.path().join("sweep");
         std::fs::create_dir_all(sweep.join("a")).unwrap();
-        assert_eq!(default_out_dir(&[sweep.clone()]), sweep.join("plots"));
+        assert_eq!(
+            default_out_dir(std::slice::from_ref(&sweep)),
+            sweep.join("plots")
+        );
         let f = sweep.join("a").join("r.json");
         std::fs::write(&f, "{}").unwrap();
-        assert_eq!(default_out_dir(&[f.clone()]), sweep.join("a").join("plots"));
+        assert_eq!(
+            default_out_dir(std::slice::from_ref(&f)),
+            sweep.join("a").join("plots")
+        );
         // Spread out: the deepest directory holding them all.
         assert_eq!(default_out_dir(&[f, sweep.clone()]), sweep.join("plots"));
         assert_eq!(

@@ -85,7 +85,7 @@ pub fn main(args: RunArgs) -> LabResult<i32> {
         println!("result: {}", path.display());
         if let Some(t) = &trace_summary {
             println!(
-                "trace:  {} ({} events{}, {}, one operation in {} of each kind)",
+                "trace:  {} ({} events{}, {:.1} MB, one operation in {} of each kind)",
                 t.path.display(),
                 t.events,
                 if t.dropped > 0 {
@@ -93,7 +93,7 @@ pub fn main(args: RunArgs) -> LabResult<i32> {
                 } else {
                     String::new()
                 },
-                format!("{:.1} MB", t.bytes as f64 / 1e6),
+                t.bytes as f64 / 1e6,
                 args.trace_sample
             );
         }

@@ -200,7 +200,7 @@ pub fn main(args: SweepArgs) -> LabResult<i32> {
         return Ok(EXIT_OK);
     }
 
-    let runs = crate::record::inputs::load_inputs(&[dir.clone()])?;
+    let runs = crate::record::inputs::load_inputs(std::slice::from_ref(&dir))?;
     if !args.format.0.is_empty() {
         let report = plot::render_report(
             &runs,

@@ -26,7 +26,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             ))
         }
     };
-    if !secs.is_finite() || secs < 0.0 || secs > 1e7 {
+    if !secs.is_finite() || !(0.0..=1e7).contains(&secs) {
         return Err(format!("'{s}' is out of range"));
     }
     Ok(Duration::from_secs_f64(secs))
@@ -54,7 +54,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         }
     };
     let bytes = v * mult;
-    if !bytes.is_finite() || bytes < 0.0 || bytes > 1.0e18 {
+    if !bytes.is_finite() || !(0.0..=1.0e18).contains(&bytes) {
         return Err(format!("'{s}' is out of range"));
     }
     Ok(bytes as u64)

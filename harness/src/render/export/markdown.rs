@@ -18,7 +18,7 @@ pub fn render(c: &Comparison) -> String {
     head.extend(c.keys.iter().cloned());
     head.push("runs".into());
     let mut align = vec![":---".to_string()];
-    align.extend(std::iter::repeat("---:".to_string()).take(c.keys.len() + 1));
+    align.extend(std::iter::repeat_n("---:".to_string(), c.keys.len() + 1));
     for f in &c.figures {
         head.push(f.label.clone());
         align.push("---:".into());

@@ -9,13 +9,16 @@ use super::style;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+/// One bar: its value and, for repeats, its `(low, high)` whisker.
+pub type Bar = (f64, Option<(f64, f64)>);
+
 /// One implementation's bars: a value (and range) per category.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BarSeries {
     pub name: String,
     pub colour: RGBColor,
-    /// Per category: `(value, optional (low, high))`.
-    pub values: Vec<Option<(f64, Option<(f64, f64)>)>>,
+    /// Per category: the bar, if the series has one there.
+    pub values: Vec<Option<Bar>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -72,7 +72,6 @@ pub struct LineChart {
     pub series: Vec<Series>,
 }
 
-#[allow(dead_code)] // API for `lab profile`
 /// A time series chart for `lab profile`: linear axes, one line per named
 /// series, colours in series order.
 pub fn time_series(
@@ -233,7 +232,9 @@ impl LineChart {
         root.fill(&WHITE).map_err(err)?;
         let (sx, sy) = (self.x.scale, self.y.scale);
         // Everything in drawing coordinates; undrawable points dropped.
-        let lines: Vec<Vec<(f64, f64, Option<(f64, f64)>)>> = self
+        // `(x, y, optional (low, high))` per drawable point.
+        type Drawn = (f64, f64, Option<(f64, f64)>);
+        let lines: Vec<Vec<Drawn>> = self
             .series
             .iter()
             .map(|s| {

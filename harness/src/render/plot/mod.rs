@@ -21,7 +21,7 @@
 //! `png` crate. A plot is planned only when the inputs have its data.
 //!
 //! Entry points for other commands: [`render_report`] (plots and
-//! `index.html`: `lab sweep`), [`render_all`] (plots only), and
+//! `index.html`: `lab plot`, `lab sweep`), and
 //! [`write_chart`] with [`time_series`] (`lab profile`'s counter rates and
 //! p99 over time).
 
@@ -35,11 +35,8 @@ mod rounds;
 pub mod style;
 mod sweep;
 
-// The chart API `lab profile` and `lab sweep` build on.
-#[allow(unused_imports)]
-pub use bars::{BarChart, BarSeries};
-#[allow(unused_imports)]
-pub use line::{time_series, Axis, LineChart, Point, Series};
+pub use bars::BarChart;
+pub use line::{time_series, Axis, LineChart};
 
 use crate::analysis::group::{format_param, Params};
 use crate::analysis::{self as compare, Comparison};
@@ -301,22 +298,6 @@ pub fn render_planned(
             })
         })
         .collect()
-}
-
-/// Draw every plot the runs have data for into `out_dir`; the files
-/// written.
-#[allow(dead_code)] // API for `lab sweep` and `lab profile`
-pub fn render_all(
-    runs: &[(PathBuf, RunResult)],
-    out_dir: &Path,
-    formats: &[Format],
-) -> LabResult<Vec<PathBuf>> {
-    let c = compare::compare(runs, &compare::Options::default())?;
-    let planned = plan_all(runs, &c)?;
-    Ok(render_planned(&planned, out_dir, formats)?
-        .into_iter()
-        .flat_map(|r| r.files)
-        .collect())
 }
 
 /// Plots and `index.html` in `out_dir`: what `lab plot` and `lab sweep`

@@ -6,7 +6,7 @@
 //! axis is logarithmic when the events span more than a factor 100 (cycles
 //! and context switches per operation side by side).
 
-use super::bars::{BarChart, BarSeries};
+use super::bars::{Bar, BarChart, BarSeries};
 use super::line::Axis;
 use super::style::{impl_colour, Scale, TickFormat};
 use super::{param_sets, slug, Planned, Plot, Section};
@@ -50,7 +50,7 @@ pub fn plan(runs: &[(PathBuf, RunResult)], c: &Comparison) -> Vec<Planned> {
             let events: Vec<&String> = events.into_iter().collect();
             let mut series = Vec::new();
             for row in &rows {
-                let values: Vec<Option<(f64, Option<(f64, f64)>)>> = events
+                let values: Vec<Option<Bar>> = events
                     .iter()
                     .map(|e| {
                         let v: Vec<f64> = row

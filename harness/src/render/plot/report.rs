@@ -49,9 +49,7 @@ pub fn relative(path: &Path, base: &Path) -> String {
     let pc: Vec<Component> = p.components().collect();
     let bc: Vec<Component> = b.components().collect();
     let common = pc.iter().zip(&bc).take_while(|(a, b)| a == b).count();
-    let mut parts: Vec<String> = std::iter::repeat("..".to_string())
-        .take(bc.len() - common)
-        .collect();
+    let mut parts: Vec<String> = std::iter::repeat_n("..".to_string(), bc.len() - common).collect();
     parts.extend(
         pc[common..]
             .iter()

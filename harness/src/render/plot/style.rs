@@ -89,7 +89,6 @@ pub fn impl_colour(name: &str) -> RGBColor {
     }
 }
 
-#[allow(dead_code)] // used by `time_series`, API for `lab profile`
 /// The colour of the `i`th series of a chart whose series are not
 /// implementations (profile counters).
 pub fn series_colour(i: usize) -> RGBColor {
@@ -333,7 +332,7 @@ impl plotters::coord::ranged1d::Ranged for Ticked {
 
 /// About `n` ticks at 1, 2 or 5 times a power of ten inside `lo..=hi`.
 pub fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
-    if !(hi > lo) || !lo.is_finite() || !hi.is_finite() {
+    if !lo.is_finite() || !hi.is_finite() || hi <= lo {
         return vec![lo];
     }
     let raw = (hi - lo) / n.max(1) as f64;
