@@ -4,7 +4,7 @@
 //! one latency metric, restarts per 1,000 walks, ...), says its unit and
 //! which direction is better, and extracts it from a [`RunResult`], or
 //! `None` when the run did not do that work (an `idle` run has no walker
-//! metrics). The seven key figures of DESIGN §7 are [`Figure::defaults`];
+//! metrics). The seven key figures of `lab compare` are [`Figure::defaults`];
 //! `--metric` accepts their ids and three generic forms, so any metric,
 //! throughput or counter of a result can be compared without new code:
 //!
@@ -101,7 +101,8 @@ pub struct Figure {
     source: Source,
 }
 
-/// Metric names of DESIGN §8 used by the key figures and the plots.
+/// The simulated VM's metric names (`rmap_workloads::METRIC_NAMES`) that
+/// the key figures and the plots use.
 pub const FAULT_SLOW: &str = "vcpu.fault_slow";
 pub const WP_GFN: &str = "walker.wp_gfn";
 pub const ROUND: &str = "walker.round";

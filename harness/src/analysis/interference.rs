@@ -1,4 +1,4 @@
-//! The interference ratio (DESIGN §6): what dirty logging costs the vCPUs.
+//! The interference ratio: what dirty logging costs the vCPUs.
 //! For every `dirty-log` group whose implementation also ran `idle` (the
 //! same vCPU traffic without dirty logging) at otherwise the same parameters,
 //! the vCPU slow-fault p99 under dirty logging over the same under `idle`

@@ -1,8 +1,8 @@
-//! `lab compare A B ...`: result files side by side, with ratios against a
-//! baseline implementation.
+//! The comparison model behind `lab compare`, `lab plot` and `lab sweep`:
+//! result records side by side, with ratios against a baseline
+//! implementation, and a profile's time series (`series`).
 //!
-//! The inputs are result files or directories searched recursively
-//! (`results::load_all`). Runs are grouped by configuration (`group`): the
+//! Runs are grouped by configuration (`group`): the
 //! implementation plus every configuration key that differs between the
 //! inputs; several runs of one group are repeats. For each group and each
 //! figure (`figure`: guest writes/s, slow-fault p99, write-protect walk
@@ -10,15 +10,15 @@
 //! writes) the comparison (`model`) keeps the median and range over
 //! repeats and the ratio to the baseline implementation's group at the same
 //! parameters. `warnings` says where a ratio is within the noise of the
-//! repeats, and `export` prints the result as a terminal table, markdown,
-//! CSV or JSON (and as the HTML fragment of `lab plot`'s report).
+//! repeats; `render::export` prints the result as a terminal table,
+//! markdown, CSV or JSON (and as the HTML fragment of `lab plot`'s report).
 //!
 //! Where the inputs ran a dirty-logging workload and `idle` at otherwise
 //! the same parameters, `interference` gives the vCPU slow-fault p99 and
 //! guest-write ratios between the two (below the table, and in JSON).
 //!
-//! Other commands call [`compare`] on runs they already hold (the report,
-//! `lab sweep`) and print with `render::export`.
+//! Commands call [`compare`] on the runs they hold and print with
+//! `render::export`.
 
 pub mod figure;
 pub mod group;

@@ -1,5 +1,5 @@
 //! When the numbers of a comparison are suspect, say so (hyperfine's
-//! `output/warnings.rs`): one line per problem, printed below the table.
+//! `src/output/warnings.rs`): one line per problem, printed below the table.
 //!
 //! - **Spread larger than the difference.** For a row and a figure with a
 //!   ratio, the difference claimed is `|median - baseline median|`; the
@@ -7,7 +7,8 @@
 //!   the spread exceeds the difference *and* the two ranges overlap, the
 //!   ratio is within the noise of the repeats, and the row's line names every
 //!   such figure. (Ranges that do not overlap separate the two however wide
-//!   one of them is: 1.3us against 7.8-23ms is a difference, not noise.)
+//!   one of them is: a narrow range far below a wide one is a difference, not
+//!   noise.)
 //! - **No repeats.** Every group ran once: the ratios have no measure of
 //!   spread at all.
 //! - **No baseline at these parameters**, **interrupted runs**,

@@ -103,8 +103,8 @@ pub struct Point {
     pub desc_ext: usize,
 }
 
-/// Workload parameters (DESIGN §5). Defaults finish in about 10 s on a
-/// 2-core machine. `--workload`, `--aliases` and `--desc-ext` take lists
+/// Workload parameters (the README's "How the simulated VM works"). The
+/// defaults measure for 10 s after a 0.5 s warmup. `--workload`, `--aliases` and `--desc-ext` take lists
 /// (`1,4,16`) for `lab sweep`; every other command wants one value.
 #[derive(Args, Clone, Debug)]
 pub struct VmArgs {

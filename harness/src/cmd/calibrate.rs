@@ -2,9 +2,8 @@
 //!
 //! The real VM itself (`/dev/kvm`, the guest code, the measurement loop)
 //! lives in `rmap_workloads::kvm`; this command validates the flags, runs
-//! it with the lab's Ctrl-C flag, and renders what it measured. [`output`]
-//! writes the
-//! `rmap-lab/result/v1` file (`impl` = `host-kvm`) and prints the summary
+//! it with the lab's Ctrl-C flag, and renders what it measured: `render::calibrate`
+//! builds the `rmap-lab/result/v1` record (`impl` = `host-kvm`) and prints the summary
 //! and the kernel test's own lines.
 //!
 //! Where KVM is missing or lacks a capability, the command says so in one

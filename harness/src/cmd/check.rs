@@ -1,4 +1,4 @@
-//! `lab check`: the correctness torture (DESIGN §7). Runs the migration
+//! `lab check`: the correctness torture. Runs the migration
 //! oracle over implementations and vCPU counts, short, and exits 1 when any
 //! run lost a write or left an rmap inconsistent.
 //!

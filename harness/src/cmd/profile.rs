@@ -1,5 +1,5 @@
 //! `lab profile --impl NAME[,NAME...] --vcpus N [--interval 100ms]`: a
-//! profiling session (DESIGN §7). Each implementation runs once, one after
+//! profiling session. Each implementation runs once, one after
 //! another, on the same workload, with the measured phase cut into
 //! intervals (`Config::sample_interval`); at each interval every role's
 //! perf counters and latency histograms are sampled, and the session is
@@ -8,7 +8,7 @@
 //! # How the samples are taken
 //!
 //! - **Counters**: [`sampler::Sampler`] is a `Probe` beside the run's
-//!   `PerfSession` (`run::execute_with` lets the caller own the session).
+//!   `PerfSession` (`session::run::execute_with` lets the caller own the session).
 //!   The VM's coordinator calls its probes' `interval` as each interval closes;
 //!   it reads every live thread's counter groups and keeps the difference
 //!   with the previous reading, per role and event, scaled for multiplexing
@@ -32,7 +32,7 @@
 //! | `<impl>-<workload>-<N>v-<stamp>.json` | each run's result file (`rmap-lab/result/v1`), as `lab run` writes it, plus `sample_interval_s` |
 //! | `<impl>.timeseries.json` | schema `rmap-lab/timeseries/v1`: per interval its operation counts and rates, every latency metric's summary (count, percentiles, and the histogram as in the result file), and per role and event the counter's value, rate per second and per operation |
 //! | `<impl>.timeseries.csv` | the same, flat: one row per interval per role (below) |
-//! | `plots/*.svg`, `plots/*.png` | the charts, one line per implementation (`plots` module) |
+//! | `plots/*.svg`, `plots/*.png` | the charts, one line per implementation (`render::plot::profile`) |
 //!
 //! `lab compare` and `lab plot` on the directory read the result files and
 //! skip the others.

@@ -1,5 +1,5 @@
 //! `lab sweep`: a matrix of runs into one directory, then its plots and
-//! report (DESIGN §7).
+//! report.
 //!
 //! The matrix is implementations x vCPU counts x the listed values of
 //! `--workload`, `--aliases` and `--desc-ext`, each run `--repeat` times.

@@ -1,5 +1,5 @@
 //! How failures reach the user: one line, and an exit status that says
-//! which kind of failure it was (DESIGN §7).
+//! which kind of failure it was (the README's "Using the lab" lists them).
 
 use std::fmt;
 

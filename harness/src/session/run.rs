@@ -302,7 +302,7 @@ pub fn result_path(dir: &Path, r: &RunResult) -> PathBuf {
     p
 }
 
-/// Write a result where `OutputArgs` says; returns the path.
+/// Write a result into `dir` under [`result_path`]'s name; returns the path.
 pub fn save(dir: &Path, r: &RunResult) -> LabResult<PathBuf> {
     let path = result_path(dir, r);
     r.save(&path)

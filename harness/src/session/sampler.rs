@@ -6,7 +6,7 @@
 //!
 //! The first reading is taken in `measure_start`, right after the perf
 //! session itself reset its baselines to the start of the measured phase
-//! (`Probes` calls its probes in order and `run::execute_with` puts the session
+//! (`Probes` calls its probes in order and `session::run::execute_with` puts the session
 //! first), so the intervals add up to what the run's result file reports
 //! for the measured phase, less the few microseconds between the last
 //! interval and the threads' stop.

@@ -49,7 +49,7 @@
 //! buffer, found under the writer's lock.
 //!
 //! `finish` gathers the buffers and writes the file once, atomically
-//! (`results::write_atomic`).
+//! (`record::result::write_atomic`).
 
 use crate::record::result::write_atomic;
 use rmap_workloads::{Probe, RoleKind, SpanKind};

@@ -17,7 +17,7 @@
 //! | `report` | `index.html`: the plots, the comparison table, the runs' configuration |
 //!
 //! Each plot is written as `NAME.svg` and/or `NAME.png` (800x500) with
-//! `results::write_atomic`; the PNG is drawn in memory and encoded with the
+//! `record::result::write_atomic`; the PNG is drawn in memory and encoded with the
 //! `png` crate. A plot is planned only when the inputs have its data.
 //!
 //! Entry points for other commands: [`render_report`] (plots and

@@ -76,7 +76,7 @@ const fn sw(name: &'static str, s: Software, kernel_only: bool) -> EventDef {
     }
 }
 
-/// Every event the lab knows (DESIGN §6), in the order they are reported.
+/// Every event the lab knows, in the order they are reported.
 pub static KNOWN: [EventDef; 10] = [
     hw("cycles", Hardware::CPU_CYCLES),
     hw("instructions", Hardware::INSTRUCTIONS),

@@ -1,4 +1,4 @@
-//! Perf counters per role (DESIGN §6): every worker thread opens counters on
+//! Perf counters per role: every worker thread opens counters on
 //! itself as it starts, reads them as it ends, and the values are summed per
 //! role (`vcpu`, `walker`, `zapper`), the way `perf stat --per-thread` would
 //! count them and then add the threads of a role up.
