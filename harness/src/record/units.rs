@@ -4,16 +4,24 @@
 
 use std::time::Duration;
 
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+/// `s` as a number and the unit text after it (`300ms` -> `(300, "ms")`);
+/// `not_a` names the value's kind and its expected form for the error.
+fn number_and_unit<'a>(s: &'a str, shown: &str, not_a: &str) -> Result<(f64, &'a str), String> {
     let s = s.trim();
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let v: f64 = num
+    let v = num
         .parse()
-        .map_err(|_| format!("'{s}' is not a duration (expected e.g. 300ms, 2s, 1m)"))?;
-    let secs = match unit.trim() {
+        .map_err(|_| format!("'{shown}' is not {not_a}"))?;
+    Ok((v, unit.trim()))
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (v, unit) = number_and_unit(s, s, "a duration (expected e.g. 300ms, 2s, 1m)")?;
+    let secs = match unit {
         "ns" => v / 1e9,
         "us" | "µs" => v / 1e6,
         "ms" => v / 1e3,
@@ -33,15 +41,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a size (expected e.g. 4096, 64MiB, 1GiB)"))?;
-    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+    let (v, unit) = number_and_unit(s, s, "a size (expected e.g. 4096, 64MiB, 1GiB)")?;
+    let mult: f64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kb" | "kib" => 1024.0,
         "m" | "mb" | "mib" => 1024.0 * 1024.0,
