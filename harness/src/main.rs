@@ -26,8 +26,8 @@ mod record;
 mod render;
 mod session;
 
-use clap::{Parser, Subcommand};
-use cmd::{calibrate, check, compare, list, plot, profile, run, sweep};
+use clap::{CommandFactory, Parser, Subcommand};
+use cmd::{calibrate, check, compare, docs, list, plot, profile, run, sweep};
 use record::error::{EXIT_OK, EXIT_USAGE};
 
 /// A laboratory for KVM reverse-map (rmap) designs: latency, restarts and
@@ -64,6 +64,53 @@ enum Command {
     Profile(profile::ProfileArgs),
     /// Measure the host kernel's own dirty logging on a real VM (/dev/kvm).
     Calibrate(calibrate::CalibrateArgs),
+    /// A shell completion script on stdout (bash, zsh, fish, ...).
+    Completions(docs::CompletionsArgs),
+    /// The man page (roff) on stdout: `lab man > lab.1`, `lab man run > lab-run.1`.
+    Man(docs::ManArgs),
+}
+
+/// clap's error as the lab's one line: its message, the argument names a
+/// missing-argument error lists, and every `tip:` (a similar argument, the
+/// `-- -1` advice), then which help to read: `lab run --help` for an error
+/// in `lab run` (from clap's usage line, else from the command line). The
+/// usage block is left to that help.
+fn usage_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim_end);
+    let first = lines.next().unwrap_or("invalid arguments");
+    let mut msg = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    let mut tips = Vec::new();
+    let sub = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .filter(|a| Cli::command().find_subcommand(a).is_some());
+    let mut help = match sub {
+        Some(s) => format!("lab {s} --help"),
+        None => "lab --help".to_string(),
+    };
+    for l in lines {
+        let t = l.trim();
+        if let Some(tip) = t.strip_prefix("tip: ") {
+            tips.push(tip.to_string());
+        } else if let Some(usage) = t.strip_prefix("Usage: ") {
+            // `Usage: lab run [OPTIONS]`: the command the error is in.
+            let words: Vec<&str> = usage
+                .split_whitespace()
+                .take_while(|w| !w.starts_with(['[', '<', '-']))
+                .collect();
+            help = format!("{} --help", words.join(" "));
+        } else if l.starts_with("  ") && !t.is_empty() && tips.is_empty() {
+            // The arguments a "required arguments were not provided" names.
+            msg.push_str(if msg.ends_with(':') { " " } else { ", " });
+            msg.push_str(t);
+        }
+    }
+    let mut out = msg;
+    for t in tips {
+        out.push_str(&format!("; tip: {t}"));
+    }
+    format!("{out} (see '{help}')")
 }
 
 fn main() {
@@ -92,11 +139,7 @@ fn main() {
                     );
                 }
                 _ => {
-                    // One line: clap's first line, without the usage block.
-                    let text = e.render().to_string();
-                    let line = text.lines().next().unwrap_or("invalid arguments").trim();
-                    let line = line.strip_prefix("error: ").unwrap_or(line);
-                    eprintln!("lab: {line} (see 'lab --help')");
+                    eprintln!("lab: {}", usage_line(&e));
                     std::process::exit(EXIT_USAGE);
                 }
             }
@@ -111,6 +154,8 @@ fn main() {
         Command::Plot(a) => plot::main(a),
         Command::Profile(a) => profile::main(a),
         Command::Calibrate(a) => calibrate::main(a),
+        Command::Completions(a) => docs::completions(a, Cli::command()),
+        Command::Man(a) => docs::man(a, Cli::command()),
     };
     match status {
         Ok(code) => std::process::exit(code),

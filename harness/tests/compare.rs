@@ -134,41 +134,72 @@ fn baseline_is_chosen_and_can_be_named() {
 }
 
 #[test]
-fn spread_larger_than_the_difference_is_warned_below_the_table() {
+fn a_ratio_within_the_noise_is_marked_not_coloured_and_noted_once() {
     let d = tempfile::tempdir().unwrap();
     // mmu-lock: 1.0 and 1.5 M/s (median 1.25); lockless: 1.2 and 1.4
-    // (median 1.3). A difference of 0.05M against a spread of 0.5M.
+    // (median 1.3). The ratio 1.04 has a 95% interval from about 0.8 to
+    // 1.4: within the noise.
     for (i, w) in [1.0e6, 1.5e6].into_iter().enumerate() {
         run("mmu-lock", 2, i as u64, w, 10_000).write(d.path(), &format!("m{i}"));
     }
     for (i, w) in [1.2e6, 1.4e6].into_iter().enumerate() {
         run("lockless", 2, i as u64, w, 10_000).write(d.path(), &format!("l{i}"));
     }
-    let o = lab(&["compare", d.path().to_str().unwrap()]);
+    let p = d.path().to_str().unwrap();
+    let o = lab(&["compare", p]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
-    let table_end = out.find("Warning:").expect("a warning is printed");
-    assert!(out[..table_end].contains("lockless"));
-    let warning = out[table_end..]
-        .lines()
-        .find(|l| l.contains("spread over repeats is larger than the difference"))
-        .unwrap_or_else(|| panic!("{out}"));
-    assert!(warning.contains("lockless at vcpus=2"), "{warning}");
+    // The cell carries the mark, the legend says what it means.
+    assert!(out.contains("1.30M (1.04x~)"), "{out}");
     assert!(
-        warning.contains("guest writes/s (difference 4%, spread 40%)"),
-        "{warning}"
+        out.contains("~ the ratio's 95% confidence interval holds 1"),
+        "{out}"
     );
-    // The slow-fault p99s are equal with no spread: not claimed, not warned.
-    assert!(!warning.contains("slow fault"), "{warning}");
-
-    // Machine-readable formats keep stdout clean: the warning goes to stderr.
-    let o = lab(&["compare", "--format", "csv", d.path().to_str().unwrap()]);
-    assert!(!stdout(&o).contains("spread"));
+    // One line for the kind, the details only with --verbose.
+    let note = out
+        .lines()
+        .find(|l| l.starts_with("Note:"))
+        .unwrap_or_else(|| panic!("{out}"));
+    // Four: the writes, and the figures both designs share exactly (a
+    // ratio of exactly 1 is within any noise).
     assert!(
-        stderr(&o).contains("lab: warning: lockless at vcpus=2"),
+        note.contains("4 ratios in 1 row are within the noise"),
+        "{note}"
+    );
+    assert!(note.contains("--verbose"), "{note}");
+    assert!(
+        !out.contains("lockless at vcpus=2, against mmu-lock"),
+        "{out}"
+    );
+    let verbose = stdout(&lab(&["compare", "--verbose", p]));
+    let detail = verbose
+        .lines()
+        .find(|l| l.contains("lockless at vcpus=2, against mmu-lock"))
+        .unwrap_or_else(|| panic!("{verbose}"));
+    assert!(
+        detail.contains("guest writes/s 1.04x (95% interval"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("slow fault p99 1.00x (95% interval 1.00x-1.00x)"),
+        "{detail}"
+    );
+    // The headline says the same in words.
+    assert!(
+        out.contains("lockless: within noise of mmu-lock: guest writes/s 1.04x ("),
+        "{out}"
+    );
+
+    // Machine-readable formats keep stdout clean: the note goes to stderr.
+    let o = lab(&["compare", "--format", "csv", p]);
+    assert!(!stdout(&o).contains("within the noise"));
+    assert!(
+        stderr(&o).contains("lab: note: 4 ratios in 1 row are within the noise"),
         "{}",
         stderr(&o)
     );
+    // And the CSV says it per cell.
+    assert!(stdout(&o).contains(",noise"), "{}", stdout(&o));
 }
 
 #[test]
@@ -188,7 +219,12 @@ fn every_export_format_carries_the_rows() {
     assert!(table.contains("2.00M-2.40M"), "{table}");
 
     let md = stdout(&lab(&["compare", "--format", "markdown", p]));
-    assert!(md.lines().next().unwrap().starts_with("Configuration:"));
+    // The headline first, then the shared configuration and the table.
+    assert!(
+        md.lines().next().unwrap().starts_with("**Headline:"),
+        "{md}"
+    );
+    assert!(md.contains("\nConfiguration: `"), "{md}");
     assert!(
         md.contains("| impl | vcpus | runs | guest writes/s | vs mmu-lock |"),
         "{md}"
@@ -317,18 +353,144 @@ fn disjoint_ranges_are_a_difference_however_wide_one_of_them_is() {
     let d = tempfile::tempdir().unwrap();
     // mmu-lock: 1.0 and 9.0 M/s (median 5.0, spread 8.0); lockless: 10.0
     // and 10.2 (median 10.1). The spread exceeds the difference of 5.1,
-    // but every lockless repeat beats every mmu-lock repeat: no warning.
+    // but every lockless repeat beats every mmu-lock repeat: the interval
+    // of the ratio excludes 1, so it is a difference, not noise.
     for (i, w) in [1.0e6, 9.0e6].into_iter().enumerate() {
         run("mmu-lock", 2, i as u64, w, 10_000).write(d.path(), &format!("m{i}"));
     }
     for (i, w) in [10.0e6, 10.2e6].into_iter().enumerate() {
         run("lockless", 2, i as u64, w, 10_000).write(d.path(), &format!("l{i}"));
     }
+    let c = compare_json(&[d.path().to_str().unwrap()]);
+    let w = &group(&c, "lockless", 2)["figures"]["writes"];
+    assert_eq!(w["change"], "better", "{w}");
+    assert!(w["ratio_ci"]["lo"].as_f64().unwrap() > 1.0, "{w}");
     let o = lab(&["compare", d.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("10.1M (2.02x)"), "{}", stdout(&o));
+}
+
+/// A sweep of two designs at 2 and 8 vCPUs, three repeats each with about
+/// 1% of spread; `slow` multiplies lockless-gen's slow-fault p99 at 8 vCPUs.
+fn baseline_sweep(dir: &Path, slow: f64) {
+    for (name, base_writes, base_p99) in [
+        ("mmu-lock", 1.0e6, 40_000.0),
+        ("lockless-gen", 2.0e6, 10_000.0),
+    ] {
+        for vcpus in [2u32, 8] {
+            for (seed, jitter) in [(1u64, 1.0), (2, 1.01), (3, 0.99)] {
+                let p99 = base_p99
+                    * jitter
+                    * if name == "lockless-gen" && vcpus == 8 {
+                        slow
+                    } else {
+                        1.0
+                    };
+                run(name, vcpus, seed, base_writes * jitter, p99 as u64)
+                    .write(dir, &format!("{name}-{vcpus}-{seed}"));
+            }
+        }
+    }
+}
+
+fn against(new: &Path, old: &Path, extra: &[&str]) -> std::process::Output {
+    let mut a = vec![
+        "compare",
+        new.to_str().unwrap(),
+        "--against",
+        old.to_str().unwrap(),
+    ];
+    a.extend_from_slice(extra);
+    lab(&a)
+}
+
+#[test]
+fn against_labels_a_planted_regression_and_only_it() {
+    let d = tempfile::tempdir().unwrap();
+    let (old, new) = (d.path().join("old"), d.path().join("new"));
+    baseline_sweep(&old, 1.0);
+    baseline_sweep(&new, 1.2);
+    let o = against(&new, &old, &["--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(j["schema"], "rmap-lab/compare-against/v1");
+    assert_eq!(j["matched"], 4);
+    let changes = j["changes"].as_array().unwrap();
+    let regressed: Vec<&Value> = changes
+        .iter()
+        .filter(|c| c["verdict"] == "regressed")
+        .collect();
+    assert_eq!(regressed.len(), 1, "{regressed:?}");
+    let r = regressed[0];
+    assert_eq!(r["impl"], "lockless-gen");
+    assert_eq!(r["params"]["vcpus"], 8);
+    assert_eq!(r["figure"], "fault_slow_p99");
+    assert!(close(&r["ratio"], 1.2), "{r}");
+    let ci = &r["ratio_ci"];
     assert!(
-        !stdout(&o).contains("guest writes/s (difference"),
-        "{}",
-        stdout(&o)
+        ci["lo"].as_f64().unwrap() > 1.1 && ci["hi"].as_f64().unwrap() < 1.3,
+        "{r}"
     );
+    // Everything else moved by nothing but the jitter.
+    assert_eq!(j["improved"], 0);
+    assert_eq!(
+        j["within_noise"].as_u64().unwrap() as usize,
+        changes.len() - 1
+    );
+
+    // The table names it, with its interval; scripts get exit 1 on request.
+    let o = against(&new, &old, &["--fail-on-regression"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("regressed"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains("lockless-gen") && line.contains("vcpus=8"),
+        "{line}"
+    );
+    assert!(
+        line.contains("slow fault p99") && line.contains("1.20x ("),
+        "{line}"
+    );
+    assert!(out.contains("1 regressed, 0 improved"), "{out}");
+}
+
+#[test]
+fn against_identical_data_is_within_noise_everywhere() {
+    let d = tempfile::tempdir().unwrap();
+    let (old, new) = (d.path().join("old"), d.path().join("new"));
+    baseline_sweep(&old, 1.0);
+    baseline_sweep(&new, 1.0);
+    let o = against(&new, &old, &["--fail-on-regression", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let changes = j["changes"].as_array().unwrap();
+    assert!(!changes.is_empty());
+    assert!(
+        changes.iter().all(|c| c["verdict"] == "within_noise"),
+        "{changes:?}"
+    );
+    // Lost writes where there were none are a regression whatever else.
+    let mut lossy = Run::new("lockless-gen", 2);
+    lossy.seed = 9;
+    lossy.lost_writes = 3;
+    lossy.writes_per_s = 2.0e6;
+    lossy.fault_slow = Some((1_000, 10_000));
+    lossy.write(&new, "lockless-gen-2-9");
+    let o = against(&new, &old, &["--fail-on-regression", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let j: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(j["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["figure"] == "lost_writes" && c["verdict"] == "regressed"));
+    // Nothing in common: said, exit 2.
+    let other = d.path().join("other");
+    run("seqlock", 64, 1, 1.0e6, 10_000).write(&other, "s");
+    let o = against(&other, &old, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no configuration"), "{}", stderr(&o));
 }

@@ -230,7 +230,7 @@ fn formats_are_chosen_and_a_bare_run_still_gets_a_report() {
     let out = d.path().join("o");
     plot(&[
         f.to_str().unwrap(),
-        "--format",
+        "--image-format",
         "png",
         "--out",
         out.to_str().unwrap(),
@@ -257,9 +257,84 @@ fn formats_are_chosen_and_a_bare_run_still_gets_a_report() {
     let html = std::fs::read_to_string(d2.path().join("plots/index.html")).unwrap();
     assert!(html.contains("<td>seqlock</td>"));
 
-    let o = lab(&["plot", "--format", "gif", f.to_str().unwrap()]);
+    let o = lab(&["plot", "--image-format", "gif", f.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("unknown image format 'gif'"), "{err}");
+    assert!(err.contains("invalid value 'gif'"), "{err}");
+    assert!(err.contains("[possible values: svg, png]"), "{err}");
+    assert!(err.contains("see 'lab plot --help'"), "{err}");
+}
+
+/// The sections of a page in order: the ids of its `<h2>`s.
+fn sections(html: &str) -> Vec<String> {
+    html.split("<h2 id=\"")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].to_string())
+        .collect()
+}
+
+#[test]
+fn the_report_opens_with_the_headline_and_its_intervals() {
+    let d = tempfile::tempdir().unwrap();
+    sweep(d.path());
+    // An idle twin of every run: the interference table has rows.
+    for name in IMPLS {
+        for vcpus in [1u32, 2, 4, 8] {
+            for seed in [1u64, 2] {
+                let mut r = Run::new(name, vcpus);
+                r.workload = "idle".into();
+                r.seed = seed;
+                r.fault_slow = Some((500, 1_000 + seed));
+                r.wp_gfn = None;
+                r.round = None;
+                r.tlb_flush = None;
+                r.write(d.path(), &format!("{name}-idle-v{vcpus}-s{seed}"));
+            }
+        }
+    }
+    let out = d.path().join("report");
+    plot(&[d.path().to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    let order = sections(&html);
+    assert_eq!(
+        order.first().map(String::as_str),
+        Some("headline"),
+        "{order:?}"
+    );
+    // Plots before the full table, the table before the runs.
+    let at = |id: &str| {
+        order
+            .iter()
+            .position(|s| s == id)
+            .unwrap_or_else(|| panic!("no {id}"))
+    };
+    assert!(at("sweep") < at("comparison") && at("comparison") < at("runs"));
+    let headline = &html[html.find("id=\"headline\"").unwrap()..html.find("id=\"sweep\"").unwrap()];
+    // Per workload, the designs' claims against mmu-lock with intervals:
+    // lockless-gen's slow-fault p99 is twice mmu-lock's in every run.
+    assert!(
+        headline.contains("workload=dirty-log") || headline.contains("dirty-log:"),
+        "{headline}"
+    );
+    assert!(headline.contains("95% confidence intervals"), "{headline}");
+    let claim = headline
+        .split("<li")
+        .find(|l| l.contains("slow fault p99 2.00") && l.contains("times higher than mmu-lock"))
+        .unwrap_or_else(|| panic!("no lockless-gen slow-fault claim in {headline}"));
+    assert!(claim.contains("claim worse"), "{claim}");
+    assert!(claim.contains(" ± ") || claim.contains(" ("), "{claim}");
+    assert!(headline.contains("lost writes: none in"), "{headline}");
+    // The interference block is in the report.
+    assert!(
+        html.contains("id=\"interference\""),
+        "no interference section"
+    );
+    assert!(html.contains("<table class=\"interference\">"));
+    // Warnings: one line per kind, the details folded.
+    let warnings = &html[html
+        .find("<ul class=\"warnings\">")
+        .expect("a warnings list")..];
+    let warnings = &warnings[..warnings.find("</ul>\n").unwrap()];
+    assert!(warnings.matches("<li class=").count() <= 6, "{warnings}");
 }

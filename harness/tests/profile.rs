@@ -43,7 +43,7 @@ fn session() -> &'static Path {
             "8MiB",
             "--perf",
             "default",
-            "--format",
+            "--image-format",
             "svg",
             "--out",
             out.to_str().unwrap(),
@@ -55,9 +55,13 @@ fn session() -> &'static Path {
             stdout(&o),
             stderr(&o)
         );
-        let dirs = profile_dirs(&out);
-        assert_eq!(dirs.len(), 1, "one session directory in {}", out.display());
-        let dir = dirs[0].clone();
+        // `--out` is the session's directory itself.
+        let dir = out.clone();
+        assert!(
+            dir.join("session.json").is_file(),
+            "no session in {}",
+            dir.display()
+        );
         assert!(
             stdout(&o).contains(&dir.display().to_string()),
             "stdout names the session directory: {}",
@@ -65,21 +69,6 @@ fn session() -> &'static Path {
         );
         dir
     })
-}
-
-fn profile_dirs(out: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(out)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.is_dir()
-                        && p.file_name()
-                            .is_some_and(|n| n.to_string_lossy().starts_with("profile-"))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn json(path: &Path) -> Value {
@@ -239,10 +228,24 @@ fn the_session_directory_holds_results_series_and_plots() {
                 "{chart}: no legend entry for {name} in {texts:?}"
             );
         }
-        assert!(!plots.join(format!("{chart}.png")).exists(), "--format svg");
+        assert!(
+            !plots.join(format!("{chart}.png")).exists(),
+            "--image-format svg"
+        );
     }
     let listed = s["plots"].as_array().unwrap();
     assert!(listed.iter().any(|p| p == "plots/rate-guest_writes.svg"));
+    // The session's page links every chart, by relative link.
+    let index = std::fs::read_to_string(plots.join("index.html")).expect("plots/index.html");
+    assert!(index.starts_with("<!DOCTYPE html>"));
+    for p in listed {
+        let name = p.as_str().unwrap().trim_start_matches("plots/");
+        assert!(
+            index.contains(&format!("src=\"{name}\"")),
+            "{name} is not on the page"
+        );
+    }
+    assert!(index.contains("Medians over the intervals"));
 }
 
 #[test]
@@ -332,8 +335,9 @@ fn refused(args: &[&str], needle: &str) {
     assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
     assert!(err.contains(needle), "{args:?}: {err}");
     assert!(!err.contains("panicked"), "{args:?}: {err}");
-    assert!(
-        profile_dirs(out.path()).is_empty(),
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
         "{args:?} wrote a session"
     );
 }
@@ -344,8 +348,9 @@ fn bad_input_is_one_line_and_exit_2() {
     refused(&["--interval", "0ms", "--impl", "mmu-lock"], "--interval");
     refused(
         &["--impl", "mmu-lock,nosuch"],
-        "unknown implementation 'nosuch'",
+        "invalid value 'nosuch' for '--impl <NAME>'",
     );
+    refused(&["--vcpus", "1,2"], "--vcpus takes one value here");
     refused(
         &["--interval", "2s", "--duration", "1s"],
         "is longer than --duration",

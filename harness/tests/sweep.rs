@@ -22,10 +22,10 @@ fn sweep(dir: &Path, extra: &[&str]) -> std::process::Output {
         "4MiB",
         "--perf",
         "off",
-        "--format",
+        "--image-format",
         "svg",
         "--no-progress",
-        "--dir",
+        "--out",
         dir.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
@@ -104,4 +104,65 @@ fn a_sweep_writes_its_matrix_and_resume_runs_only_what_is_missing() {
     )
     .expect("the corrupt result was run again");
     assert_eq!(fixed["schema"], "rmap-lab/result/v1");
+}
+
+/// With stderr not a terminal (a CI log), a sweep prints a plain line per
+/// finished run as it goes, not only at the end.
+#[test]
+fn progress_lines_appear_while_a_sweep_runs_when_stderr_is_not_a_terminal() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("s");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args([
+            "sweep",
+            "--impl",
+            "mmu-lock",
+            "--vcpus",
+            "1",
+            "--repeat",
+            "3",
+            "--duration",
+            "1s",
+            "--warmup",
+            "50ms",
+            "--mem",
+            "4MiB",
+            "--perf",
+            "off",
+            "--no-plots",
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines
+        .next()
+        .expect("a progress line")
+        .expect("readable stderr");
+    // The first run is done and two are left: the sweep is still running.
+    assert!(
+        first.starts_with("lab sweep: 1/3 done: mmu-lock x1 r0 in "),
+        "{first}"
+    );
+    assert!(first.contains("2 to go, about "), "{first}");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the line came only at the end"
+    );
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(child.wait().unwrap().success(), "{rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.starts_with("lab sweep: 3/3 done: mmu-lock x1 r2")),
+        "{rest:?}"
+    );
+    // --no-progress: nothing.
+    let o = sweep(&d.path().join("quiet"), &[]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(!stderr(&o).contains("done:"), "{}", stderr(&o));
 }

@@ -98,6 +98,11 @@ pub struct Figure {
     pub label: String,
     pub unit: Unit,
     pub better: Better,
+    /// Whether a ratio across designs means what it seems. Round p50 does
+    /// not: a design that lets vCPUs dirty more pages harvests more per
+    /// round, so its rounds are longer for doing more. Such a figure is
+    /// shown, marked, and never judged better or worse.
+    pub comparable: bool,
     source: Source,
 }
 
@@ -119,6 +124,7 @@ impl Figure {
                 Unit::Ns
             },
             better: Better::Lower,
+            comparable: true,
             source: Source::Metric {
                 name: name.into(),
                 stat,
@@ -133,6 +139,7 @@ impl Figure {
             label: "guest writes/s".into(),
             unit: Unit::PerSecond,
             better: Better::Higher,
+            comparable: true,
             source: Source::GuestWrites,
         }
     }
@@ -142,8 +149,12 @@ impl Figure {
     pub fn wp_gfn_p99() -> Figure {
         Figure::metric("wp_gfn_p99", "wp walk p99", WP_GFN, Stat::P99)
     }
+    /// Not comparable across designs (see [`Figure::comparable`]).
     pub fn round_p50() -> Figure {
-        Figure::metric("round_p50", "round p50", ROUND, Stat::P50)
+        Figure {
+            comparable: false,
+            ..Figure::metric("round_p50", "round p50", ROUND, Stat::P50)
+        }
     }
     pub fn tlb_flush_p99() -> Figure {
         Figure::metric("tlb_flush_p99", "TLB flush p99", TLB_FLUSH, Stat::P99)
@@ -155,6 +166,7 @@ impl Figure {
             label: "restarts/1k walks".into(),
             unit: Unit::PerKiloWalk,
             better: Better::Lower,
+            comparable: true,
             source: Source::RestartsPerKiloWalk,
         }
     }
@@ -164,8 +176,22 @@ impl Figure {
             label: "lost writes".into(),
             unit: Unit::Count,
             better: Better::Lower,
+            comparable: true,
             source: Source::LostWrites,
         }
+    }
+
+    /// The figures the headline states for each design against the
+    /// baseline: guest progress, slow-fault p99, walk cost, restarts, lost
+    /// writes.
+    pub fn headline() -> Vec<Figure> {
+        vec![
+            Figure::guest_writes(),
+            Figure::fault_slow_p99(),
+            Figure::wp_gfn_p99(),
+            Figure::restarts(),
+            Figure::lost_writes(),
+        ]
     }
 
     /// The key figures of `lab compare`, in column order.
@@ -204,6 +230,7 @@ impl Figure {
                 label: format!("{b}/s"),
                 unit: Unit::PerSecond,
                 better: Better::Higher,
+                comparable: true,
                 source: Source::Throughput(b.into()),
             }),
             "counter" => Ok(Figure {
@@ -211,6 +238,7 @@ impl Figure {
                 label: b.into(),
                 unit: Unit::Count,
                 better: Better::Lower,
+                comparable: true,
                 source: Source::Counter(b.into()),
             }),
             name => {

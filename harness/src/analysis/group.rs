@@ -200,6 +200,30 @@ pub fn format_param(key: &str, v: &Value) -> String {
     }
 }
 
+/// The value of `key` in `p` (`null` when absent).
+pub fn param<'a>(p: &'a Params, key: &str) -> &'a Value {
+    p.iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+        .unwrap_or(&Value::Null)
+}
+
+/// Whether the value of `k` is fixed by the value of `x` across `params`
+/// (an `mmu_lock` of `auto` resolving to `spin` at few vCPUs and `park` at
+/// many follows from `vcpus`).
+pub fn follows_from<'a>(
+    params: impl Iterator<Item = &'a Params> + Clone,
+    x: &str,
+    k: &str,
+) -> bool {
+    params.clone().all(|a| {
+        params
+            .clone()
+            .filter(|b| param(b, x) == param(a, x))
+            .all(|b| param(b, k) == param(a, k))
+    })
+}
+
 /// `vcpus=8 aliases=4`: a parameter list on one line.
 pub fn format_params(params: &[(String, Value)]) -> String {
     params

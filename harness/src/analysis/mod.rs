@@ -17,12 +17,21 @@
 //! the same parameters, `interference` gives the vCPU slow-fault p99 and
 //! guest-write ratios between the two (below the table, and in JSON).
 //!
+//! Every ratio carries a 95% confidence interval over the repeats and a
+//! verdict (`interval`): better, worse, within noise. `headline` states
+//! each design against the baseline in a few sentences with those
+//! intervals, and `against` compares a sweep with an older one of the same
+//! configurations (criterion's saved baselines), figure by figure.
+//!
 //! Commands call [`compare`] on the runs they hold and print with
 //! `render::export`.
 
+pub mod against;
 pub mod figure;
 pub mod group;
+pub mod headline;
 pub mod interference;
+pub mod interval;
 pub mod model;
 pub mod series;
 pub mod warnings;

@@ -8,9 +8,17 @@
 //! no such group, when either side has no value, or when the baseline's
 //! median is zero (restarts of `mmu-lock`, which never restarts). Whether a
 //! ratio above 1 is good depends on the figure ([`Figure::better`]).
+//!
+//! Each ratio carries its 95% confidence interval over the repeats of both
+//! groups and what it says ([`Change`], `interval`): better or worse only
+//! when the interval excludes 1, within noise otherwise, unknown without
+//! repeats, and never judged for a figure that is not comparable across
+//! designs. Renderers colour only better and worse. The headline
+//! (`headline`) is built from the same cells.
 
 use super::figure::Figure;
 use super::group::{group_runs, Params};
+use super::interval::{judge, ratio_interval, Change, Interval};
 use crate::record::error::{LabError, LabResult};
 use crate::record::result::RunResult;
 use std::path::PathBuf;
@@ -47,37 +55,30 @@ pub struct Stats {
 impl Stats {
     /// `None` for no values.
     pub fn of(values: &[f64]) -> Option<Stats> {
-        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-        if v.is_empty() {
-            return None;
-        }
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        let median = if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        };
+        let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        let median = super::interval::median(&v)?;
         Some(Stats {
             median,
-            min: v[0],
-            max: v[n - 1],
-            n,
+            min: v.iter().copied().fold(f64::INFINITY, f64::min),
+            max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            n: v.len(),
         })
-    }
-
-    /// max - min.
-    pub fn spread(&self) -> f64 {
-        self.max - self.min
     }
 }
 
 /// One figure of one row.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Cell {
     pub stats: Option<Stats>,
     /// Median over the baseline's median at the same parameters.
     pub ratio: Option<f64>,
+    /// The ratio's 95% confidence interval over both groups' repeats.
+    pub ratio_ci: Option<Interval>,
+    /// What the ratio says (`None` on baseline rows and without a ratio).
+    pub change: Option<Change>,
+    /// The figure of each repeat that had it.
+    #[serde(skip)]
+    pub values: Vec<f64>,
 }
 
 /// One group: an implementation at one configuration.
@@ -113,8 +114,10 @@ pub struct Comparison {
     /// Dirty logging over idle for the groups that ran both
     /// (`interference`).
     pub interference: Vec<super::interference::Interference>,
-    /// Why some numbers are suspect, one line each (see `warnings`).
-    pub warnings: Vec<String>,
+    /// Why some numbers are suspect (see `warnings`), by kind.
+    pub warnings: Vec<super::warnings::Warning>,
+    /// Each design against the baseline in a few sentences (`headline`).
+    pub headline: super::headline::Headline,
 }
 
 impl Comparison {
@@ -156,43 +159,41 @@ pub fn compare(runs: &[(PathBuf, RunResult)], opts: &Options) -> LabResult<Compa
     let grouping = group_runs(runs, Some(&baseline));
 
     // Values per group and figure, then drop the figures nobody has.
-    let values: Vec<Vec<Option<Stats>>> = grouping
+    let values: Vec<Vec<Vec<f64>>> = grouping
         .groups
         .iter()
         .map(|g| {
             opts.figures
                 .iter()
                 .map(|f| {
-                    let v: Vec<f64> = g.runs.iter().filter_map(|&i| f.value(&runs[i].1)).collect();
-                    Stats::of(&v)
+                    g.runs
+                        .iter()
+                        .filter_map(|&i| f.value(&runs[i].1))
+                        .filter(|v| v.is_finite())
+                        .collect()
                 })
                 .collect()
         })
         .collect();
     let keep: Vec<bool> = (0..opts.figures.len())
-        .map(|j| values.iter().any(|row| row[j].is_some()))
+        .map(|j| values.iter().any(|row| !row[j].is_empty()))
         .collect();
-    let figures: Vec<Figure> = opts
-        .figures
-        .iter()
-        .zip(&keep)
-        .filter(|(_, k)| **k)
-        .map(|(f, _)| f.clone())
-        .collect();
-    let missing: Vec<Figure> = opts
-        .figures
-        .iter()
-        .zip(&keep)
-        .filter(|(_, k)| !**k)
-        .map(|(f, _)| f.clone())
-        .collect();
-    let values: Vec<Vec<Option<Stats>>> = values
+    let pick = |fs: &[Figure], want: bool| -> Vec<Figure> {
+        fs.iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k == want)
+            .map(|(f, _)| f.clone())
+            .collect()
+    };
+    let figures = pick(&opts.figures, true);
+    let missing = pick(&opts.figures, false);
+    let values: Vec<Vec<Vec<f64>>> = values
         .into_iter()
         .map(|row| {
             row.into_iter()
                 .zip(&keep)
                 .filter(|(_, k)| **k)
-                .map(|(s, _)| s)
+                .map(|(v, _)| v)
                 .collect()
         })
         .collect();
@@ -208,16 +209,37 @@ pub fn compare(runs: &[(PathBuf, RunResult)], opts: &Options) -> LabResult<Compa
         .iter()
         .enumerate()
         .map(|(gi, g)| {
-            let b = base_index(&g.params);
+            let b = base_index(&g.params).filter(|_| g.impl_name != baseline);
             let cells = values[gi]
                 .iter()
                 .enumerate()
-                .map(|(j, s)| Cell {
-                    stats: *s,
-                    ratio: match (s, b.and_then(|b| values[b][j])) {
-                        (Some(s), Some(base)) if base.median != 0.0 => Some(s.median / base.median),
+                .map(|(j, v)| {
+                    let stats = Stats::of(v);
+                    let base = b.map(|b| &values[b][j]);
+                    let base_stats = base.and_then(|v| Stats::of(v));
+                    let ratio = match (stats, base_stats) {
+                        (Some(s), Some(bs)) if bs.median != 0.0 => Some(s.median / bs.median),
                         _ => None,
-                    },
+                    };
+                    let ratio_ci = ratio.and_then(|_| ratio_interval(v, base?));
+                    let change = ratio.map(|r| {
+                        if figures[j].comparable {
+                            judge(r, ratio_ci, figures[j].better, 0.0)
+                        } else {
+                            Change::NotComparable
+                        }
+                    });
+                    Cell {
+                        stats,
+                        ratio: if g.impl_name == baseline {
+                            stats.filter(|s| s.median != 0.0).map(|_| 1.0)
+                        } else {
+                            ratio
+                        },
+                        ratio_ci,
+                        change,
+                        values: v.clone(),
+                    }
                 })
                 .collect();
             Row {
@@ -226,7 +248,7 @@ pub fn compare(runs: &[(PathBuf, RunResult)], opts: &Options) -> LabResult<Compa
                 runs: g.runs.iter().map(|&i| runs[i].0.clone()).collect(),
                 run_indices: g.runs.clone(),
                 is_baseline: g.impl_name == baseline,
-                has_baseline: b.is_some(),
+                has_baseline: base_index(&g.params).is_some(),
                 cells,
             }
         })
@@ -242,8 +264,13 @@ pub fn compare(runs: &[(PathBuf, RunResult)], opts: &Options) -> LabResult<Compa
         interference: super::interference::pairs(&rows, runs),
         rows,
         warnings: Vec::new(),
+        headline: super::headline::Headline {
+            baseline: String::new(),
+            scopes: Vec::new(),
+        },
     };
     c.warnings = super::warnings::warnings(&c, runs);
+    c.headline = super::headline::headline(&c, runs);
     Ok(c)
 }
 
@@ -257,7 +284,7 @@ mod tests {
         assert_eq!((s.median, s.min, s.max, s.n), (2.0, 1.0, 3.0, 3));
         // Even count: the mean of the middle two; non-finite values ignored.
         let s = Stats::of(&[4.0, 1.0, f64::NAN, 2.0, 10.0]).unwrap();
-        assert_eq!((s.median, s.n, s.spread()), (3.0, 4, 9.0));
+        assert_eq!((s.median, s.n, s.max - s.min), (3.0, 4, 9.0));
         assert!(Stats::of(&[]).is_none());
     }
 }

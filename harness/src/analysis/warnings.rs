@@ -1,28 +1,125 @@
 //! When the numbers of a comparison are suspect, say so (hyperfine's
-//! `src/output/warnings.rs`): one line per problem, printed below the table.
+//! `src/output/warnings.rs`), once per kind: a sweep of a hundred rows has
+//! one line saying that forty of its ratios are within the noise, not forty
+//! lines. Each [`Warning`] has a [`WarningKind`] and its detail;
+//! [`summarize`] gives one line per kind with a count, and the renderers fold
+//! the details (`--verbose` in the terminal, `<details>` in HTML).
 //!
-//! - **Spread larger than the difference.** For a row and a figure with a
-//!   ratio, the difference claimed is `|median - baseline median|`; the
-//!   spread is the larger range (max - min) of the two groups' repeats. When
-//!   the spread exceeds the difference *and* the two ranges overlap, the
-//!   ratio is within the noise of the repeats, and the row's line names every
-//!   such figure. (Ranges that do not overlap separate the two however wide
-//!   one of them is: a narrow range far below a wide one is a difference, not
-//!   noise.)
-//! - **No repeats.** Every group ran once: the ratios have no measure of
-//!   spread at all.
-//! - **No baseline at these parameters**, **interrupted runs**,
-//!   **oversubscribed runs** (more worker threads than CPUs: spinning locks
-//!   and remote TLB flushes then wait for descheduled threads), and **runs
-//!   from different machines**.
+//! - **Within the noise** (a note, not a warning): for a row and a figure
+//!   with a ratio, the 95% interval of the ratio (`interval`) holds 1; the
+//!   table shows the ratio without colour. One detail per row, naming every
+//!   such figure with its interval.
+//! - **No baseline at these parameters**: the row has no ratios.
+//! - **No repeats**: every group ran once, so no ratio has an interval.
+//! - **Interrupted runs**, **oversubscribed runs** (more worker threads than
+//!   CPUs: spinning locks and remote TLB flushes then wait for descheduled
+//!   threads), and **runs from different machines**.
 
 use super::group::format_params;
+use super::interval::Change;
 use super::model::Comparison;
 use crate::record::result::RunResult;
+use crate::record::units::format_ratio;
 use std::path::PathBuf;
 
+/// The kinds, in the order they are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningKind {
+    Noise,
+    NoBaseline,
+    NoRepeats,
+    Interrupted,
+    Oversubscribed,
+    Machines,
+}
+
+impl WarningKind {
+    /// A note informs; the other kinds warn.
+    pub fn is_note(self) -> bool {
+        self == WarningKind::Noise
+    }
+}
+
+/// One warning: its kind, its text, and how many figures it covers (a
+/// noise detail names several).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Warning {
+    pub kind: WarningKind,
+    pub text: String,
+    #[serde(skip)]
+    pub figures: usize,
+}
+
+impl Warning {
+    fn new(kind: WarningKind, text: String) -> Warning {
+        Warning {
+            kind,
+            text,
+            figures: 1,
+        }
+    }
+}
+
+/// One kind's line: the summary, and the details it folds (empty when the
+/// summary is the one detail).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Summary {
+    pub kind: WarningKind,
+    pub count: usize,
+    pub text: String,
+    pub details: Vec<String>,
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// One line per kind present, in kind order.
+pub fn summarize(c: &Comparison) -> Vec<Summary> {
+    let mut kinds: Vec<WarningKind> = c.warnings.iter().map(|w| w.kind).collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+        .into_iter()
+        .map(|kind| {
+            let of: Vec<&Warning> = c.warnings.iter().filter(|w| w.kind == kind).collect();
+            let details: Vec<String> = of.iter().map(|w| w.text.clone()).collect();
+            let text = match kind {
+                WarningKind::Noise => format!(
+                    "{} in {} {} within the noise of the repeats (their 95% interval holds 1x): shown without colour",
+                    plural(of.iter().map(|w| w.figures).sum(), "ratio", "ratios"),
+                    plural(of.len(), "row", "rows"),
+                    if of.iter().map(|w| w.figures).sum::<usize>() == 1 { "is" } else { "are" },
+                ),
+                WarningKind::NoBaseline => format!(
+                    "{} no {} run at {} parameters, so no ratios there",
+                    plural(of.len(), "row has", "rows have"),
+                    c.baseline,
+                    if of.len() == 1 { "its" } else { "their" }
+                ),
+                _ if of.len() == 1 => {
+                    return Summary {
+                        kind,
+                        count: 1,
+                        text: details[0].clone(),
+                        details: Vec::new(),
+                    }
+                }
+                _ => format!("{} warnings of one kind", of.len()),
+            };
+            Summary {
+                kind,
+                count: of.len(),
+                text,
+                details,
+            }
+        })
+        .collect()
+}
+
 /// The warnings of `c`, whose rows were built from `runs`.
-pub fn warnings(c: &Comparison, runs: &[(PathBuf, RunResult)]) -> Vec<String> {
+pub fn warnings(c: &Comparison, runs: &[(PathBuf, RunResult)]) -> Vec<Warning> {
     let mut out = Vec::new();
     let several_impls = c.impls.len() > 1;
 
@@ -30,58 +127,52 @@ pub fn warnings(c: &Comparison, runs: &[(PathBuf, RunResult)]) -> Vec<String> {
         let where_ = format_params(&row.params);
         if !row.has_baseline {
             if several_impls {
-                out.push(format!(
-                    "no {} run at {where_}: {} has no ratios there",
-                    c.baseline, row.impl_name
+                out.push(Warning::new(
+                    WarningKind::NoBaseline,
+                    format!(
+                        "no {} run at {where_}: {} has no ratios there",
+                        c.baseline, row.impl_name
+                    ),
                 ));
             }
             continue;
         }
-        let Some(base) = c.row(&c.baseline, &row.params) else {
-            continue;
-        };
-        let mut noisy = Vec::new();
-        for (j, f) in c.figures.iter().enumerate() {
-            let (Some(s), Some(b)) = (row.cells[j].stats, base.cells[j].stats) else {
-                continue;
-            };
-            if s.n < 2 && b.n < 2 {
-                continue;
-            }
-            let diff = (s.median - b.median).abs();
-            let spread = s.spread().max(b.spread());
-            let overlap = s.min <= b.max && b.min <= s.max;
-            if spread > diff && overlap {
-                let pct = |x: f64| {
-                    if b.median != 0.0 {
-                        format!("{:.0}%", 100.0 * x / b.median.abs())
-                    } else {
-                        f.unit.format(x)
-                    }
-                };
-                noisy.push(format!(
-                    "{} (difference {}, spread {})",
+        let noisy: Vec<String> = c
+            .figures
+            .iter()
+            .zip(&row.cells)
+            .filter(|(_, cell)| cell.change == Some(Change::Noise))
+            .filter_map(|(f, cell)| {
+                let (r, i) = (cell.ratio?, cell.ratio_ci?);
+                Some(format!(
+                    "{} {} (95% interval {}-{})",
                     f.label,
-                    pct(diff),
-                    pct(spread)
-                ));
-            }
-        }
+                    format_ratio(r),
+                    format_ratio(i.lo),
+                    format_ratio(i.hi)
+                ))
+            })
+            .collect();
         if !noisy.is_empty() {
-            out.push(format!(
-                "{} at {where_}: the spread over repeats is larger than the difference from {} for {}",
-                row.impl_name,
-                c.baseline,
-                noisy.join(", ")
-            ));
+            out.push(Warning {
+                kind: WarningKind::Noise,
+                figures: noisy.len(),
+                text: format!(
+                    "{} at {where_}, against {}: {}",
+                    row.impl_name,
+                    c.baseline,
+                    noisy.join(", ")
+                ),
+            });
         }
     }
 
     if several_impls && c.rows.iter().all(|r| r.runs.len() < 2) {
-        out.push(
-            "every configuration ran once: the ratios carry no measure of spread (repeat the runs to see it)"
+        out.push(Warning::new(
+            WarningKind::NoRepeats,
+            "every configuration ran once: the ratios carry no confidence interval (repeat the runs, --repeat, to get one)"
                 .into(),
-        );
+        ));
     }
 
     let names = |pred: &dyn Fn(&RunResult) -> bool| -> Vec<String> {
@@ -99,19 +190,25 @@ pub fn warnings(c: &Comparison, runs: &[(PathBuf, RunResult)]) -> Vec<String> {
     };
     let interrupted = names(&|r| r.interrupted);
     if !interrupted.is_empty() {
-        out.push(format!(
-            "{} of {} runs were interrupted and measured a shorter phase: {}",
-            interrupted.len(),
-            runs.len(),
-            some(&interrupted)
+        out.push(Warning::new(
+            WarningKind::Interrupted,
+            format!(
+                "{} of {} runs were interrupted and measured a shorter phase: {}",
+                interrupted.len(),
+                runs.len(),
+                some(&interrupted)
+            ),
         ));
     }
     let over = names(&|r| r.machine.oversubscribed);
     if !over.is_empty() {
-        out.push(format!(
-            "{} of {} runs had more worker threads than CPUs: spinning locks and TLB flushes wait for descheduled threads there",
-            over.len(),
-            runs.len()
+        out.push(Warning::new(
+            WarningKind::Oversubscribed,
+            format!(
+                "{} of {} runs had more worker threads than CPUs: spinning locks and TLB flushes wait for descheduled threads there",
+                over.len(),
+                runs.len()
+            ),
         ));
     }
     let mut machines: Vec<String> = runs
@@ -121,10 +218,13 @@ pub fn warnings(c: &Comparison, runs: &[(PathBuf, RunResult)]) -> Vec<String> {
     machines.sort();
     machines.dedup();
     if machines.len() > 1 {
-        out.push(format!(
-            "the runs come from {} machines, so the ratios compare machines too: {}",
-            machines.len(),
-            some(&machines)
+        out.push(Warning::new(
+            WarningKind::Machines,
+            format!(
+                "the runs come from {} machines, so the ratios compare machines too: {}",
+                machines.len(),
+                some(&machines)
+            ),
         ));
     }
     out

@@ -1,15 +1,123 @@
-//! The workload flags shared by `run`, `check`, `sweep` and `profile`, and
-//! their translation into a validated `rmap_workloads::Config`.
+//! The flags several commands share, spelt and parsed the same way in every
+//! command (the README's flag table lists them), and their translation into
+//! a validated `rmap_workloads::Config`.
+//!
+//! - A flag that names designs, workloads or counts (`--impl`, `--vcpus`,
+//!   `--workload`, `--aliases`, `--desc-ext`) always takes a comma-separated
+//!   list, parsed by one value parser; a command that runs one thing takes
+//!   the list's one value ([`one`]) and says "takes one value here (lab
+//!   sweep runs several)" otherwise.
+//! - Names come from the types that own them (`ImplKind::ALL`,
+//!   `WorkloadKind::ALL`, `Bug::ALL`, ...) as clap possible values, so an
+//!   unknown name gets clap's list of the valid ones and its "did you mean"
+//!   hint, and the shell completions (`lab completions`) offer them.
+//! - Durations and sizes go through `record::units` (`300ms`, `64MiB`).
 
 use crate::record::error::{LabError, LabResult};
 use crate::record::machine::{machine_memory, online_cpus};
 use crate::record::units::{parse_duration, parse_size};
 use crate::session::perf::PerfSpec;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use rmap_impls::{Bug, ImplKind, LockKind};
 use rmap_workloads::{Config, Pattern, Regions, WorkloadKind};
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// A value parser over a fixed set of names (with their help), mapping the
+/// chosen name back through `from_name`.
+fn names<T: Clone + Send + Sync + 'static>(
+    values: Vec<PossibleValue>,
+    from_name: fn(&str) -> Option<T>,
+) -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(values)
+        .map(move |s| from_name(&s).expect("clap checked the name against the possible values"))
+}
+
+/// `--impl`'s values: one design, or `all` / `correct`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImplSel {
+    All,
+    Correct,
+    One(ImplKind),
+}
+
+/// The parser of `--impl` in every command.
+pub fn impl_parser() -> impl TypedValueParser<Value = ImplSel> {
+    let mut v = vec![
+        PossibleValue::new("all").help("every design"),
+        PossibleValue::new("correct").help("every design but lockless"),
+    ];
+    v.extend(
+        ImplKind::ALL
+            .iter()
+            .map(|k| PossibleValue::new(k.name()).help(k.description())),
+    );
+    names(v, |s| match s {
+        "all" => Some(ImplSel::All),
+        "correct" => Some(ImplSel::Correct),
+        _ => ImplKind::from_name(s).map(ImplSel::One),
+    })
+}
+
+/// The designs `--impl` names, in the order named, `all` and `correct`
+/// expanded.
+pub fn impls(sel: &[ImplSel]) -> Vec<ImplKind> {
+    sel.iter()
+        .flat_map(|s| match s {
+            ImplSel::All => ImplKind::ALL.to_vec(),
+            ImplSel::Correct => ImplKind::correct().collect(),
+            ImplSel::One(k) => vec![*k],
+        })
+        .collect()
+}
+
+/// The one value of a list flag in a command that runs one thing.
+pub fn one<T: Copy>(flag: &str, values: &[T]) -> LabResult<T> {
+    match values {
+        [v] => Ok(*v),
+        _ => Err(LabError::usage(format!(
+            "{flag} takes one value here (lab sweep runs several)"
+        ))),
+    }
+}
+
+fn workload_parser() -> impl TypedValueParser<Value = WorkloadKind> {
+    names(
+        WorkloadKind::ALL
+            .iter()
+            .map(|w| PossibleValue::new(w.name()).help(w.description()))
+            .collect(),
+        WorkloadKind::from_name,
+    )
+}
+
+fn pattern_parser() -> impl TypedValueParser<Value = Pattern> {
+    let all = [Pattern::Uniform, Pattern::Zipf, Pattern::Sequential];
+    names(
+        all.iter().map(|p| PossibleValue::new(p.name())).collect(),
+        Pattern::from_name,
+    )
+}
+
+fn regions_parser() -> impl TypedValueParser<Value = Regions> {
+    let all = [Regions::Shared, Regions::Partitioned];
+    names(
+        all.iter().map(|r| PossibleValue::new(r.name())).collect(),
+        Regions::from_name,
+    )
+}
+
+/// The parser of `--inject-bug`.
+pub fn bug_parser() -> impl TypedValueParser<Value = Bug> {
+    names(
+        Bug::ALL
+            .iter()
+            .map(|b| PossibleValue::new(b.name()).help(b.description()))
+            .collect(),
+        Bug::from_name,
+    )
+}
 
 /// `--mmu-lock`: the kernel's spinning lock, a parking lock, or `auto`
 /// (spin while every worker thread has a CPU, park once they outnumber the
@@ -20,79 +128,18 @@ pub enum LockChoice {
     Kind(LockKind),
 }
 
-fn parse_lock(s: &str) -> Result<LockChoice, String> {
-    if s == "auto" {
-        Ok(LockChoice::Auto)
-    } else {
-        s.parse::<LockKind>()
-            .map(LockChoice::Kind)
-            .map_err(|_| format!("'{s}' is not an mmu_lock kind (spin, park, auto)"))
-    }
-}
-
-fn parse_workload(s: &str) -> Result<WorkloadKind, String> {
-    WorkloadKind::from_name(s).ok_or_else(|| {
-        let all: Vec<_> = WorkloadKind::ALL.iter().map(|w| w.name()).collect();
-        format!(
-            "unknown workload '{s}' (expected one of: {})",
-            all.join(", ")
-        )
+fn lock_parser() -> impl TypedValueParser<Value = LockChoice> {
+    let mut v = vec![PossibleValue::new("auto")
+        .help("spin while every thread has a CPU, park once threads outnumber CPUs")];
+    v.extend(
+        [LockKind::Spin, LockKind::Park]
+            .iter()
+            .map(|k| PossibleValue::new(k.name())),
+    );
+    names(v, |s| match s {
+        "auto" => Some(LockChoice::Auto),
+        _ => s.parse::<LockKind>().ok().map(LockChoice::Kind),
     })
-}
-
-fn parse_pattern(s: &str) -> Result<Pattern, String> {
-    Pattern::from_name(s)
-        .ok_or_else(|| format!("unknown pattern '{s}' (uniform, zipf, sequential)"))
-}
-
-fn parse_regions(s: &str) -> Result<Regions, String> {
-    Regions::from_name(s).ok_or_else(|| format!("unknown regions '{s}' (shared, partitioned)"))
-}
-
-pub fn parse_bug(s: &str) -> Result<Bug, String> {
-    Bug::from_name(s).ok_or_else(|| {
-        let all: Vec<_> = Bug::ALL.iter().map(|b| b.name()).collect();
-        format!("unknown bug '{s}' (expected one of: {})", all.join(", "))
-    })
-}
-
-pub fn parse_impl(s: &str) -> Result<ImplKind, String> {
-    ImplKind::from_name(s).ok_or_else(|| {
-        let all: Vec<_> = ImplKind::ALL.iter().map(|k| k.name()).collect();
-        format!(
-            "unknown implementation '{s}' (expected one of: {})",
-            all.join(", ")
-        )
-    })
-}
-
-/// `--impl all|correct|NAME,...`: one flag value naming several designs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImplList(pub Vec<ImplKind>);
-
-/// `all`, `correct`, or a comma-separated list of implementation names.
-pub fn parse_impl_list(s: &str) -> Result<ImplList, String> {
-    match s {
-        "all" => Ok(ImplList(ImplKind::ALL.to_vec())),
-        "correct" => Ok(ImplList(ImplKind::correct().collect())),
-        _ => crate::record::units::parse_list(s, parse_impl).map(ImplList),
-    }
-}
-
-/// `--vcpus 1,2,4`: one flag value naming several vCPU counts.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CountList(pub Vec<u32>);
-
-pub fn parse_count_list(s: &str) -> Result<CountList, String> {
-    crate::record::units::parse_u32_list(s).map(CountList)
-}
-
-/// `--workload dirty-log,churn`: one flag value naming several workloads.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WorkloadList(pub Vec<WorkloadKind>);
-
-fn parse_workload_list(s: &str) -> Result<WorkloadList, String> {
-    crate::record::units::parse_list(s, parse_workload).map(WorkloadList)
 }
 
 /// One point of the workload/aliases/desc_ext matrix.
@@ -104,90 +151,96 @@ pub struct Point {
 }
 
 /// Workload parameters (the README's "How the simulated VM works"). The
-/// defaults measure for 10 s after a 0.5 s warmup. `--workload`, `--aliases` and `--desc-ext` take lists
-/// (`1,4,16`) for `lab sweep`; every other command wants one value.
+/// defaults measure for 10 s after a 0.5 s warmup. `--workload`,
+/// `--aliases` and `--desc-ext` take lists (`1,4,16`) for `lab sweep`;
+/// every other command wants one value.
 #[derive(Args, Clone, Debug)]
 pub struct VmArgs {
     /// Workload: dirty-log, churn or idle (a list for lab sweep).
-    #[arg(long, default_value = "dirty-log", value_parser = parse_workload_list)]
-    pub workload: WorkloadList,
-    /// Guest memory (one memslot), e.g. 256MiB.
-    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
+    #[arg(long, value_name = "NAME", default_value = "dirty-log", value_delimiter = ',', value_parser = workload_parser())]
+    pub workload: Vec<WorkloadKind>,
+    /// Guest memory (one memslot): 256MiB (2^20 bytes each) or 256MB (10^6).
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
     pub mem: u64,
     /// Address spaces mapping the memory (sptes per gfn, so chain length; a list for lab sweep).
-    #[arg(long, default_value = "4", value_parser = parse_count_list)]
-    pub aliases: CountList,
+    #[arg(long, value_name = "N", default_value = "4", value_delimiter = ',')]
+    pub aliases: Vec<u32>,
     /// spte references per rmap descriptor (3: KVM 2013, 14: KVM since 6.4; a list for lab sweep).
-    #[arg(long, default_value = "3", value_parser = parse_count_list)]
-    pub desc_ext: CountList,
+    #[arg(long, value_name = "N", default_value = "3", value_delimiter = ',')]
+    pub desc_ext: Vec<u32>,
     /// Measured time, e.g. 10s or 300ms.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "TIME", default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
     /// Time run before measuring starts.
-    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    #[arg(long, value_name = "TIME", default_value = "500ms", value_parser = parse_duration)]
     pub warmup: Duration,
     /// Zaps (mmu-notifier invalidations) per second.
-    #[arg(long, default_value_t = 2000.0)]
+    #[arg(long, value_name = "PER_S", default_value_t = 2000.0)]
     pub zap_rate: f64,
     /// gfns per zap.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, value_name = "N", default_value_t = 16)]
     pub zap_gfns: u64,
     /// Share of guest accesses that are writes, in percent.
-    #[arg(long, default_value_t = 80)]
+    #[arg(long, value_name = "PCT", default_value_t = 80)]
     pub write_pct: u32,
-    /// Which page a vCPU touches next: uniform, zipf or sequential.
-    #[arg(long, default_value = "uniform", value_parser = parse_pattern)]
+    /// Which page a vCPU touches next.
+    #[arg(long, value_name = "NAME", default_value = "uniform", value_parser = pattern_parser())]
     pub pattern: Pattern,
-    /// Whether vCPUs share memory or each has its own slice: shared, partitioned.
-    #[arg(long, default_value = "shared", value_parser = parse_regions)]
+    /// Whether vCPUs share memory or each has its own slice.
+    #[arg(long, value_name = "NAME", default_value = "shared", value_parser = regions_parser())]
     pub regions: Regions,
     /// Random seed.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
     /// Pin worker threads to CPUs.
     #[arg(long)]
     pub pin: bool,
     /// gfns per write-protect call (default: the whole harvest, as 2013's mmu-lock).
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub wp_batch: Option<u64>,
-    /// mmu_lock kind: spin, park or auto.
-    #[arg(long, default_value = "auto", value_parser = parse_lock)]
+    /// mmu_lock kind.
+    #[arg(long, value_name = "KIND", default_value = "auto", value_parser = lock_parser())]
     pub mmu_lock: LockChoice,
     /// Inject a deliberate bug (see `lab list`).
-    #[arg(long, value_parser = parse_bug)]
+    #[arg(long, value_name = "NAME", value_parser = bug_parser())]
     pub inject_bug: Option<Bug>,
     /// Do not record latency histograms (counters only; shows what measuring costs).
     #[arg(long)]
     pub no_latency: bool,
     /// Guest writes per guest-mode entry (writes through one cached translation).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, value_name = "N", default_value_t = 4)]
     pub tlb_burst: u32,
     /// churn: number of hot gfns.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, value_name = "N", default_value_t = 8)]
     pub hot_gfns: u64,
 }
 
-/// Where results go and how a run shows itself.
+/// Where output goes and how a run shows itself. `--out` is the directory
+/// the command writes into; each command says its default.
 #[derive(Args, Debug, Clone)]
 pub struct OutputArgs {
-    /// Directory for result files.
-    #[arg(long, value_name = "DIR", default_value = "results")]
-    pub out: PathBuf,
-    /// No progress bar on stderr (it is hidden anyway when stderr is not a terminal).
+    /// Directory the result files go into [default: results].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No progress on stderr: neither the bar (on a terminal) nor the plain
+    /// progress lines (otherwise).
     #[arg(long)]
     pub no_progress: bool,
     /// Perf counters: default, off, or a comma-separated list of events (see `lab list`).
-    #[arg(long, default_value = "default")]
+    #[arg(long, value_name = "EVENTS", default_value = "default")]
     pub perf: PerfSpec,
 }
+
+/// The directory results go into when `--out` is not given.
+pub const RESULTS_DIR: &str = "results";
 
 impl VmArgs {
     /// Every (workload, aliases, desc_ext) the flags name, workload slowest.
     pub fn points(&self) -> Vec<Point> {
         let mut v = Vec::new();
-        for &workload in &self.workload.0 {
-            for &aliases in &self.aliases.0 {
-                for &desc_ext in &self.desc_ext.0 {
+        for &workload in &self.workload {
+            for &aliases in &self.aliases {
+                for &desc_ext in &self.desc_ext {
                     v.push(Point {
                         workload,
                         aliases,
@@ -201,18 +254,11 @@ impl VmArgs {
 
     /// The one point a single run uses; lists are for `lab sweep`.
     pub fn point(&self) -> LabResult<Point> {
-        for (flag, n) in [
-            ("--workload", self.workload.0.len()),
-            ("--aliases", self.aliases.0.len()),
-            ("--desc-ext", self.desc_ext.0.len()),
-        ] {
-            if n != 1 {
-                return Err(LabError::usage(format!(
-                    "{flag} takes one value here (lab sweep runs several)"
-                )));
-            }
-        }
-        Ok(self.points()[0])
+        Ok(Point {
+            workload: one("--workload", &self.workload)?,
+            aliases: one("--aliases", &self.aliases)?,
+            desc_ext: one("--desc-ext", &self.desc_ext)? as usize,
+        })
     }
 
     /// A validated configuration for one run (single-valued flags).

@@ -10,9 +10,10 @@
 //! `<out>/bugs-reached.json` whether the oracle caught it on this machine,
 //! which `lab list` then reports.
 
-use crate::cmd::args::{parse_count_list, parse_impl_list, CountList, ImplList, VmArgs};
+use crate::cmd::args::{impl_parser, impls, ImplSel, VmArgs, RESULTS_DIR};
 use crate::record::check::{record_bug, CheckRow};
 use crate::record::error::{LabError, LabResult, EXIT_OK, EXIT_VIOLATION};
+use crate::record::outputs;
 use crate::render;
 use crate::session::perf::PerfSpec;
 use crate::session::progress::Progress;
@@ -30,20 +31,21 @@ use std::path::PathBuf;
 )]
 pub struct CheckArgs {
     /// Implementations: correct (every design but lockless), all, or a list.
-    #[arg(long = "impl", default_value = "correct", value_parser = parse_impl_list)]
-    pub impls: ImplList,
+    #[arg(long = "impl", value_name = "NAME", default_value = "correct", value_delimiter = ',', value_parser = impl_parser())]
+    pub impls: Vec<ImplSel>,
     /// vCPU counts to run each implementation at.
-    #[arg(long, default_value = "2,8", value_parser = parse_count_list)]
-    pub vcpus: CountList,
+    #[arg(long, value_name = "N", default_value = "2,8", value_delimiter = ',')]
+    pub vcpus: Vec<u32>,
     /// Runs of each (implementation, vCPUs) pair, with seeds seed, seed+1, ...
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1)]
     pub repeat: u32,
     #[command(flatten)]
     pub vm: VmArgs,
-    /// Where `bugs-reached.json` is kept.
-    #[arg(long, value_name = "DIR", default_value = "results")]
-    pub out: PathBuf,
-    /// No progress bar on stderr.
+    /// Directory `bugs-reached.json` is kept in [default: results].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No progress on stderr: neither the bar (on a terminal) nor the plain
+    /// progress lines (otherwise).
     #[arg(long)]
     pub no_progress: bool,
     /// Print the outcome as JSON on stdout instead of the table.
@@ -53,13 +55,10 @@ pub struct CheckArgs {
 
 pub fn main(args: CheckArgs) -> LabResult<i32> {
     let bug = args.vm.inject_bug;
-    let impls: Vec<ImplKind> = match bug {
+    let designs: Vec<ImplKind> = match bug {
         Some(b) => {
-            let v: Vec<ImplKind> = args
-                .impls
-                .0
-                .iter()
-                .copied()
+            let v: Vec<ImplKind> = impls(&args.impls)
+                .into_iter()
                 .filter(|k| b.applies_to().contains(k))
                 .collect();
             if v.is_empty() {
@@ -71,15 +70,15 @@ pub fn main(args: CheckArgs) -> LabResult<i32> {
             }
             v
         }
-        None => args.impls.0.clone(),
+        None => impls(&args.impls),
     };
     if args.repeat == 0 {
         return Err(LabError::usage("--repeat must be at least 1"));
     }
     // Validate every configuration before running any.
     let mut plan = Vec::new();
-    for &k in &impls {
-        for &v in &args.vcpus.0 {
+    for &k in &designs {
+        for &v in &args.vcpus {
             for r in 0..args.repeat {
                 let mut cfg = args.vm.to_config(k, v)?;
                 cfg.seed = cfg.seed.wrapping_add(r as u64);
@@ -87,8 +86,16 @@ pub fn main(args: CheckArgs) -> LabResult<i32> {
             }
         }
     }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(RESULTS_DIR));
+    if bug.is_some() {
+        outputs::prepare_dir("--out", &out)?;
+    }
     crate::session::run::stop_flag();
-    let progress = Progress::new(args.no_progress).with_overall(plan.len() as u64, "check");
+    let progress =
+        Progress::new(args.no_progress, "lab check").with_overall(plan.len() as u64, "check");
     let mut rows = Vec::new();
     for cfg in &plan {
         if stopped() {
@@ -118,7 +125,7 @@ pub fn main(args: CheckArgs) -> LabResult<i32> {
     progress.finish();
     if let Some(b) = bug {
         if !stopped() {
-            record_bug(&args.out, b, &rows)?;
+            record_bug(&out, b, &rows)?;
         }
     }
     let failed = rows.iter().filter(|r| !r.ok).count();

@@ -2,6 +2,7 @@ pub mod args;
 pub mod calibrate;
 pub mod check;
 pub mod compare;
+pub mod docs;
 pub mod list;
 pub mod plot;
 pub mod profile;

@@ -1,4 +1,4 @@
-//! `lab plot PATH... [--format svg,png] [--out DIR]`: plots and an HTML
+//! `lab plot PATH... [--image-format svg,png] [--out DIR]`: plots and an HTML
 //! report from result files or a sweep directory (`render::plot` draws
 //! them).
 //!
@@ -11,9 +11,12 @@
 //! are overwritten by name, never deleted; `index.html` links only what
 //! this run wrote.
 
+use crate::analysis::Options;
 use crate::record::error::{LabResult, EXIT_OK};
 use crate::record::inputs::load_inputs;
-use crate::render::plot::{parse_formats, render_report, Formats};
+use crate::record::outputs;
+use crate::render::export::stderr_lines;
+use crate::render::plot::{formats, render_report, Format};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -23,9 +26,14 @@ pub struct PlotArgs {
     /// directory).
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-    /// Image formats, comma-separated: svg, png.
-    #[arg(long, default_value = "svg,png", value_parser = parse_formats)]
-    pub format: Formats,
+    /// Image formats of the plots.
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        default_value = "svg,png",
+        value_delimiter = ','
+    )]
+    pub image_format: Vec<Format>,
     /// Output directory [default: plots/ beside the inputs].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -33,6 +41,9 @@ pub struct PlotArgs {
     /// mmu-lock when present, else the first input's].
     #[arg(long, value_name = "IMPL")]
     pub baseline: Option<String>,
+    /// Every warning's details on stderr, not one line per kind.
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 /// The default output directory for `inputs` (see the module doc).
@@ -67,9 +78,15 @@ pub fn default_out_dir(inputs: &[PathBuf]) -> PathBuf {
 pub fn main(args: PlotArgs) -> LabResult<i32> {
     let runs = load_inputs(&args.paths)?;
     let out = args.out.unwrap_or_else(|| default_out_dir(&args.paths));
-    let report = render_report(&runs, &out, &args.format.0, args.baseline.as_deref())?;
+    outputs::prepare_dir("--out", &out)?;
+    let fmts = formats(&args.image_format);
+    let opts = Options {
+        baseline: args.baseline,
+        ..Default::default()
+    };
+    let report = render_report(&runs, &out, &fmts, &opts)?;
     let files: usize = report.plots.iter().map(|p| p.files.len()).sum();
-    let formats: Vec<&str> = args.format.0.iter().map(|f| f.ext()).collect();
+    let formats: Vec<&str> = fmts.iter().map(|f| f.ext()).collect();
     if report.plots.is_empty() {
         println!(
             "no plots: the {} runs have no latency histograms, sweep, rounds or perf counters to draw",
@@ -85,8 +102,8 @@ pub fn main(args: PlotArgs) -> LabResult<i32> {
         );
     }
     println!("report: {}", report.index.display());
-    for w in &report.comparison.warnings {
-        eprintln!("lab: warning: {w}");
+    for w in stderr_lines(&report.comparison, args.verbose) {
+        eprintln!("{w}");
     }
     Ok(EXIT_OK)
 }

@@ -24,7 +24,8 @@
 //!
 //! # The session directory
 //!
-//! `<--out>/profile-<UTC stamp>/` (`results/profile-20261125T185344/`):
+//! `--out DIR`, new or empty; by default `results/profile-<UTC stamp>`
+//! (`results/profile-20261125T185344.120Z/`):
 //!
 //! | file | what |
 //! | --- | --- |
@@ -33,6 +34,7 @@
 //! | `<impl>.timeseries.json` | schema `rmap-lab/timeseries/v1`: per interval its operation counts and rates, every latency metric's summary (count, percentiles, and the histogram as in the result file), and per role and event the counter's value, rate per second and per operation |
 //! | `<impl>.timeseries.csv` | the same, flat: one row per interval per role (below) |
 //! | `plots/*.svg`, `plots/*.png` | the charts, one line per implementation (`render::plot::profile`) |
+//! | `plots/index.html` | the charts on one page, grouped by what they show, with the session's table of medians |
 //!
 //! `lab compare` and `lab plot` on the directory read the result files and
 //! skip the others.
@@ -73,14 +75,15 @@
 //! a table of medians over the intervals.
 
 use crate::analysis::series::TimeSeries;
-use crate::cmd::args::{parse_impl_list, ImplList, OutputArgs, VmArgs};
+use crate::cmd::args::{impl_parser, impls, one, ImplSel, OutputArgs, VmArgs, RESULTS_DIR};
 use crate::record::error::{LabError, LabResult, EXIT_OK, EXIT_VIOLATION};
+use crate::record::outputs;
 use crate::record::result::{self as results, write_atomic, Part, RunResult};
 use crate::record::units::{format_size, parse_duration};
 use crate::render;
 use crate::render::export::timeseries;
 use crate::render::plot::profile as plots;
-use crate::render::plot::{parse_formats, Formats};
+use crate::render::plot::{self as plot, Format};
 use crate::session::perf::PerfSession;
 use crate::session::progress::Progress;
 use crate::session::run::{self, execute_with, stopped};
@@ -95,19 +98,27 @@ use std::time::Duration;
 pub const MAX_INTERVALS: u64 = 1000;
 
 #[derive(Args, Debug)]
+#[command(mut_arg("out", |a| a.help(
+    "The session's directory, new or empty [default: results/profile-<UTC stamp>]"
+)))]
 pub struct ProfileArgs {
     /// Implementations, run one after another: all, correct, or a list.
-    #[arg(long = "impl", default_value = "lockless", value_parser = parse_impl_list)]
-    pub impls: ImplList,
-    /// vCPU threads.
-    #[arg(long, default_value_t = 4)]
-    pub vcpus: u32,
+    #[arg(long = "impl", value_name = "NAME", default_value = "lockless", value_delimiter = ',', value_parser = impl_parser())]
+    pub impls: Vec<ImplSel>,
+    /// vCPU threads (one count here, lab sweep runs several).
+    #[arg(long, value_name = "N", default_value = "4", value_delimiter = ',')]
+    pub vcpus: Vec<u32>,
     /// Sampling interval: counters and latency are read each time one closes.
-    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    #[arg(long, value_name = "TIME", default_value = "100ms", value_parser = parse_duration)]
     pub interval: Duration,
-    /// Plot formats, comma-separated: svg, png.
-    #[arg(long, default_value = "svg,png", value_parser = parse_formats)]
-    pub format: Formats,
+    /// Image formats of the plots.
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        default_value = "svg,png",
+        value_delimiter = ','
+    )]
+    pub image_format: Vec<Format>,
     #[command(flatten)]
     pub vm: VmArgs,
     #[command(flatten)]
@@ -120,14 +131,15 @@ fn plan(args: &ProfileArgs) -> LabResult<Vec<Config>> {
     if iv.is_zero() {
         return Err(LabError::usage("--interval must be longer than 0"));
     }
+    let vcpus = one("--vcpus", &args.vcpus)?;
     let mut cfgs: Vec<Config> = Vec::new();
-    for &k in &args.impls.0 {
+    for k in impls(&args.impls) {
         if cfgs.iter().any(|c| c.impl_kind == k) {
             return Err(LabError::usage(format!(
                 "--impl names '{k}' twice (a session runs each implementation once)"
             )));
         }
-        let mut cfg = args.vm.to_config(k, args.vcpus)?;
+        let mut cfg = args.vm.to_config(k, vcpus)?;
         cfg.sample_interval = Some(iv);
         cfgs.push(cfg);
     }
@@ -146,30 +158,21 @@ fn plan(args: &ProfileArgs) -> LabResult<Vec<Config>> {
     Ok(cfgs)
 }
 
-/// A new, empty `<out>/profile-<stamp>[-N]` directory.
-fn session_dir(out: &Path) -> LabResult<PathBuf> {
-    let (_, stamp) = results::utc_stamps(std::time::SystemTime::now());
-    let base = format!("profile-{}", &stamp[..15]);
-    std::fs::create_dir_all(out)
-        .map_err(|e| LabError::failed(format!("{}: cannot create: {e}", out.display())))?;
-    for n in 1.. {
-        let dir = if n == 1 {
-            out.join(&base)
-        } else {
-            out.join(format!("{base}-{n}"))
-        };
-        match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(LabError::failed(format!(
-                    "{}: cannot create: {e}",
-                    dir.display()
-                )))
-            }
-        }
+/// The session's directory: `--out`, or `results/profile-<stamp>`; new or
+/// empty, made now.
+fn session_dir(out: Option<&Path>) -> LabResult<PathBuf> {
+    let dir = out.map(Path::to_path_buf).unwrap_or_else(|| {
+        let (_, stamp) = results::utc_stamps(std::time::SystemTime::now());
+        Path::new(RESULTS_DIR).join(format!("profile-{stamp}"))
+    });
+    if dir.is_dir() && std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(LabError::usage(format!(
+            "--out {}: the session directory is not empty (give a new one)",
+            dir.display()
+        )));
     }
-    unreachable!("some suffix is free")
+    outputs::prepare_dir("--out", &dir)?;
+    Ok(dir)
 }
 
 /// What `session.json` records of one run.
@@ -218,7 +221,7 @@ pub fn main(args: ProfileArgs) -> LabResult<i32> {
     let cfgs = plan(&args)?;
     // A bad --perf list fails here, before anything is written.
     PerfSession::new(&args.out.perf).map_err(LabError::usage)?;
-    let dir = session_dir(&args.out.out)?;
+    let dir = session_dir(args.out.out.as_deref())?;
     run::stop_flag();
     let first = &cfgs[0];
     let names: Vec<&'static str> = cfgs.iter().map(|c| c.impl_kind.name()).collect();
@@ -260,12 +263,8 @@ pub fn main(args: ProfileArgs) -> LabResult<i32> {
     };
     write_session(&session)?;
 
-    let progress = Progress::new(args.out.no_progress);
-    let progress = if cfgs.len() > 1 {
-        progress.with_overall(cfgs.len() as u64, "profile")
-    } else {
-        progress
-    };
+    let progress = Progress::new(args.out.no_progress, "lab profile")
+        .with_overall(cfgs.len() as u64, "profile");
     let mut all: Vec<TimeSeries> = Vec::new();
     let mut results: Vec<RunResult> = Vec::new();
     for cfg in &cfgs {
@@ -326,7 +325,9 @@ pub fn main(args: ProfileArgs) -> LabResult<i32> {
     progress.finish();
 
     let plots_dir = dir.join("plots");
-    let files = plots::render(&all, &plots_dir, &args.format.0)?;
+    let summary = render::profile::summary(&all);
+    let files = plots::render(&all, &plots_dir, &plot::formats(&args.image_format))?;
+    let index = plots::write_index(&all, &files, &summary, &plots_dir)?;
     session.plots = files
         .iter()
         .filter_map(|f| f.strip_prefix(&dir).ok())
@@ -336,7 +337,7 @@ pub fn main(args: ProfileArgs) -> LabResult<i32> {
     session.finished_at = Some(results::utc_now());
     write_session(&session)?;
 
-    print!("{}", render::profile::summary(&all));
+    print!("{summary}");
     println!("(medians over the intervals of each run)");
     // Warnings every run shares once, the others with their run's name.
     let mut shown: Vec<&String> = Vec::new();
@@ -363,6 +364,7 @@ pub fn main(args: ProfileArgs) -> LabResult<i32> {
         );
     }
     println!("plots:   {} ({} files)", plots_dir.display(), files.len());
+    println!("report:  {}", index.display());
     println!("session: {}", dir.display());
     Ok(if results.iter().all(|r| r.verdict.ok) {
         EXIT_OK

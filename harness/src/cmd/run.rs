@@ -2,25 +2,25 @@
 //! where), progress on stderr, the summary after it, a result file in
 //! `--out`, and optionally a trace file.
 
-use crate::cmd::args::{parse_impl, OutputArgs, VmArgs};
+use crate::cmd::args::{impl_parser, impls, one, ImplSel, OutputArgs, VmArgs, RESULTS_DIR};
 use crate::record::error::{LabError, LabResult, EXIT_INTERRUPTED, EXIT_OK, EXIT_VIOLATION};
+use crate::record::outputs;
 use crate::record::result::RunResult;
 use crate::render::terminal as output;
 use crate::session::progress::Progress;
 use crate::session::run::{execute, save, stop_flag};
 use crate::session::trace::{self, TraceWriter};
 use clap::Args;
-use rmap_impls::ImplKind;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Implementation (see `lab list`).
-    #[arg(long = "impl", default_value = "lockless", value_parser = parse_impl)]
-    pub impl_kind: ImplKind,
-    /// vCPU threads.
-    #[arg(long, default_value_t = 4)]
-    pub vcpus: u32,
+    /// Implementation (see `lab list`; one here, lab sweep runs several).
+    #[arg(long = "impl", value_name = "NAME", default_value = "lockless", value_delimiter = ',', value_parser = impl_parser())]
+    pub impls: Vec<ImplSel>,
+    /// vCPU threads (one count here, lab sweep runs several).
+    #[arg(long, value_name = "N", default_value = "4", value_delimiter = ',')]
+    pub vcpus: Vec<u32>,
     #[command(flatten)]
     pub vm: VmArgs,
     #[command(flatten)]
@@ -40,9 +40,18 @@ pub struct RunArgs {
 }
 
 pub fn main(args: RunArgs) -> LabResult<i32> {
-    let cfg = args.vm.to_config(args.impl_kind, args.vcpus)?;
+    let impl_kind = one("--impl", &impls(&args.impls))?;
+    let vcpus = one("--vcpus", &args.vcpus)?;
+    let cfg = args.vm.to_config(impl_kind, vcpus)?;
     if args.trace_sample == 0 {
         return Err(LabError::usage("--trace-sample must be at least 1"));
+    }
+    // Every output path is checked before the run, not after it: --out
+    // first, since it is made now and a trace may go into it.
+    let out_dir = args.out.out.as_deref().unwrap_or(Path::new(RESULTS_DIR));
+    outputs::prepare_dir("--out", out_dir)?;
+    if let Some(t) = &args.trace {
+        outputs::check_file("--trace", t)?;
     }
     let trace = args.trace.as_deref().map(|p| {
         TraceWriter::new(p)
@@ -58,7 +67,7 @@ pub fn main(args: RunArgs) -> LabResult<i32> {
     if !args.json {
         output::run_header(&cfg);
     }
-    let progress = Progress::new(args.out.no_progress);
+    let progress = Progress::new(args.out.no_progress, "lab run");
     let (_report, result) = execute(
         &cfg,
         &args.out.perf,
@@ -67,7 +76,7 @@ pub fn main(args: RunArgs) -> LabResult<i32> {
         &progress,
         cfg.impl_kind.name(),
     )?;
-    let path = save(&args.out.out, &result)?;
+    let path = save(out_dir, &result)?;
     let trace_summary =
         match (&trace, &args.trace) {
             (Some(t), Some(p)) => Some(t.finish().map_err(|e| {
@@ -81,7 +90,7 @@ pub fn main(args: RunArgs) -> LabResult<i32> {
             serde_json::to_string_pretty(&result).expect("a result always serialises")
         );
     } else {
-        output::run_summary(&result);
+        output::run_summary(&result, &output::header_warnings(&cfg));
         println!("result: {}", path.display());
         if let Some(t) = &trace_summary {
             println!(

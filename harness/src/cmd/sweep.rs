@@ -12,16 +12,19 @@
 //! `--resume` can skip the runs already written: it reads each existing
 //! file and keeps it when it parses as a complete (not interrupted) result.
 //! `sweep.json` records the matrix. At the end the directory's runs are
-//! plotted into `<dir>/plots/` with `index.html`, and the comparison table
-//! is printed.
+//! plotted into `<dir>/plots/` with `index.html`, and the comparison
+//! (headline, table, warnings) is printed.
+//!
+//! The directory is `--out DIR`, the one output-directory flag of every
+//! command; by default `results/sweep-<stamp>` with the lab's file-name
+//! stamp (`record::result::utc_stamps`).
 
 use crate::analysis as compare;
-use crate::cmd::args::{
-    parse_count_list, parse_impl_list, CountList, ImplList, OutputArgs, Point, VmArgs,
-};
+use crate::cmd::args::{impl_parser, impls, ImplSel, OutputArgs, Point, VmArgs, RESULTS_DIR};
 use crate::record::error::{LabError, LabResult, EXIT_OK, EXIT_VIOLATION};
+use crate::record::outputs;
 use crate::record::result::{self as results, write_atomic, RunResult};
-use crate::render::plot::{self, parse_formats, Formats};
+use crate::render::plot::{self, Format};
 use crate::session::progress::Progress;
 use crate::session::run::{execute, stopped};
 use clap::Args;
@@ -30,40 +33,48 @@ use rmap_workloads::Config;
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
+#[command(mut_arg("out", |a| a.help(
+    "The sweep's directory: new or empty, or the one to --resume [default: results/sweep-<UTC stamp>]"
+)))]
 pub struct SweepArgs {
     /// Implementations: all, correct, or a list.
-    #[arg(long = "impl", default_value = "all", value_parser = parse_impl_list)]
-    pub impls: ImplList,
+    #[arg(long = "impl", value_name = "NAME", default_value = "all", value_delimiter = ',', value_parser = impl_parser())]
+    pub impls: Vec<ImplSel>,
     /// vCPU counts.
-    #[arg(long, default_value = "1,2,4,8,16,32", value_parser = parse_count_list)]
-    pub vcpus: CountList,
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "1,2,4,8,16,32",
+        value_delimiter = ','
+    )]
+    pub vcpus: Vec<u32>,
     /// Runs of every configuration (seeds seed, seed+1, ...).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value_t = 1)]
     pub repeat: u32,
     /// Skip runs whose result file is already in the directory.
     #[arg(long)]
     pub resume: bool,
-    /// Sweep directory [default: results/sweep-<UTC stamp>].
-    #[arg(long = "dir", value_name = "DIR")]
-    pub dir: Option<PathBuf>,
-    /// Plot formats, comma-separated (svg, png), or none.
-    #[arg(long, default_value = "svg,png", value_parser = parse_plot_formats)]
-    pub format: Formats,
+    /// Image formats of the plots.
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        default_value = "svg,png",
+        value_delimiter = ','
+    )]
+    pub image_format: Vec<Format>,
+    /// No plots and no report: the comparison only.
+    #[arg(long)]
+    pub no_plots: bool,
     /// Implementation the ratios are taken against [default: mmu-lock when present].
     #[arg(long, value_name = "IMPL")]
     pub baseline: Option<String>,
+    /// The warnings' details below the comparison, not only one line per kind.
+    #[arg(long)]
+    pub verbose: bool,
     #[command(flatten)]
     pub vm: VmArgs,
     #[command(flatten)]
     pub out: OutputArgs,
-}
-
-fn parse_plot_formats(s: &str) -> Result<Formats, String> {
-    if s == "none" {
-        Ok(Formats(Vec::new()))
-    } else {
-        parse_formats(s)
-    }
 }
 
 /// One run of the matrix.
@@ -93,10 +104,11 @@ pub fn plan(args: &SweepArgs, dir: &Path) -> LabResult<Vec<Planned>> {
         return Err(LabError::usage("--repeat must be at least 1"));
     }
     let mut v = Vec::new();
+    let designs = impls(&args.impls);
     for repeat in 0..args.repeat {
         for p in args.vm.points() {
-            for &vcpus in &args.vcpus.0 {
-                for &k in &args.impls.0 {
+            for &vcpus in &args.vcpus {
+                for &k in &designs {
                     let mut cfg = args.vm.to_config_at(k, vcpus, p)?;
                     cfg.seed = cfg.seed.wrapping_add(repeat as u64);
                     v.push(Planned {
@@ -117,14 +129,14 @@ fn done(file: &Path) -> bool {
 }
 
 pub fn main(args: SweepArgs) -> LabResult<i32> {
-    let dir = args.dir.clone().unwrap_or_else(|| {
+    let dir = args.out.out.clone().unwrap_or_else(|| {
         let (_, stamp) = results::utc_stamps(std::time::SystemTime::now());
-        args.out.out.join(format!("sweep-{}", &stamp[..15]))
+        Path::new(RESULTS_DIR).join(format!("sweep-{stamp}"))
     });
-    if dir.exists() && !args.resume && std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some())
+    if dir.is_dir() && !args.resume && std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some())
     {
         return Err(LabError::usage(format!(
-            "{}: the sweep directory is not empty (use --resume to continue it, or another --dir)",
+            "--out {}: the sweep directory is not empty (use --resume to continue it, or another --out)",
             dir.display()
         )));
     }
@@ -133,8 +145,7 @@ pub fn main(args: SweepArgs) -> LabResult<i32> {
         .iter()
         .filter(|p| !(args.resume && done(&p.file)))
         .collect();
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| LabError::failed(format!("{}: cannot create: {e}", dir.display())))?;
+    outputs::prepare_dir("--out", &dir)?;
     write_manifest(&dir, &args, planned.len())?;
     crate::session::run::stop_flag();
 
@@ -161,7 +172,8 @@ pub fn main(args: SweepArgs) -> LabResult<i32> {
             crate::record::machine::online_cpus()
         );
     }
-    let progress = Progress::new(args.out.no_progress).with_overall(todo.len() as u64, "sweep");
+    let progress =
+        Progress::new(args.out.no_progress, "lab sweep").with_overall(todo.len() as u64, "sweep");
     let mut violations = 0;
     for p in &todo {
         if stopped() {
@@ -194,23 +206,27 @@ pub fn main(args: SweepArgs) -> LabResult<i32> {
     progress.finish();
     if stopped() {
         println!(
-            "interrupted: run `lab sweep --resume --dir {}` with the same flags to finish",
+            "interrupted: run `lab sweep --resume --out {}` with the same flags to finish",
             dir.display()
         );
         return Ok(EXIT_OK);
     }
 
     let runs = crate::record::inputs::load_inputs(std::slice::from_ref(&dir))?;
-    if !args.format.0.is_empty() {
+    let opts = compare::Options {
+        baseline: args.baseline.clone(),
+        ..Default::default()
+    };
+    if !args.no_plots {
         let report = plot::render_report(
             &runs,
             &dir.join("plots"),
-            &args.format.0,
-            args.baseline.as_deref(),
+            &plot::formats(&args.image_format),
+            &opts,
         )?;
         print!(
             "{}",
-            crate::render::export::table::render(&report.comparison)
+            crate::render::export::table::render(&report.comparison, args.verbose)
         );
         println!(
             "plots:  {} ({} charts)",
@@ -219,14 +235,8 @@ pub fn main(args: SweepArgs) -> LabResult<i32> {
         );
         println!("report: {}", report.index.display());
     } else {
-        let c = compare::compare(
-            &runs,
-            &compare::Options {
-                baseline: args.baseline.clone(),
-                ..Default::default()
-            },
-        )?;
-        print!("{}", crate::render::export::table::render(&c));
+        let c = compare::compare(&runs, &opts)?;
+        print!("{}", crate::render::export::table::render(&c, args.verbose));
     }
     if violations > 0 {
         println!("{violations} runs lost writes or left inconsistent rmaps");
@@ -238,11 +248,11 @@ pub fn main(args: SweepArgs) -> LabResult<i32> {
 fn write_manifest(dir: &Path, args: &SweepArgs, runs: usize) -> LabResult<()> {
     let m = serde_json::json!({
         "schema": "rmap-lab/sweep/v1",
-        "impls": args.impls.0.iter().map(|k| k.name()).collect::<Vec<_>>(),
-        "vcpus": args.vcpus.0,
-        "workloads": args.vm.workload.0.iter().map(|w| w.name()).collect::<Vec<_>>(),
-        "aliases": args.vm.aliases.0,
-        "desc_ext": args.vm.desc_ext.0,
+        "impls": impls(&args.impls).iter().map(|k| k.name()).collect::<Vec<_>>(),
+        "vcpus": args.vcpus,
+        "workloads": args.vm.workload.iter().map(|w| w.name()).collect::<Vec<_>>(),
+        "aliases": args.vm.aliases,
+        "desc_ext": args.vm.desc_ext,
         "repeat": args.repeat,
         "runs": runs,
         "written_at": results::utc_now(),

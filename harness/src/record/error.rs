@@ -7,6 +7,9 @@ use std::fmt;
 pub const EXIT_OK: i32 = 0;
 /// Exit status: a correctness violation was found.
 pub const EXIT_VIOLATION: i32 = 1;
+/// Exit status: `lab compare --against --fail-on-regression` found a
+/// figure that regressed (a script's "this change made it worse").
+pub const EXIT_REGRESSION: i32 = 1;
 /// Exit status: bad usage or bad input.
 pub const EXIT_USAGE: i32 = 2;
 /// Exit status: stopped by Ctrl-C after writing what it had (marked

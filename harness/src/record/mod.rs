@@ -2,6 +2,7 @@ pub mod check;
 pub mod error;
 pub mod inputs;
 pub mod machine;
+pub mod outputs;
 pub mod result;
 pub mod units;
 pub mod warnings;

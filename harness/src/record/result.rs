@@ -172,6 +172,10 @@ pub struct MetricSummary {
     pub mean_ns: f64,
     /// The full histogram: HdrHistogram V2 + DEFLATE, base64.
     pub hdr: String,
+    /// One operation in this many was timed, so `count` is the samples, not
+    /// the operations (absent: every operation was timed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_every: Option<u64>,
 }
 
 /// Totals of the measured phase. The first eight are every producer's
@@ -465,9 +469,14 @@ impl RunResult {
         serde_json::from_value(v).map_err(|e| format!("invalid {SCHEMA} result: {e}"))
     }
 
-    /// Write atomically to `path` (temporary file, fsync, rename).
+    /// Write atomically to `path` (temporary file, fsync, rename), making
+    /// its directory first: a result's directory is the `--out` the user
+    /// asked for.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(self).expect("a result always serialises");
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
         write_atomic(path, &json)
     }
 
@@ -477,13 +486,14 @@ impl RunResult {
 }
 
 /// Write `bytes` to `path` atomically: a temporary file beside it, fsync,
-/// rename. Used for every file the lab writes that a reader may race.
+/// rename. Used for every file the lab writes that a reader may race. The
+/// directory must exist: nothing here creates one (a `--trace` into a
+/// missing directory fails instead of making it).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -520,6 +530,7 @@ impl MetricSummary {
             max_ns: h.max(),
             mean_ns: h.mean(),
             hdr: base64::engine::general_purpose::STANDARD.encode(bytes),
+            sample_every: None,
         }
     }
 
@@ -674,35 +685,33 @@ pub fn utc_now() -> String {
     utc_stamps(std::time::SystemTime::now()).0
 }
 
+/// The one timestamp format of the lab's file names: the RFC 3339 UTC time
+/// of [`utc_now`] without its `-` and `:` separators (ISO 8601's basic
+/// form), to the millisecond: `20261125T185344.120Z`. It sorts as time
+/// does and is unique enough for runs started one after another.
+const FILE_STAMP: &str = "%Y%m%dT%H%M%S%.3fZ";
+const RFC3339_MS: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
+
 /// `t` as RFC 3339 in UTC with milliseconds, and as a file-name stamp
-/// (`20261125T185344.120Z`), without a date crate (civil date from days
-/// since 1970-01-01 after Howard Hinnant's algorithm).
+/// ([`FILE_STAMP`]).
 pub fn utc_stamps(t: std::time::SystemTime) -> (String, String) {
-    let d = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or(std::time::Duration::ZERO);
-    let secs = d.as_secs();
-    let ms = d.subsec_millis();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + (month <= 2) as i64;
+    let ts = jiff::Timestamp::try_from(t).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     (
-        format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z"),
-        format!("{year:04}{month:02}{day:02}T{h:02}{m:02}{s:02}.{ms:03}Z"),
+        ts.strftime(RFC3339_MS).to_string(),
+        ts.strftime(FILE_STAMP).to_string(),
     )
+}
+
+/// The file-name stamp of an RFC 3339 time (a result's `started_at`), or
+/// `None` when it is not one.
+pub fn file_stamp_of(rfc3339: &str) -> Option<String> {
+    let ts: jiff::Timestamp = rfc3339.parse().ok()?;
+    Some(ts.strftime(FILE_STAMP).to_string())
 }
 
 #[cfg(test)]
 mod time_tests {
-    use super::utc_stamps;
+    use super::{file_stamp_of, utc_stamps};
     use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
@@ -712,5 +721,10 @@ mod time_tests {
         assert_eq!(utc_stamps(t).1, "20000229T000000.123Z");
         let t = UNIX_EPOCH + Duration::from_secs(1_795_632_824);
         assert_eq!(utc_stamps(t).0, "2026-11-25T18:53:44.000Z");
+        assert_eq!(
+            file_stamp_of("2026-11-25T18:53:44.120Z").as_deref(),
+            Some("20261125T185344.120Z")
+        );
+        assert_eq!(file_stamp_of("yesterday"), None);
     }
 }

@@ -163,7 +163,11 @@ pub fn to_result(
     let metrics = report
         .histograms
         .iter()
-        .map(|(name, h)| (name.to_string(), MetricSummary::from_histogram(h)))
+        .map(|(name, h)| {
+            let mut m = MetricSummary::from_histogram(h);
+            m.sample_every = sample_every(name);
+            (name.to_string(), m)
+        })
         .collect();
     let counters = Counters {
         walks: c.walk.walks,
@@ -245,6 +249,18 @@ pub fn to_result(
     result
 }
 
+/// How the VM samples a metric's histogram: one operation in N, from the
+/// constants the VM times with (`None`: every operation).
+pub fn sample_every(metric: &str) -> Option<u64> {
+    use rmap_workloads::metrics::{FAULT_FAST_SAMPLE, WRITE_SAMPLE};
+    match metric {
+        "vcpu.write" => Some(WRITE_SAMPLE),
+        "vcpu.fault_fast" => Some(FAULT_FAST_SAMPLE),
+        _ => None,
+    }
+    .filter(|&n| n > 1)
+}
+
 /// A result keeps at most this many rounds of its round-over-time series.
 const MAX_ROUNDS_KEPT: usize = 1000;
 
@@ -281,14 +297,12 @@ pub fn config_json(cfg: &Config) -> RunConfig {
     }
 }
 
-/// `results/<impl>-<workload>-<N>v-<stamp>.json`, not overwriting.
+/// `results/<impl>-<workload>-<N>v-<stamp>.json` with the lab's file-name
+/// stamp of the run's start (`record::result::utc_stamps`), not
+/// overwriting.
 pub fn result_path(dir: &Path, r: &RunResult) -> PathBuf {
-    let stamp: String = r
-        .started_at
-        .chars()
-        .filter(|c| c.is_ascii_digit())
-        .take(14)
-        .collect();
+    let stamp = results::file_stamp_of(&r.started_at)
+        .unwrap_or_else(|| results::utc_stamps(std::time::SystemTime::now()).1);
     let base = format!(
         "{}-{}-{}v-{}",
         r.impl_name, r.workload, r.config.vcpus, stamp

@@ -55,7 +55,6 @@ use crate::record::result::write_atomic;
 use rmap_workloads::{Probe, RoleKind, SpanKind};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -280,67 +279,71 @@ impl TraceWriter {
                 .1
                 .extend_from_slice(&b.events);
         }
-        let mut out = Vec::with_capacity(1 << 20);
-        out.extend_from_slice(b"{\"traceEvents\":[\n");
-        write!(
-            out,
-            "{{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,\"args\":{{\"name\":{}}}}}",
-            json_str(&self.process_name)
-        )?;
+        let mut out: Vec<TraceEvent> = vec![TraceEvent::Metadata {
+            name: "process_name",
+            pid: PID,
+            tid: 0,
+            args: MetaArgs::Name {
+                name: self.process_name.clone(),
+            },
+        }];
         let mut events = 0u64;
         for (tid, ((_, index), (role, evs))) in tracks.iter_mut().enumerate() {
-            let tid = tid + 1;
+            let tid = tid as u32 + 1;
             let role = *role;
             let name = match (role, *index) {
                 (RoleKind::Vcpu, i) => format!("vcpu {i}"),
                 (r, 0) => r.name().to_string(),
                 (r, i) => format!("{} {i}", r.name()),
             };
-            write!(
-                out,
-                ",\n{{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":{tid},\"args\":{{\"name\":{}}}}}",
-                json_str(&name)
-            )?;
-            write!(
-                out,
-                ",\n{{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":1,\"tid\":{tid},\"args\":{{\"sort_index\":{tid}}}}}"
-            )?;
+            out.push(TraceEvent::Metadata {
+                name: "thread_name",
+                pid: PID,
+                tid,
+                args: MetaArgs::Name { name },
+            });
+            out.push(TraceEvent::Metadata {
+                name: "thread_sort_index",
+                pid: PID,
+                tid,
+                args: MetaArgs::SortIndex { sort_index: tid },
+            });
             evs.sort_by_key(|e| (e.start(), std::cmp::Reverse(e.dur())));
             let cat = role.name();
             for e in evs.iter() {
                 events += 1;
-                match *e {
+                out.push(match *e {
                     Ev::Span {
                         kind,
                         start_ns,
                         dur_ns,
                         arg,
-                    } => {
-                        write!(
-                            out,
-                            ",\n{{\"name\":\"{}\",\"cat\":\"{cat}\",\"ph\":\"X\",\"pid\":1,\"tid\":{tid},\"ts\":{},\"dur\":{}",
-                            kind.name(),
-                            Micros(start_ns),
-                            Micros(dur_ns)
-                        )?;
-                        let key = match kind {
-                            SpanKind::WpGfn | SpanKind::FaultSlow => Some("gfn"),
-                            SpanKind::Round => Some("pages"),
-                            _ if arg != 0 => Some("arg"),
+                    } => TraceEvent::Complete {
+                        name: kind.name(),
+                        cat,
+                        pid: PID,
+                        tid,
+                        ts: micros(start_ns),
+                        dur: micros(dur_ns),
+                        args: match kind {
+                            SpanKind::WpGfn | SpanKind::FaultSlow => {
+                                Some(SpanArgs::Gfn { gfn: arg })
+                            }
+                            SpanKind::Round => Some(SpanArgs::Pages { pages: arg }),
+                            _ if arg != 0 => Some(SpanArgs::Arg { arg }),
                             _ => None,
-                        };
-                        match key {
-                            Some(k) => write!(out, ",\"args\":{{\"{k}\":{arg}}}}}")?,
-                            None => out.push(b'}'),
-                        }
-                    }
-                    Ev::Restart { at_ns, reason, gfn } => write!(
-                        out,
-                        ",\n{{\"name\":\"restart\",\"cat\":\"{cat}\",\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":{tid},\"ts\":{},\"args\":{{\"reason\":{},\"gfn\":{gfn}}}}}",
-                        Micros(at_ns),
-                        json_str(reason)
-                    )?,
-                }
+                        },
+                    },
+                    Ev::Restart { at_ns, reason, gfn } => TraceEvent::Instant {
+                        name: "restart",
+                        cat,
+                        s: "t",
+                        pid: PID,
+                        tid,
+                        ts: micros(at_ns),
+                        args: RestartArgs { reason, gfn },
+                    },
+                });
             }
         }
         let mut other = self.other.clone();
@@ -349,32 +352,98 @@ impl TraceWriter {
         other.insert("events".into(), events.into());
         other.insert("dropped_events".into(), dropped.into());
         other.insert("lab_version".into(), env!("CARGO_PKG_VERSION").into());
-        write!(
-            out,
-            "\n],\n\"displayTimeUnit\":\"ns\",\n\"otherData\":{}}}\n",
-            serde_json::Value::Object(other.into_iter().collect())
-        )?;
-        write_atomic(&self.path, &out)?;
+        let file = TraceFile {
+            trace_events: out,
+            display_time_unit: "ns",
+            other_data: other,
+        };
+        let mut bytes = serde_json::to_vec(&file).expect("a trace always serialises");
+        bytes.push(b'\n');
+        write_atomic(&self.path, &bytes)?;
         Ok(TraceSummary {
             path: self.path.clone(),
             events,
             dropped,
-            bytes: out.len() as u64,
+            bytes: bytes.len() as u64,
         })
     }
 }
 
-/// Nanoseconds written as microseconds with three exact decimals.
-struct Micros(u64);
+/// Every event is in this process.
+const PID: u32 = 1;
 
-impl std::fmt::Display for Micros {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{:03}", self.0 / 1000, self.0 % 1000)
-    }
+/// Nanoseconds as the trace format's microseconds (exact to the
+/// nanosecond: a quotient of integers below 2^53 rounds to the double that
+/// prints as the three-decimal value).
+fn micros(ns: u64) -> f64 {
+    ns as f64 / 1000.0
 }
 
-fn json_str(s: &str) -> String {
-    serde_json::to_string(s).expect("a string always serialises")
+/// The file: Chrome's trace-event format, JSON object form.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TraceFile {
+    trace_events: Vec<TraceEvent>,
+    display_time_unit: &'static str,
+    other_data: BTreeMap<String, serde_json::Value>,
+}
+
+/// One trace event, tagged by its phase `ph` as the format names them.
+#[derive(serde::Serialize)]
+#[serde(tag = "ph")]
+enum TraceEvent {
+    /// Process and thread names and the tracks' order.
+    #[serde(rename = "M")]
+    Metadata {
+        name: &'static str,
+        pid: u32,
+        tid: u32,
+        args: MetaArgs,
+    },
+    /// A span with its duration.
+    #[serde(rename = "X")]
+    Complete {
+        name: &'static str,
+        cat: &'static str,
+        pid: u32,
+        tid: u32,
+        ts: f64,
+        dur: f64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        args: Option<SpanArgs>,
+    },
+    /// A moment on one thread's track (`s: "t"`).
+    #[serde(rename = "i")]
+    Instant {
+        name: &'static str,
+        cat: &'static str,
+        s: &'static str,
+        pid: u32,
+        tid: u32,
+        ts: f64,
+        args: RestartArgs,
+    },
+}
+
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum MetaArgs {
+    Name { name: String },
+    SortIndex { sort_index: u32 },
+}
+
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum SpanArgs {
+    Gfn { gfn: u64 },
+    Pages { pages: u64 },
+    Arg { arg: u64 },
+}
+
+#[derive(serde::Serialize)]
+struct RestartArgs {
+    reason: &'static str,
+    gfn: u64,
 }
 
 impl Probe for TraceWriter {

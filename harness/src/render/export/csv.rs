@@ -1,17 +1,24 @@
 //! `--format csv`: one line per group, raw numbers in base units
-//! (nanoseconds, operations per second) for spreadsheets and notebooks.
-//! Columns: `impl`, the grouping keys, `runs`, then for each figure
-//! `ID_UNIT_median`, `_min`, `_max`, `_n` and `_ratio` (empty where absent).
+//! (nanoseconds, operations per second) for spreadsheets and notebooks,
+//! written with the `csv` crate. Columns: `impl`, the grouping keys,
+//! `runs`, then for each figure `ID_UNIT_median`, `_min`, `_max`, `_n`,
+//! `_ratio`, the ratio's 95% interval `_ratio_lo` and `_ratio_hi`, and
+//! `_change` (`better`, `worse`, `noise`, `unknown`, `not_comparable`);
+//! empty where absent.
 
 use crate::analysis::model::Comparison;
 
-/// Quote a field when it needs it (RFC 4180).
-pub(crate) fn field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
+/// `records` as CSV text (RFC 4180 quoting).
+pub fn write(records: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .flexible(false)
+        .from_writer(Vec::new());
+    for r in records {
+        w.write_record(&r)
+            .expect("records of one length written to memory");
     }
+    String::from_utf8(w.into_inner().expect("a Vec never fails to flush"))
+        .expect("the fields are UTF-8")
 }
 
 fn num(v: Option<f64>) -> String {
@@ -30,19 +37,21 @@ pub fn render(c: &Comparison) -> String {
             Unit::PerKiloWalk => format!("{}_per_1k_walks", f.id),
             Unit::Count => f.id.clone(),
         };
-        for s in ["median", "min", "max", "n", "ratio"] {
+        for s in [
+            "median", "min", "max", "n", "ratio", "ratio_lo", "ratio_hi", "change",
+        ] {
             head.push(format!("{id}_{s}"));
         }
     }
-    let mut out = head.iter().map(|h| field(h)).collect::<Vec<_>>().join(",") + "\n";
+    let mut records = vec![head];
     for row in &c.rows {
-        let mut v = vec![field(&row.impl_name)];
+        let mut v = vec![row.impl_name.clone()];
         for (_, x) in &row.params {
-            v.push(field(&match x {
+            v.push(match x {
                 serde_json::Value::String(s) => s.clone(),
                 serde_json::Value::Null => String::new(),
                 other => other.to_string(),
-            }));
+            });
         }
         v.push(row.runs.len().to_string());
         for cell in &row.cells {
@@ -52,9 +61,16 @@ pub fn render(c: &Comparison) -> String {
             v.push(num(s.map(|s| s.max)));
             v.push(s.map(|s| s.n.to_string()).unwrap_or_default());
             v.push(num(cell.ratio));
+            v.push(num(cell.ratio_ci.map(|i| i.lo)));
+            v.push(num(cell.ratio_ci.map(|i| i.hi)));
+            v.push(
+                cell.change
+                    .and_then(|ch| serde_json::to_value(ch).ok())
+                    .and_then(|x| x.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+            );
         }
-        out.push_str(&v.join(","));
-        out.push('\n');
+        records.push(v);
     }
-    out
+    write(records)
 }

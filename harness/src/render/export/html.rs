@@ -1,13 +1,25 @@
-//! The comparison as an HTML fragment, for the report (`plot::report`):
-//! a `<table class="cmp">` with the median, the range of repeats and the
-//! ratio to the baseline in each cell, ratios classed `better` or `worse`
-//! by the figure's direction, and the warnings as a list. The report's
-//! inline CSS styles these classes.
+//! The comparison as HTML fragments, for the report (`plot::report`):
+//!
+//! - [`headline`]: per scope, the lost-writes sentence and each design's
+//!   claims, classed `better`, `worse` or `noise`, with their intervals;
+//! - [`table`]: a `<table class="cmp">` with the median, the range of
+//!   repeats and the ratio to the baseline in each cell; a ratio is classed
+//!   `better` or `worse` (coloured) only when its 95% interval excludes 1,
+//!   `noise` (grey, `~`) when it holds 1, and never for a figure that is
+//!   not comparable across designs (`†`); the interval is the cell's
+//!   tooltip;
+//! - [`interference`]: the dirty-logging over idle table;
+//! - [`warnings`]: one line per kind, its details folded in `<details>`.
+//!
+//! The report's inline CSS styles these classes.
 
-use super::{format_median, format_range, format_ratio, ratio_note};
-use crate::analysis::figure::Better;
-use crate::analysis::group::format_param;
+use super::{cell_ratio, format_median, format_range, heading, marks_note, ratio_note};
+use crate::analysis::group::{format_param, format_params};
+use crate::analysis::headline::{design_lines, is_good};
+use crate::analysis::interval::Change;
 use crate::analysis::model::Comparison;
+use crate::analysis::warnings::summarize;
+use crate::record::units::{format_ns, format_ratio};
 
 /// Escape text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -25,14 +37,56 @@ pub fn escape(s: &str) -> String {
     o
 }
 
-pub fn render(c: &Comparison) -> String {
+fn class_of(change: Option<Change>) -> &'static str {
+    match change.and_then(is_good) {
+        Some(true) => "ratio better",
+        Some(false) => "ratio worse",
+        None if change == Some(Change::Noise) => "ratio noise",
+        None => "ratio",
+    }
+}
+
+/// The headline: a list per scope.
+pub fn headline(c: &Comparison) -> String {
+    let h = &c.headline;
+    if c.impls.len() < 2 {
+        return String::new();
+    }
+    let mut o = format!(
+        "<p class=\"note\">Each design against <code>{}</code>; &plusmn; and (a-b) are 95% confidence intervals over repeats (bootstrap); \"per configuration\" gives the smallest and largest ratio behind a geometric mean.</p>\n",
+        escape(&h.baseline)
+    );
+    for s in &h.scopes {
+        o.push_str(&format!(
+            "<h3>{}</h3>\n<ul class=\"headline\">\n<li class=\"lost\">{}</li>\n",
+            escape(&s.title()),
+            escape(&s.lost_sentence())
+        ));
+        for (name, claims) in s.designs() {
+            o.push_str(&format!("<li><strong>{}</strong><ul>\n", escape(name)));
+            for (change, line) in design_lines(&claims, &h.baseline) {
+                o.push_str(&format!(
+                    "<li class=\"{}\">{}</li>\n",
+                    class_of(change).replace("ratio", "claim"),
+                    escape(&line)
+                ));
+            }
+            o.push_str("</ul></li>\n");
+        }
+        o.push_str("</ul>\n");
+    }
+    o
+}
+
+/// The full table, with the notes on its marks.
+pub fn table(c: &Comparison) -> String {
     let mut o = String::from("<table class=\"cmp\">\n<thead><tr><th>impl</th>");
     for k in &c.keys {
         o.push_str(&format!("<th>{}</th>", escape(k)));
     }
     o.push_str("<th>runs</th>");
-    for f in &c.figures {
-        o.push_str(&format!("<th>{}</th>", escape(&f.label)));
+    for j in 0..c.figures.len() {
+        o.push_str(&format!("<th>{}</th>", escape(&heading(c, j))));
     }
     o.push_str("</tr></thead>\n<tbody>\n");
     for row in &c.rows {
@@ -54,21 +108,19 @@ pub fn render(c: &Comparison) -> String {
                 "<td class=\"num\">{}",
                 escape(&format_median(c, j, cell))
             ));
-            if let (false, Some(r)) = (row.is_baseline, cell.ratio) {
-                let good = match c.figures[j].better {
-                    Better::Higher => r > 1.0,
-                    Better::Lower => r < 1.0,
-                };
-                let class = if r == 1.0 {
-                    "ratio"
-                } else if good {
-                    "ratio better"
-                } else {
-                    "ratio worse"
+            if let (false, Some(r)) = (row.is_baseline, cell_ratio(cell)) {
+                let title = match cell.ratio_ci {
+                    Some(i) => format!(
+                        " title=\"95% interval {}-{}\"",
+                        format_ratio(i.lo),
+                        format_ratio(i.hi)
+                    ),
+                    None => " title=\"one run on a side: no interval\"".to_string(),
                 };
                 o.push_str(&format!(
-                    " <span class=\"{class}\">{}</span>",
-                    format_ratio(r)
+                    " <span class=\"{}\"{title}>{}</span>",
+                    class_of(cell.change),
+                    escape(&r)
                 ));
             }
             if let Some(range) = format_range(c, j, cell) {
@@ -84,16 +136,69 @@ pub fn render(c: &Comparison) -> String {
     o.push_str("</tbody>\n</table>\n");
     if c.impls.len() > 1 {
         o.push_str(&format!(
-            "<p class=\"note\">{}; ranges are min-max over repeats.</p>\n",
+            "<p class=\"note\">{}; ranges are min-max over repeats; a ratio is coloured only when its 95% interval excludes 1.</p>\n",
             escape(&ratio_note(c))
         ));
     }
-    if !c.warnings.is_empty() {
-        o.push_str("<ul class=\"warnings\">\n");
-        for w in &c.warnings {
-            o.push_str(&format!("<li>Warning: {}</li>\n", escape(w)));
-        }
-        o.push_str("</ul>\n");
+    for n in marks_note(c) {
+        o.push_str(&format!("<p class=\"note\">{}</p>\n", escape(&n)));
     }
+    o
+}
+
+/// The interference table (empty when no run has an idle twin).
+pub fn interference(c: &Comparison) -> String {
+    if c.interference.is_empty() {
+        return String::new();
+    }
+    let mut o = String::from(
+        "<p>The same vCPU traffic with dirty logging, over <code>idle</code> (medians over repeats): what dirty logging costs the vCPUs.</p>\n<table class=\"interference\">\n<thead><tr><th>impl</th><th>at</th><th>slow fault p99, dirty-log / idle</th><th>ratio</th><th>guest writes/s ratio</th></tr></thead>\n<tbody>\n",
+    );
+    for x in &c.interference {
+        let pair = x
+            .fault_slow_p99
+            .map(|(d, i)| format!("{} / {}", format_ns(d), format_ns(i)))
+            .unwrap_or("-".into());
+        let ratio = |r: Option<f64>| r.map(format_ratio).unwrap_or("-".into());
+        o.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+            escape(&x.impl_name),
+            escape(&format_params(&x.params)),
+            escape(&pair),
+            escape(&ratio(x.fault_ratio())),
+            escape(&ratio(x.writes_ratio()))
+        ));
+    }
+    o.push_str("</tbody>\n</table>\n");
+    o
+}
+
+/// One line per kind of warning, its details folded.
+pub fn warnings(c: &Comparison) -> String {
+    let sums = summarize(c);
+    if sums.is_empty() {
+        return String::new();
+    }
+    let mut o = String::from("<ul class=\"warnings\">\n");
+    for s in sums {
+        let class = if s.kind.is_note() { "note" } else { "warning" };
+        let head = if s.kind.is_note() { "Note" } else { "Warning" };
+        if s.details.is_empty() {
+            o.push_str(&format!(
+                "<li class=\"{class}\">{head}: {}</li>\n",
+                escape(&s.text)
+            ));
+        } else {
+            o.push_str(&format!(
+                "<li class=\"{class}\"><details><summary>{head}: {}</summary>\n<ul>\n",
+                escape(&s.text)
+            ));
+            for d in &s.details {
+                o.push_str(&format!("<li>{}</li>\n", escape(d)));
+            }
+            o.push_str("</ul></details></li>\n");
+        }
+    }
+    o.push_str("</ul>\n");
     o
 }

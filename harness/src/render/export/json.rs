@@ -1,6 +1,9 @@
 //! `--format json`: the comparison as one object, schema
 //! `rmap-lab/compare/v1`, for programs. Numbers are in base units (see each
-//! figure's `unit`); a figure a group lacks is `null`.
+//! figure's `unit`); a figure a group lacks is `null`. Each figure of a
+//! group has its `ratio`, the ratio's 95% interval `ratio_ci` and its
+//! `change`; `headline` holds the headline's claims, `warnings` every
+//! warning's text and `warning_summary` one line per kind.
 
 use crate::analysis::model::{Cell, Comparison};
 use serde::Serialize;
@@ -17,7 +20,9 @@ struct Out<'a> {
     figures: Vec<FigureOut<'a>>,
     groups: Vec<GroupOut<'a>>,
     interference: Vec<InterferenceOut<'a>>,
-    warnings: &'a [String],
+    headline: &'a crate::analysis::headline::Headline,
+    warnings: Vec<&'a str>,
+    warning_summary: Vec<crate::analysis::warnings::Summary>,
 }
 
 /// One dirty-logging group over its idle twin.
@@ -35,6 +40,7 @@ struct FigureOut<'a> {
     label: &'a str,
     unit: crate::analysis::figure::Unit,
     better: crate::analysis::figure::Better,
+    comparable: bool,
 }
 
 #[derive(Serialize)]
@@ -61,6 +67,7 @@ pub fn render(c: &Comparison) -> String {
                 label: &f.label,
                 unit: f.unit,
                 better: f.better,
+                comparable: f.comparable,
             })
             .collect(),
         groups: c
@@ -88,7 +95,9 @@ pub fn render(c: &Comparison) -> String {
                 guest_writes_ratio: pair.writes_ratio(),
             })
             .collect(),
-        warnings: &c.warnings,
+        headline: &c.headline,
+        warnings: c.warnings.iter().map(|w| w.text.as_str()).collect(),
+        warning_summary: crate::analysis::warnings::summarize(c),
     };
     serde_json::to_string_pretty(&out).expect("a comparison always serialises") + "\n"
 }

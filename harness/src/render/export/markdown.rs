@@ -1,9 +1,13 @@
-//! `--format markdown`: a GitHub table for a README or an issue. Each
-//! figure has a value column (median, then the range of repeats in
-//! brackets) and a ratio column against the baseline; the warnings follow
-//! as a list.
+//! `--format markdown`: for a README or an issue. The headline first, as a
+//! list; then a GitHub table where each figure has a value column (median,
+//! then the range of repeats in brackets) and a ratio column against the
+//! baseline (`~`: within noise); the interference table; the warnings, one
+//! per kind (`--verbose`: every detail).
 
-use super::{common_line, format_median, format_range, format_ratio, ratio_note};
+use super::{
+    cell_ratio, common_line, format_median, format_range, heading, headline_lines, marks_note,
+    ratio_note, warning_lines,
+};
 use crate::analysis::group::format_param;
 use crate::analysis::model::Comparison;
 
@@ -12,15 +16,15 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|")
 }
 
-pub fn render(c: &Comparison) -> String {
+pub fn render(c: &Comparison, verbose: bool) -> String {
     let several = c.impls.len() > 1;
     let mut head = vec!["impl".to_string()];
     head.extend(c.keys.iter().cloned());
     head.push("runs".into());
     let mut align = vec![":---".to_string()];
     align.extend(std::iter::repeat_n("---:".to_string(), c.keys.len() + 1));
-    for f in &c.figures {
-        head.push(f.label.clone());
+    for j in 0..c.figures.len() {
+        head.push(heading(c, j));
         align.push("---:".into());
         if several {
             head.push(format!("vs {}", c.baseline));
@@ -28,6 +32,17 @@ pub fn render(c: &Comparison) -> String {
         }
     }
     let mut out = String::new();
+    let headline = headline_lines(c);
+    for (indent, line) in &headline {
+        match (indent, line.is_empty()) {
+            (_, true) => out.push('\n'),
+            (0, _) => out.push_str(&format!("**{line}**\n")),
+            (i, _) => out.push_str(&format!("{}- {line}\n", "  ".repeat(i - 1))),
+        }
+    }
+    if !headline.is_empty() {
+        out.push('\n');
+    }
     if let Some(common) = common_line(c) {
         out.push_str(&format!("Configuration: `{common}`\n\n"));
     }
@@ -50,9 +65,9 @@ pub fn render(c: &Comparison) -> String {
             }
             v.push(s);
             if several {
-                v.push(match (row.is_baseline, cl.ratio) {
+                v.push(match (row.is_baseline, cell_ratio(cl)) {
                     (true, _) => "base".into(),
-                    (false, Some(r)) => format_ratio(r),
+                    (false, Some(r)) => r,
                     (false, None) => "-".into(),
                 });
             }
@@ -62,11 +77,17 @@ pub fn render(c: &Comparison) -> String {
     if several {
         out.push_str(&format!("\n{}; [min-max over repeats].\n", ratio_note(c)));
     }
+    for n in marks_note(c) {
+        out.push_str(&format!("\n{n}\n"));
+    }
     out.push_str(&super::interference::render(&c.interference, true));
     if !c.warnings.is_empty() {
         out.push('\n');
-        for w in &c.warnings {
-            out.push_str(&format!("- **Warning:** {w}\n"));
+        for w in warning_lines(c, verbose) {
+            match w.strip_prefix("  - ") {
+                Some(d) => out.push_str(&format!("  - {d}\n")),
+                None => out.push_str(&format!("- {w}\n")),
+            }
         }
     }
     out

@@ -2,7 +2,7 @@
 //! `rmap-lab/timeseries/v1`) and `<impl>.timeseries.csv`, one row per
 //! interval per role.
 
-use super::csv::field;
+use super::csv::write;
 use crate::analysis::series::{metric_role, Op, TimeSeries};
 use rmap_workloads::{RoleKind, METRIC_NAMES};
 
@@ -33,12 +33,7 @@ pub fn csv_header(ts: &TimeSeries) -> Vec<String> {
 /// One row per interval per role.
 pub fn csv(ts: &TimeSeries) -> String {
     let num = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_default();
-    let mut out = csv_header(ts)
-        .iter()
-        .map(|h| field(h))
-        .collect::<Vec<_>>()
-        .join(",");
-    out.push('\n');
+    let mut records = vec![csv_header(ts)];
     for i in &ts.intervals {
         for role in ts
             .roles
@@ -50,8 +45,8 @@ pub fn csv(ts: &TimeSeries) -> String {
                 format!("{}", i.t_s),
                 format!("{}", i.dt_s),
                 num(i.perf_dt_s),
-                field(ts.impl_name),
-                field(role.name()),
+                ts.impl_name.to_string(),
+                role.name().to_string(),
             ];
             let evs = i.perf.get(role.name());
             for ev in &ts.events {
@@ -77,9 +72,8 @@ pub fn csv(ts: &TimeSeries) -> String {
                     ]),
                 }
             }
-            out.push_str(&row.join(","));
-            out.push('\n');
+            records.push(row);
         }
     }
-    out
+    write(records)
 }

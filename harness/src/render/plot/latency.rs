@@ -119,6 +119,7 @@ pub fn plan(runs: &[(PathBuf, RunResult)], c: &Comparison) -> LabResult<Vec<Plan
             };
             out.push(Planned {
                 section: Section::Latency,
+                group: format_params(params),
                 name: format!(
                     "latency-{}{}",
                     metric.replace('.', "-"),

@@ -47,10 +47,12 @@ use plotters::prelude::*;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
-/// An image format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// An image format (`--image-format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
 pub enum Format {
+    /// Vector, for the HTML report and a README.
     Svg,
+    /// 800x500 bitmap.
     Png,
 }
 
@@ -63,19 +65,12 @@ impl Format {
     }
 }
 
-/// `--format`'s value: a non-empty, duplicate-free list.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Formats(pub Vec<Format>);
-
-pub fn parse_formats(s: &str) -> Result<Formats, String> {
-    let mut v = crate::record::units::parse_list(s, |x| match x.to_ascii_lowercase().as_str() {
-        "svg" => Ok(Format::Svg),
-        "png" => Ok(Format::Png),
-        _ => Err(format!("unknown image format '{x}' (svg, png)")),
-    })?;
+/// `--image-format`'s values, sorted and without duplicates.
+pub fn formats(v: &[Format]) -> Vec<Format> {
+    let mut v = v.to_vec();
     v.sort();
     v.dedup();
-    Ok(Formats(v))
+    v
 }
 
 /// A chart of either kind.
@@ -185,11 +180,13 @@ impl Section {
     }
 }
 
-/// A plot to draw: where it goes in the report, its file name (without
-/// extension) and the chart.
+/// A plot to draw: where it goes in the report (its section, and its group
+/// there: the parameters it is drawn at, `workload=dirty-log vcpus=8`,
+/// empty for none), its file name (without extension) and the chart.
 #[derive(Clone, Debug)]
 pub struct Planned {
     pub section: Section,
+    pub group: String,
     pub name: String,
     pub title: String,
     pub plot: Plot,
@@ -199,6 +196,7 @@ pub struct Planned {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rendered {
     pub section: Section,
+    pub group: String,
     pub name: String,
     pub title: String,
     pub files: Vec<PathBuf>,
@@ -292,6 +290,7 @@ pub fn render_planned(
         .map(|p| {
             Ok(Rendered {
                 section: p.section,
+                group: p.group.clone(),
                 name: p.name.clone(),
                 title: p.title.clone(),
                 files: write_chart(&p.plot, out_dir, &p.name, formats)?,
@@ -306,15 +305,9 @@ pub fn render_report(
     runs: &[(PathBuf, RunResult)],
     out_dir: &Path,
     formats: &[Format],
-    baseline: Option<&str>,
+    opts: &compare::Options,
 ) -> LabResult<Report> {
-    let c = compare::compare(
-        runs,
-        &compare::Options {
-            baseline: baseline.map(str::to_string),
-            ..Default::default()
-        },
-    )?;
+    let c = compare::compare(runs, opts)?;
     let planned = plan_all(runs, &c)?;
     let plots = render_planned(&planned, out_dir, formats)?;
     let index = report::write_report(runs, &c, &plots, out_dir)?;
@@ -342,9 +335,8 @@ mod tests {
     #[test]
     fn image_formats_are_sorted_and_unique() {
         assert_eq!(
-            parse_formats("png,svg,png").unwrap().0,
+            formats(&[Format::Png, Format::Svg, Format::Png]),
             vec![Format::Svg, Format::Png]
         );
-        assert!(parse_formats("svg,jpeg").is_err());
     }
 }

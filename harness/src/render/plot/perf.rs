@@ -87,6 +87,7 @@ pub fn plan(runs: &[(PathBuf, RunResult)], c: &Comparison) -> Vec<Planned> {
             y.zero = true;
             out.push(Planned {
                 section: Section::Perf,
+                group: format_params(params),
                 name: format!("perf-{role}{}", slug(params, sets.len())),
                 title: title.clone(),
                 plot: Plot::Bars(BarChart {

@@ -11,9 +11,16 @@
 //! A chart is drawn only when some implementation has its data. Latency
 //! axes turn logarithmic when the lines span more than a factor of 30
 //! (`mmu-lock`'s rounds against a lockless walker's).
+//!
+//! [`write_index`] writes `plots/index.html` beside them: the session's
+//! table of medians, then the charts grouped as in the table above (rates,
+//! latency, counters per role), each linking its files.
 
 use crate::analysis::series::{Op, TimeSeries};
-use crate::record::error::LabResult;
+use crate::record::error::{LabError, LabResult};
+use crate::record::result::write_atomic;
+use crate::render::export::html::escape;
+use crate::render::plot::report::{relative, url_path};
 use crate::render::plot::style::{impl_colour, Scale, TickFormat};
 use crate::render::plot::{self, time_series, Axis, Format, LineChart, Plot};
 use rayon::prelude::*;
@@ -145,12 +152,101 @@ pub fn plan(series: &[TimeSeries]) -> Vec<(String, LineChart)> {
         .collect()
 }
 
-/// Draw the charts into `dir` (in parallel); the files written.
+/// Draw the charts into `dir` (in parallel; made if missing); the files
+/// written.
 pub fn render(series: &[TimeSeries], dir: &Path, formats: &[Format]) -> LabResult<Vec<PathBuf>> {
     let planned = plan(series);
+    std::fs::create_dir_all(dir)
+        .map_err(|e| LabError::failed(format!("{}: cannot create: {e}", dir.display())))?;
     let files: LabResult<Vec<Vec<PathBuf>>> = planned
         .par_iter()
         .map(|(name, c)| plot::write_chart(&Plot::Line(c.clone()), dir, name, formats))
         .collect();
     Ok(files?.into_iter().flatten().collect())
+}
+
+/// The groups of the session's page, by file-name prefix, in page order.
+const GROUPS: [(&str, &str); 3] = [
+    ("rate-", "Operations per second"),
+    ("p99-", "Latency p99 per interval"),
+    ("perf-", "CPU and perf counters per role"),
+];
+
+/// `index.html` in `dir`: `summary` (the medians table) and every chart in
+/// `files`, grouped; its path.
+pub fn write_index(
+    series: &[TimeSeries],
+    files: &[PathBuf],
+    summary: &str,
+    dir: &Path,
+) -> LabResult<PathBuf> {
+    let names: Vec<&str> = series.iter().map(|s| s.impl_name).collect();
+    let mut o = String::from(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>rmap-lab profile</title>\n<style>\nbody { font-family: 'DejaVu Sans', Arial, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }\nh2 { border-bottom: 1px solid #ccc; margin-top: 2em; }\nfigure img { max-width: 100%; border: 1px solid #eee; }\npre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; }\n</style>\n</head>\n<body>\n",
+    );
+    o.push_str(&format!(
+        "<h1>rmap-lab profile: {}</h1>\n",
+        escape(&names.join(", "))
+    ));
+    if let Some(s) = series.first() {
+        o.push_str(&format!(
+            "<p>{} on {}, {} vCPUs, sampled every {} s. Medians over the intervals of each run:</p>\n",
+            escape(&names.join(", ")),
+            escape(s.workload),
+            s.vcpus,
+            s.interval_s
+        ));
+    }
+    o.push_str(&format!("<pre>{}</pre>\n", escape(summary)));
+    let shown = |f: &&PathBuf| {
+        f.extension().is_some_and(|e| e == "svg")
+            || !files.iter().any(|g| {
+                g.file_stem() == f.file_stem() && g.extension().is_some_and(|e| e == "svg")
+            })
+    };
+    for (prefix, title) in GROUPS {
+        let charts: Vec<&PathBuf> = files
+            .iter()
+            .filter(shown)
+            .filter(|f| {
+                f.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+            })
+            .collect();
+        if charts.is_empty() {
+            continue;
+        }
+        o.push_str(&format!("<h2>{title}</h2>\n"));
+        for f in charts {
+            let href = escape(&url_path(&relative(f, dir)));
+            let stem = f
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let links: Vec<String> = files
+                .iter()
+                .filter(|g| g.file_stem() == f.file_stem())
+                .map(|g| {
+                    format!(
+                        "<a href=\"{}\">{}</a>",
+                        escape(&url_path(&relative(g, dir))),
+                        g.extension()
+                            .map(|e| e.to_string_lossy().to_uppercase())
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            o.push_str(&format!(
+                "<figure><a href=\"{href}\"><img src=\"{href}\" alt=\"{}\" width=\"800\" height=\"500\" loading=\"lazy\"></a><figcaption>{} &middot; {}</figcaption></figure>\n",
+                escape(&stem),
+                escape(&stem),
+                links.join(" ")
+            ));
+        }
+    }
+    o.push_str("</body>\n</html>\n");
+    let path = dir.join("index.html");
+    write_atomic(&path, o.as_bytes())
+        .map_err(|e| LabError::failed(format!("{}: cannot write: {e}", path.display())))?;
+    Ok(path)
 }

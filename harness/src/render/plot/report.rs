@@ -3,12 +3,17 @@
 //! so every link is relative, the CSS is inline, and there are no scripts
 //! and no external fonts or images.
 //!
-//! It holds, in order: what was compared (runs, implementations, the
-//! baseline); the comparison table of `lab compare` with its warnings; the
-//! plots by section, each image linking its own file and every format of
-//! it; and the configuration of the runs: the keys they share, then a row
-//! per run with a link to its result file, the keys that differ, its
-//! verdict, duration, machine and the run's own warnings.
+//! It holds, in the order a reader wants them: what was compared (runs,
+//! implementations, the baseline); the **headline** (each design against
+//! the baseline in a few sentences with 95% confidence intervals); the
+//! plots by section, each section's plots grouped by the parameters they
+//! are drawn at (per-configuration groups folded in `<details>`), each image
+//! linking its own file and every format of it; the full comparison table
+//! of `lab compare`, the interference table, and the warnings, one line per
+//! kind with the details folded; and the configuration of the runs: the
+//! keys they share, then a row per run with a link to its result file, the
+//! keys that differ, its verdict, duration, machine and the run's own
+//! warnings (folded).
 
 use super::{Rendered, Section};
 use crate::analysis::group::{config_map, format_param, format_params};
@@ -28,9 +33,14 @@ th { background: #f4f4f4; }
 td.num { text-align: right; white-space: nowrap; }
 tr.base td { background: #fafafa; }
 .ratio { font-weight: bold; } .better { color: #2a7a2a; } .worse { color: #b22; }
+.ratio.noise { font-weight: normal; color: #888; }
 .range { color: #777; font-size: 0.85em; }
 .note { color: #555; font-size: 0.9em; }
-ul.warnings li { color: #8a5a00; }
+ul.headline { line-height: 1.5; } ul.headline li.lost { font-weight: bold; }
+li.claim.better { color: #2a7a2a; } li.claim.worse { color: #b22; } li.claim.noise { color: #666; }
+ul.warnings li.warning { color: #8a5a00; } ul.warnings li.note { color: #555; }
+details > summary { cursor: pointer; }
+h3 { font-size: 1.05em; margin-top: 1.5em; }
 figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.9em; color: #444; }
 code { background: #f4f4f4; padding: 0 0.2em; }
@@ -112,7 +122,11 @@ pub fn render(
     let mut sections: Vec<Section> = plots.iter().map(|p| p.section).collect();
     sections.sort();
     sections.dedup();
-    o.push_str("<nav><a href=\"#comparison\">Comparison</a>");
+    let headline = html::headline(c);
+    o.push_str("<nav>");
+    if !headline.is_empty() {
+        o.push_str("<a href=\"#headline\">Headline</a>");
+    }
     for s in &sections {
         o.push_str(&format!(
             "<a href=\"#{}\">{}</a>",
@@ -120,10 +134,19 @@ pub fn render(
             escape(s.title())
         ));
     }
+    o.push_str("<a href=\"#comparison\">Comparison</a>");
+    if !c.interference.is_empty() {
+        o.push_str("<a href=\"#interference\">Interference</a>");
+    }
     o.push_str("<a href=\"#runs\">Runs</a></nav>\n");
 
-    o.push_str("<h2 id=\"comparison\">Comparison</h2>\n");
-    o.push_str(&html::render(c));
+    if !headline.is_empty() {
+        o.push_str("<h2 id=\"headline\">Headline</h2>\n");
+        o.push_str(&headline);
+    }
+    // What the reader should know before believing any of it: the
+    // warnings, one line per kind, details folded.
+    o.push_str(&html::warnings(c));
 
     for s in &sections {
         o.push_str(&format!(
@@ -131,37 +154,46 @@ pub fn render(
             s.id(),
             escape(s.title())
         ));
+        let mut groups: Vec<&str> = Vec::new();
         for p in plots.iter().filter(|p| p.section == *s) {
-            let shown = p
-                .files
+            if !groups.contains(&p.group.as_str()) {
+                groups.push(&p.group);
+            }
+        }
+        // The sweep charts are few and the point of a sweep: open. The
+        // per-configuration charts are many: one folded group each.
+        let fold = *s != Section::Sweep && groups.len() > 1;
+        for g in groups {
+            let in_group: Vec<&Rendered> = plots
                 .iter()
-                .find(|f| f.extension().is_some_and(|e| e == "svg"))
-                .or(p.files.first());
-            let Some(shown) = shown else { continue };
-            let href = escape(&url_path(&relative(shown, out_dir)));
-            o.push_str(&format!(
-                "<figure id=\"{}\"><a href=\"{href}\"><img src=\"{href}\" alt=\"{}\" width=\"800\" height=\"500\"></a>\n<figcaption>{} &middot; ",
-                escape(&p.name),
-                escape(&p.title),
-                escape(&p.title)
-            ));
-            let links: Vec<String> = p
-                .files
-                .iter()
-                .map(|f| {
-                    let ext = f
-                        .extension()
-                        .map(|e| e.to_string_lossy().to_uppercase())
-                        .unwrap_or_default();
-                    file_link(f, out_dir, &ext)
-                })
+                .filter(|p| p.section == *s && p.group == g)
                 .collect();
-            o.push_str(&links.join(" "));
-            o.push_str("</figcaption></figure>\n");
+            if fold {
+                o.push_str(&format!(
+                    "<details><summary>{} ({} plots)</summary>\n",
+                    escape(g),
+                    in_group.len()
+                ));
+            } else if !g.is_empty() {
+                o.push_str(&format!("<h3>{}</h3>\n", escape(g)));
+            }
+            for p in in_group {
+                o.push_str(&figure(p, out_dir));
+            }
+            if fold {
+                o.push_str("</details>\n");
+            }
         }
     }
     if plots.is_empty() {
         o.push_str("<p class=\"note\">No plots: the runs have no latency histograms, sweep, rounds or perf counters to draw.</p>\n");
+    }
+
+    o.push_str("<h2 id=\"comparison\">Comparison</h2>\n");
+    o.push_str(&html::table(c));
+    if !c.interference.is_empty() {
+        o.push_str("<h2 id=\"interference\">Interference</h2>\n");
+        o.push_str(&html::interference(c));
     }
 
     o.push_str("<h2 id=\"runs\">Runs</h2>\n");
@@ -217,11 +249,54 @@ pub fn render(
             escape(&mach.cpu_model),
             escape(&mach.kernel),
             if mach.oversubscribed { "; oversubscribed" } else { "" },
-            r.warnings.iter().map(|w| escape(w)).collect::<Vec<_>>().join("<br>"),
+            run_warnings(&r.warnings),
         ));
     }
     o.push_str("</tbody>\n</table>\n</body>\n</html>\n");
     o
+}
+
+/// One image of the report, linking its files.
+fn figure(p: &Rendered, out_dir: &Path) -> String {
+    let shown = p
+        .files
+        .iter()
+        .find(|f| f.extension().is_some_and(|e| e == "svg"))
+        .or(p.files.first());
+    let Some(shown) = shown else {
+        return String::new();
+    };
+    let href = escape(&url_path(&relative(shown, out_dir)));
+    let links: Vec<String> = p
+        .files
+        .iter()
+        .map(|f| {
+            let ext = f
+                .extension()
+                .map(|e| e.to_string_lossy().to_uppercase())
+                .unwrap_or_default();
+            file_link(f, out_dir, &ext)
+        })
+        .collect();
+    format!(
+        "<figure id=\"{}\"><a href=\"{href}\"><img src=\"{href}\" alt=\"{}\" width=\"800\" height=\"500\" loading=\"lazy\"></a>\n<figcaption>{} &middot; {}</figcaption></figure>\n",
+        escape(&p.name),
+        escape(&p.title),
+        escape(&p.title),
+        links.join(" ")
+    )
+}
+
+/// A run's own warnings, folded: `2 warnings` opens to the list.
+fn run_warnings(w: &[String]) -> String {
+    match w.len() {
+        0 => String::new(),
+        n => format!(
+            "<details><summary>{n} warning{}</summary>{}</details>",
+            if n == 1 { "" } else { "s" },
+            w.iter().map(|w| escape(w)).collect::<Vec<_>>().join("<br>")
+        ),
+    }
 }
 
 /// Write `index.html` into `out_dir` (atomically); its path.

@@ -49,6 +49,7 @@ pub fn plan(runs: &[(PathBuf, RunResult)], c: &Comparison) -> Vec<Planned> {
         );
         out.push(Planned {
             section: Section::Rounds,
+            group: format_params(params),
             name: format!("rounds{}", slug(params, sets.len())),
             title: title.clone(),
             plot: Plot::Line(LineChart {

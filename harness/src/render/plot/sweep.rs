@@ -16,9 +16,8 @@ use super::line::{Axis, LineChart, Point, Series};
 use super::style::{impl_colour, Scale, TickFormat};
 use super::{Planned, Plot, Section};
 use crate::analysis::figure::{Figure, Unit};
-use crate::analysis::group::{cmp_params, format_params, Params};
+use crate::analysis::group::{cmp_params, follows_from, format_params, Params};
 use crate::analysis::Comparison;
-use serde_json::Value;
 
 /// The swept parameters drawn, their axis label, and the figures drawn
 /// against each.
@@ -44,22 +43,6 @@ fn axes() -> [(&'static str, &'static str, Vec<Figure>); 3] {
             vec![Figure::restarts(), Figure::wp_gfn_p99()],
         ),
     ]
-}
-
-/// Keys other than `x` whose value is fixed by `x` across all rows.
-fn follows_from(c: &Comparison, x: &str, k: &str) -> bool {
-    let get = |p: &Params, key: &str| {
-        p.iter()
-            .find(|(kk, _)| kk == key)
-            .map(|(_, v)| v.clone())
-            .unwrap_or(Value::Null)
-    };
-    c.rows.iter().all(|a| {
-        c.rows
-            .iter()
-            .filter(|b| get(&b.params, x) == get(&a.params, x))
-            .all(|b| get(&b.params, k) == get(&a.params, k))
-    })
 }
 
 fn y_axis(f: &Figure, ys: impl Iterator<Item = f64>) -> Axis {
@@ -88,7 +71,7 @@ pub fn plan(c: &Comparison) -> Vec<Planned> {
         let split: Vec<&String> = c
             .keys
             .iter()
-            .filter(|k| k.as_str() != x && !follows_from(c, x, k))
+            .filter(|k| k.as_str() != x && !follows_from(c.rows.iter().map(|r| &r.params), x, k))
             .collect();
         let rest = |p: &Params| -> Params {
             p.iter()
@@ -177,6 +160,7 @@ pub fn plan(c: &Comparison) -> Vec<Planned> {
                 };
                 out.push(Planned {
                     section: Section::Sweep,
+                    group: format_params(part),
                     name: format!("{}-vs-{x}{slug}", f.id),
                     title: title.clone(),
                     plot: Plot::Line(LineChart {
