@@ -129,6 +129,29 @@ fn every_plot_is_valid_svg_and_png_with_every_implementation() {
             "{}: mmu-lock's colour is not used",
             svg.display()
         );
+        // The legend is a column right of the data, never over it.
+        let data_right = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("polyline"))
+            .filter_map(|n| n.attribute("points"))
+            .filter(|pts| pts.split_whitespace().count() > 2)
+            .flat_map(|pts| pts.split_whitespace())
+            .filter_map(|pt| pt.split(',').next()?.parse::<f64>().ok())
+            .fold(0.0f64, f64::max);
+        for n in doc.descendants().filter(|n| n.has_tag_name("text")) {
+            let t = n.text().unwrap_or("").trim();
+            if IMPLS
+                .iter()
+                .any(|name| t == *name || t.starts_with(&format!("{name} (")))
+            {
+                let x: f64 = n.attribute("x").unwrap().parse().unwrap();
+                assert!(
+                    x > data_right,
+                    "{}: legend entry {t} at x={x} is over the data (right edge {data_right})",
+                    svg.display()
+                );
+            }
+        }
     }
 
     // An event the machine lacks is never drawn.

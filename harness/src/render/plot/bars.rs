@@ -2,9 +2,10 @@
 //! one bar per implementation in its colour, with min-max error bars over
 //! repeats. Categories sit at whole x positions; a log y axis (values per
 //! operation span orders of magnitude across events) draws bars up from the
-//! bottom of the axis.
+//! bottom of the axis. The legend is a column beside the bars
+//! (`line::layout`).
 
-use super::line::{draw_empty, err, frame, legend, mesh, Axis};
+use super::line::{draw_empty, err, frame, layout, mesh, Axis, Entry, Mark};
 use super::style;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -57,9 +58,15 @@ impl BarChart {
         let (x0, x1) = (-0.5, n as f64 - 0.5);
         let xticks: Vec<f64> = (0..n).map(|i| i as f64).collect();
         let yticks = sy.ticks(y0, y1, &[]);
-        let mut chart = frame(root, &self.title, (x0, x1, xticks), (y0, y1, yticks))?;
+        let entries: Vec<Entry> = self
+            .series
+            .iter()
+            .map(|s| (s.name.clone(), s.colour, Mark::Box))
+            .collect();
+        let area = layout(root, &self.title, &entries)?;
+        let mut chart = frame(&area, (x0, x1, xticks), (y0, y1, yticks))?;
         let cats = &self.categories;
-        let yf = self.y.ticks;
+        let (yf, y_label) = self.y.ticks.for_axis(&self.y.label, sy, y0, y1);
         mesh(
             &mut chart,
             ("perf event", &|t| {
@@ -67,13 +74,12 @@ impl BarChart {
                     .cloned()
                     .unwrap_or_default()
             }),
-            (&self.y.label, &|t| sy.label(*t, yf)),
+            (&y_label, &|t| sy.label(*t, yf)),
             false,
         )?;
 
         let k = self.series.len().max(1) as f64;
         let width = 0.8 / k;
-        let mut tops = Vec::new();
         for (si, s) in self.series.iter().enumerate() {
             let fill = s.colour.filled();
             let mut bars = Vec::new();
@@ -86,9 +92,6 @@ impl BarChart {
                     [(left, y0), (left + width * 0.92, top)],
                     fill,
                 ));
-                // The bar's column, for the legend's placement.
-                let mid = left + width / 2.0;
-                tops.extend([(mid, top), (mid, (top + y0) / 2.0), (mid, y0)]);
                 if let Some((Some(l), Some(h))) = e.map(|(l, h)| (sy.forward(l), sy.forward(h))) {
                     let mid = left + width * 0.46;
                     whiskers.push(PathElement::new(
@@ -97,14 +100,9 @@ impl BarChart {
                     ));
                 }
             }
-            chart
-                .draw_series(bars)
-                .map_err(err)?
-                .label(&s.name)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], fill));
+            chart.draw_series(bars).map_err(err)?;
             chart.draw_series(whiskers).map_err(err)?;
         }
-        legend(&mut chart, &tops)?;
         root.present().map_err(err)
     }
 }

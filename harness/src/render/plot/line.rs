@@ -7,7 +7,9 @@
 //! optional error bar. [`LineChart::draw`] draws it on any plotters backend,
 //! so one description gives the SVG and the PNG. Points a scale cannot show
 //! (zero on a log axis) are left out rather than failing the plot. The
-//! legend goes in the corner of the plot the data leaves emptiest.
+//! legend goes in a column to the right of the plot area, never over the
+//! data ([`layout`]); an axis of nanoseconds is labelled with its one unit
+//! (`style::TickFormat::for_axis`).
 
 use super::style::{self, Scale, TickFormat, Ticked, FAMILY};
 use plotters::coord::Shift;
@@ -103,38 +105,75 @@ pub(super) fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("drawing failed: {e:?}")
 }
 
-/// Pick the corner the data leaves emptiest, from points in `0..=1` page
-/// fractions (y up).
-pub(super) fn legend_corner(points: &[(f64, f64)]) -> SeriesLabelPosition {
-    let corners = [
-        (SeriesLabelPosition::UpperLeft, 0.0, 0.45, 0.55, 1.0),
-        (SeriesLabelPosition::UpperRight, 0.55, 1.0, 0.55, 1.0),
-        (SeriesLabelPosition::LowerRight, 0.55, 1.0, 0.0, 0.45),
-        (SeriesLabelPosition::LowerLeft, 0.0, 0.45, 0.0, 0.45),
-    ];
-    let count = |(x0, x1, y0, y1): (f64, f64, f64, f64)| {
-        points
-            .iter()
-            .filter(|(x, y)| (x0..=x1).contains(x) && (y0..=y1).contains(y))
-            .count()
-    };
-    let mut best = 0;
-    let mut best_n = usize::MAX;
-    for (i, c) in corners.iter().enumerate() {
-        let n = count((c.1, c.2, c.3, c.4));
-        if n < best_n {
-            best = i;
-            best_n = n;
-        }
-    }
-    corners[best].0.clone()
+/// How a legend entry is drawn: a line (line charts) or a box (bars).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Mark {
+    Line,
+    Box,
 }
 
-/// The chart's frame: title, margins, label areas, on `x` by `y`, each
-/// `(low, high, ticks)` in drawing coordinates.
-pub(super) fn frame<'a, DB: DrawingBackend>(
-    root: &'a DrawingArea<DB, Shift>,
+/// One legend entry.
+pub(super) type Entry = (String, RGBColor, Mark);
+
+/// The page of a chart: the title across the top, then the plot area and,
+/// when there are `entries`, a legend column to its right, as wide as its
+/// longest name (at most 40% of the page). The legend is drawn here; the
+/// plot area is returned.
+pub(super) fn layout<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
     title: &str,
+    entries: &[Entry],
+) -> Result<DrawingArea<DB, Shift>, String> {
+    let body = root
+        .titled(title, (FAMILY, style::title_pt(title)))
+        .map_err(err)?;
+    if entries.is_empty() {
+        return Ok(body);
+    }
+    let font: TextStyle = (FAMILY, style::LEGEND_PT).into();
+    let text_w = entries
+        .iter()
+        .map(|(name, _, _)| {
+            body.estimate_text_size(name, &font)
+                .map(|(w, _)| w)
+                .unwrap_or(8 * name.len() as u32)
+        })
+        .max()
+        .unwrap_or(0);
+    let (w, _) = body.dim_in_pixel();
+    let legend_w = (text_w + 44).min(w * 2 / 5);
+    let (plot, legend) = body.split_horizontally(w - legend_w);
+    let row = (style::LEGEND_PT as f64 * 1.6) as i32;
+    // Level with the top of the plot area (below the chart's margin).
+    let top = 14 + row / 2;
+    for (i, (name, colour, mark)) in entries.iter().enumerate() {
+        let y = top + i as i32 * row;
+        match mark {
+            Mark::Line => legend
+                .draw(&PathElement::new(
+                    vec![(6, y), (28, y)],
+                    ShapeStyle::from(colour).stroke_width(2),
+                ))
+                .map_err(err)?,
+            Mark::Box => legend
+                .draw(&Rectangle::new([(10, y - 6), (24, y + 6)], colour.filled()))
+                .map_err(err)?,
+        }
+        legend
+            .draw(&Text::new(
+                name.clone(),
+                (34, y - style::LEGEND_PT as i32 / 2 - 1),
+                (FAMILY, style::LEGEND_PT),
+            ))
+            .map_err(err)?;
+    }
+    Ok(plot)
+}
+
+/// The chart's frame on the plot area: margins and label areas, on `x` by
+/// `y`, each `(low, high, ticks)` in drawing coordinates.
+pub(super) fn frame<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
     (x0, x1, xticks): (f64, f64, Vec<f64>),
     (y0, y1, yticks): (f64, f64, Vec<f64>),
 ) -> Result<ChartContext<'a, DB, Cartesian2d<Ticked, Ticked>>, String> {
@@ -148,10 +187,9 @@ pub(super) fn frame<'a, DB: DrawingBackend>(
         hi: y1,
         ticks: yticks,
     };
-    ChartBuilder::on(root)
-        .caption(title, (FAMILY, style::title_pt(title)))
+    ChartBuilder::on(area)
         .margin(14)
-        .margin_right(34)
+        .margin_right(24)
         .x_label_area_size(52)
         .y_label_area_size(84)
         .build_cartesian_2d(x, y)
@@ -179,32 +217,6 @@ pub(super) fn mesh<'a, DB: DrawingBackend + 'a>(
         m.disable_x_mesh();
     }
     m.draw().map_err(err)
-}
-
-/// The legend, in the corner the data (`points`, drawing coordinates)
-/// leaves emptiest.
-pub(super) fn legend<'a, DB: DrawingBackend + 'a>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<Ticked, Ticked>>,
-    points: &[(f64, f64)],
-) -> Result<(), String> {
-    let (x, y) = (chart.x_range(), chart.y_range());
-    let frac: Vec<(f64, f64)> = points
-        .iter()
-        .map(|(px, py)| {
-            (
-                (px - x.start) / (x.end - x.start),
-                (py - y.start) / (y.end - y.start),
-            )
-        })
-        .collect();
-    chart
-        .configure_series_labels()
-        .position(legend_corner(&frac))
-        .label_font((FAMILY, style::LEGEND_PT))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .draw()
-        .map_err(err)
 }
 
 /// Draw a title and a line of text where a chart has nothing to show.
@@ -295,26 +307,34 @@ impl LineChart {
         };
         let yticks = sy.ticks(y0, y1, &[]);
 
-        let mut chart = frame(root, &self.title, (x0, x1, xticks), (y0, y1, yticks))?;
-        let (xf, yf) = (self.x.ticks, self.y.ticks);
+        let entries: Vec<Entry> = self
+            .series
+            .iter()
+            .filter(|s| s.legend)
+            .map(|s| (s.name.clone(), s.colour, Mark::Line))
+            .collect();
+        let area = layout(root, &self.title, &entries)?;
+        let mut chart = frame(&area, (x0, x1, xticks), (y0, y1, yticks))?;
+        let (xf, x_label) = self.x.ticks.for_axis(&self.x.label, sx, x0, x1);
+        let (yf, y_label) = self.y.ticks.for_axis(&self.y.label, sy, y0, y1);
         mesh(
             &mut chart,
-            (&self.x.label, &|t| sx.label(*t, xf)),
-            (&self.y.label, &|t| sy.label(*t, yf)),
+            (&x_label, &|t| sx.label(*t, xf)),
+            (&y_label, &|t| sy.label(*t, yf)),
             true,
         )?;
 
         let cap = (x1 - x0) * 0.008;
         for (s, pts) in self.series.iter().zip(&lines) {
-            let line = ShapeStyle::from(&s.colour).stroke_width(2);
+            // A thick path is drawn as a polygon with mitred joins, and a
+            // jagged series (a round time per round) grows spikes that cross
+            // the whole chart in the PNG: long series get a thin line.
+            let width = if pts.len() > 100 { 1 } else { 2 };
+            let line = ShapeStyle::from(&s.colour).stroke_width(width);
             let xy: Vec<(f64, f64)> = pts.iter().map(|&(x, y, _)| (x, y)).collect();
-            let a = chart
+            chart
                 .draw_series(LineSeries::new(xy.clone(), line))
                 .map_err(err)?;
-            if s.legend {
-                a.label(&s.name)
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], line));
-            }
             if s.markers {
                 chart
                     .draw_series(xy.iter().map(|&p| Circle::new(p, 4, s.colour.filled())))
@@ -333,7 +353,6 @@ impl LineChart {
                 }
             }
         }
-        legend(&mut chart, &all)?;
         root.present().map_err(err)
     }
 }

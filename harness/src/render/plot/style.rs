@@ -122,12 +122,47 @@ pub enum Scale {
 /// How tick values are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TickFormat {
-    /// `12.3us`.
+    /// Nanoseconds, shown in the one unit the axis is labelled with
+    /// ([`TickFormat::for_axis`] turns it into `Scaled`).
     Ns,
+    /// Nanoseconds divided by this many per unit, as plain numbers.
+    Scaled(u64),
     /// `1.23M`.
     Si,
     /// Whole numbers as they are (vCPUs).
     Integer,
+}
+
+/// The time unit an axis of nanoseconds is labelled in: the unit of
+/// `typical` (ns, us, ms, s) and its size in ns.
+pub fn time_unit(typical: f64) -> (&'static str, u64) {
+    if typical < 1e3 {
+        ("ns", 1)
+    } else if typical < 1e6 {
+        ("us", 1_000)
+    } else if typical < 1e9 {
+        ("ms", 1_000_000)
+    } else {
+        ("s", 1_000_000_000)
+    }
+}
+
+/// A tick value as a plain number: `0.1`, `250`, `12.5`, and in
+/// scientific form outside 0.001 to 1,000,000 (`1e-4`, `2e6`), so a log axis
+/// never shows a column of zeros.
+pub fn plain_number(v: f64) -> String {
+    let a = v.abs();
+    if v == 0.0 {
+        return "0".into();
+    }
+    if !(1e-3..1e6).contains(&a) {
+        let s = format!("{v:.1e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let m = m.trim_end_matches('0').trim_end_matches('.');
+        return format!("{m}e{e}");
+    }
+    let s = format!("{v:.4}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 impl TickFormat {
@@ -136,6 +171,7 @@ impl TickFormat {
     pub fn format(self, v: f64) -> String {
         let s = match self {
             TickFormat::Ns => crate::record::units::format_ns(v),
+            TickFormat::Scaled(per) => return plain_number(v / per as f64),
             TickFormat::Si => crate::record::units::format_si(v),
             TickFormat::Integer => return format!("{}", v.round()),
         };
@@ -148,6 +184,25 @@ impl TickFormat {
         } else {
             s.clone()
         }
+    }
+}
+
+impl TickFormat {
+    /// The format and label of an axis drawn over `lo..=hi` (drawing
+    /// coordinates of `scale`): nanoseconds get one unit for the whole axis,
+    /// named in the label (`latency (us)`); other formats are unchanged.
+    pub fn for_axis(self, label: &str, scale: Scale, lo: f64, hi: f64) -> (TickFormat, String) {
+        if self != TickFormat::Ns || scale == Scale::Nines {
+            return (self, label.to_string());
+        }
+        // Log axes: the unit of the middle of the range, so ticks run from
+        // below 1 to above it; linear axes: the unit of the top.
+        let typical = match scale {
+            Scale::Log10 => scale.inverse((lo + hi) / 2.0),
+            _ => scale.inverse(hi).abs(),
+        };
+        let (name, per) = time_unit(typical);
+        (TickFormat::Scaled(per), format!("{label} ({name})"))
     }
 }
 
@@ -376,6 +431,25 @@ mod tests {
         assert_eq!(TickFormat::Si.format(0.01), "0.01");
         assert_eq!(TickFormat::Ns.format(2.5e6), "2.5ms");
         assert_eq!(TickFormat::Si.format(250.0), "250");
+        // A log axis of small counts reads, never a column of "0".
+        let tiny: Vec<String> = Scale::Log10
+            .ticks(-5.0, -2.0, &[])
+            .iter()
+            .map(|&t| Scale::Log10.label(t, TickFormat::Si))
+            .collect();
+        assert_eq!(tiny, ["1e-5", "1e-4", "0.001", "0.01"]);
+        // Time axes: one unit, named in the label.
+        let (f, label) = TickFormat::Ns.for_axis("latency", Scale::Log10, 2.0, 6.0);
+        assert_eq!(label, "latency (us)");
+        assert_eq!(Scale::Log10.label(2.0, f), "0.1");
+        assert_eq!(Scale::Log10.label(6.0, f), "1000");
+        let (f, label) = TickFormat::Ns.for_axis("round time", Scale::Linear, 0.0, 5e7);
+        assert_eq!(
+            (f, label.as_str()),
+            (TickFormat::Scaled(1_000_000), "round time (ms)")
+        );
+        assert_eq!(plain_number(12.5), "12.5");
+        assert_eq!(plain_number(2.0e6), "2e6");
         let v = Scale::Log2.ticks(-0.3, 5.3, &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0]);
         assert_eq!(v, vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
         assert_eq!(

@@ -47,7 +47,7 @@ fn axes() -> [(&'static str, &'static str, Vec<Figure>); 3] {
 
 fn y_axis(f: &Figure, ys: impl Iterator<Item = f64>) -> Axis {
     let (label, ticks) = match f.unit {
-        Unit::Ns => (format!("{} (latency)", f.label), TickFormat::Ns),
+        Unit::Ns => (f.label.clone(), TickFormat::Ns),
         Unit::PerSecond => (f.label.replace("/s", " per second"), TickFormat::Si),
         Unit::PerKiloWalk => ("restarts per 1,000 walks".to_string(), TickFormat::Si),
         Unit::Count => (f.label.clone(), TickFormat::Si),
