@@ -23,26 +23,27 @@ the lab so that a notebook and ``lab compare`` never disagree:
   parameters (none when the baseline's median is 0). A latency figure of a
   run that did no such work (count 0, or no metric) is missing, not 0.
 
-It also decodes the stored histograms (``hdr``: HdrHistogram V2, DEFLATE,
-base64) with ``zlib`` alone, so latency percentile curves can be drawn and
-repeats merged without a compiled HdrHistogram package: see :class:`Hdr`.
+The stored histograms (``hdr``: HdrHistogram V2, DEFLATE, base64) are
+decoded with the PyPI ``hdrhistogram`` package (module ``hdrh``), the
+HdrHistogram project's own Python port; :func:`value_at_quantile` reads a
+percentile with the Rust crate's rank rule, so the stored ``p50_ns`` etc.
+come back exactly (``hdrh``'s ``get_value_at_percentile`` rounds the rank
+to nearest, and a sparse tail then answers the neighbouring sample).
 
 Nothing here plots; the notebook does. Nothing here reads the network.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import os
-import struct
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hdrh.histogram import HdrHistogram
 
 RESULT_SCHEMA = "rmap-lab/result/v1"
 
@@ -96,6 +97,16 @@ def notebook_dir() -> Path:
     return Path(__file__).resolve().parent
 
 
+def shown_path(p: Path) -> str:
+    """``p`` relative to the repository when it is inside it (so a committed
+    notebook's outputs do not name the machine it ran on), else as given."""
+    root = notebook_dir().parent.resolve()
+    try:
+        return str(Path(p).resolve().relative_to(root))
+    except ValueError:
+        return str(p)
+
+
 def find_sweep_dir(env: dict | None = None) -> Path:
     """``$SWEEP_DIR`` if set, else ``../results/reference/sweep`` from the notebook.
 
@@ -141,7 +152,7 @@ def load_sweep(directory: Path) -> Sweep:
     it does not exist or holds no result.
     """
     directory = Path(directory)
-    hint = ("set SWEEP_DIR to a directory written by `lab sweep ... --dir DIR` "
+    hint = ("set SWEEP_DIR to a directory written by `lab sweep ... --out DIR` "
             "(the default is results/reference/sweep of the repository)")
     if not directory.is_dir():
         raise FileNotFoundError(f"sweep directory {directory} does not exist: {hint}")
@@ -370,141 +381,38 @@ def summarise(df: pd.DataFrame, columns: list[str] | None = None,
 
 
 # ---------------------------------------------------------------------------
-# HdrHistogram V2 + DEFLATE
+# HdrHistogram V2 + DEFLATE, decoded by the hdrhistogram package
 
 
-_V2_COOKIE = 0x1C849303
-_V2_DEFLATE_COOKIE = 0x1C849304
-_COOKIE_MASK = ~0xF0 & 0xFFFFFFFF  # the word-size nibble varies by producer
+def decode_hdr(b64: str) -> HdrHistogram:
+    """A metric's ``hdr`` (what ``MetricSummary::from_histogram`` wrote)."""
+    return HdrHistogram.decode(b64)
 
 
-def _varints(buf: bytes, start: int):
-    """HdrHistogram's LEB128: 7 bits a byte for 8 bytes, then a whole 9th byte."""
-    i, n = start, len(buf)
-    while i < n:
-        value, shift = 0, 0
-        for k in range(9):
-            b = buf[i]
-            i += 1
-            if k == 8:
-                value |= b << 56
-                break
-            value |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
-        yield (value >> 1) ^ -(value & 1)  # zig-zag
-
-
-@dataclass
-class Hdr:
-    """A decoded HdrHistogram (counts and bucket layout), enough for quantiles.
-
-    ``Hdr.decode(metric["hdr"])`` reads what ``MetricSummary::from_histogram``
-    wrote; :meth:`value_at_quantile` follows the Rust crate's
-    ``value_at_quantile`` exactly, so the stored ``p50_ns`` etc. come back.
-    """
-
-    lowest: int
-    highest: int
-    sigfig: int
-    counts: np.ndarray
-
-    @classmethod
-    def decode(cls, b64: str) -> "Hdr":
-        raw = base64.b64decode(b64, validate=True)
-        cookie, length = struct.unpack_from(">II", raw, 0)
-        if cookie & _COOKIE_MASK != _V2_DEFLATE_COOKIE:
-            raise ValueError(f"not an HdrHistogram V2+DEFLATE histogram (cookie {cookie:#x})")
-        body = zlib.decompress(raw[8:8 + length])
-        cookie, payload_len, offset, sigfig, lowest, highest, _ratio = struct.unpack_from(">IIIIqqd", body, 0)
-        if cookie & _COOKIE_MASK != _V2_COOKIE:
-            raise ValueError(f"not an HdrHistogram V2 payload (cookie {cookie:#x})")
-        if offset != 0:
-            raise ValueError("normalizing index offset is not supported")
-        counts = []
-        for v in _varints(body[40:40 + payload_len], 0):
-            if v < 0:
-                counts.extend([0] * -v)
-            else:
-                counts.append(v)
-        return cls(lowest, highest, sigfig, np.asarray(counts, dtype=np.int64))
-
-    # Bucket layout, as the Rust crate computes it.
-    @property
-    def _unit_magnitude(self) -> int:
-        return int(math.floor(math.log2(self.lowest)))
-
-    @property
-    def _sub_bucket_half_count_magnitude(self) -> int:
-        return int(math.ceil(math.log2(2 * 10 ** self.sigfig))) - 1
-
-    def value_for(self, index: np.ndarray | int):
-        """The lowest value of each counts index."""
-        index = np.asarray(index, dtype=np.int64)
-        half_mag = self._sub_bucket_half_count_magnitude
-        half = 1 << half_mag
-        bucket = (index >> half_mag) - 1
-        sub = (index & (half - 1)) + half
-        sub = np.where(bucket < 0, sub - half, sub)
-        bucket = np.maximum(bucket, 0)
-        return sub << (bucket + self._unit_magnitude)
-
-    def highest_equivalent(self, value: np.ndarray | int):
-        """The largest value that shares ``value``'s bucket."""
-        value = np.asarray(value, dtype=np.int64)
-        um = self._unit_magnitude
-        mask = ((1 << (self._sub_bucket_half_count_magnitude + 1)) - 1) << um
-        bits = np.array([int(x | mask).bit_length() for x in np.atleast_1d(value)], dtype=np.int64)
-        bucket = bits - um - (self._sub_bucket_half_count_magnitude + 1)
-        size = np.left_shift(np.int64(1), bucket + um)
-        lowest = np.bitwise_and(value, ~(size - 1))
-        out = lowest + size - 1
-        return out if np.ndim(value) else int(out[0])
-
-    @property
-    def total(self) -> int:
-        return int(self.counts.sum())
-
-    def value_at_quantile(self, q):
-        """``Histogram::value_at_quantile`` (for q > 0), vectorised over q."""
-        q = np.minimum(np.asarray(q, dtype=float), 1.0)
-        cum = np.cumsum(self.counts)
-        want = np.maximum(np.ceil(q * self.total), 1).astype(np.int64)
-        idx = np.searchsorted(cum, want, side="left")
-        v = self.highest_equivalent(self.value_for(idx))
-        return v if np.ndim(q) else int(v)
-
-    def min(self) -> int:
-        nz = np.flatnonzero(self.counts)
-        return int(self.value_for(nz[0])) if nz.size else 0
-
-    def max(self) -> int:
-        nz = np.flatnonzero(self.counts)
-        return int(self.highest_equivalent(self.value_for(nz[-1]))) if nz.size else 0
-
-    def merge(self, other: "Hdr") -> "Hdr":
-        """The histogram of both (same layout required)."""
-        if (self.lowest, self.highest, self.sigfig) != (other.lowest, other.highest, other.sigfig):
-            raise ValueError("histograms with different bounds or precision do not merge")
-        n = max(len(self.counts), len(other.counts))
-        c = np.zeros(n, dtype=np.int64)
-        c[:len(self.counts)] += self.counts
-        c[:len(other.counts)] += other.counts
-        return Hdr(self.lowest, self.highest, self.sigfig, c)
+def value_at_quantile(h: HdrHistogram, q):
+    """The value at quantile ``q`` (0 < q <= 1; a scalar or an array), with
+    the Rust crate's rule: the sample of rank ``ceil(q * count)`` (at least
+    the first), reported as the highest value of its bucket."""
+    counts = np.ctypeslib.as_array(h.counts)[: h.counts_len].astype(np.int64)
+    cum = np.cumsum(counts)
+    qs = np.minimum(np.atleast_1d(np.asarray(q, dtype=float)), 1.0)
+    want = np.maximum(np.ceil(qs * h.get_total_count()), 1).astype(np.int64)
+    idx = np.minimum(np.searchsorted(cum, want, side="left"), h.counts_len - 1)
+    out = np.array([h.get_highest_equivalent_value(h.get_value_from_index(int(i))) for i in idx])
+    return out if np.ndim(q) else int(out[0])
 
 
 def check_hdr(metric: dict) -> list[str]:
     """Differences between a metric's stored summary and its decoded hdr."""
-    h = Hdr.decode(metric["hdr"])
-    got = {"count": h.total, "min_ns": h.min(), "max_ns": h.max()}
+    h = decode_hdr(metric["hdr"])
+    got = {"count": h.get_total_count(), "min_ns": h.get_min_value(), "max_ns": h.get_max_value()}
     for name, q in (("p50_ns", 0.5), ("p90_ns", 0.9), ("p99_ns", 0.99), ("p999_ns", 0.999)):
-        got[name] = h.value_at_quantile(q)
+        got[name] = value_at_quantile(h, q)
     return [f"{k}: stored {metric[k]}, decoded {v}" for k, v in got.items()
             if metric["count"] > 0 and metric[k] != v]
 
 
-def merged_hdr(sweep: Sweep, metric: str, **where) -> Hdr | None:
+def merged_hdr(sweep: Sweep, metric: str, **where) -> HdrHistogram | None:
     """The merged histogram of ``metric`` over the runs matching ``where``
     (``impl=..., workload=..., vcpus=...``; config keys looked up in
     ``config``), or ``None`` when none has it."""
@@ -516,6 +424,9 @@ def merged_hdr(sweep: Sweep, metric: str, **where) -> Hdr | None:
         m = (r.get("metrics") or {}).get(metric)
         if not m or m.get("count", 0) == 0:
             continue
-        h = Hdr.decode(m["hdr"])
-        out = h if out is None else out.merge(h)
+        h = decode_hdr(m["hdr"])
+        if out is None:
+            out = h
+        else:
+            out.add(h)
     return out
