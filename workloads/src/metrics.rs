@@ -12,8 +12,8 @@ pub enum Metric {
     /// Slow fault: the whole `Rmap::map` path including `mmu_lock` wait.
     FaultSlow,
     /// Fast fault: cmpxchg W back on plus marking the gfn dirty (sampled, 1
-    /// in [`FAULT_FAST_SAMPLE`]: millions a second, and two clock reads each
-    /// cost more than a tenth of the guest-write throughput).
+    /// in [`FAULT_FAST_SAMPLE`]: there are millions a second, and two clock
+    /// reads around each would slow the vCPUs down measurably).
     FaultFast,
     /// A guest write that needed no fault (sampled, 1 in [`WRITE_SAMPLE`]).
     Write,
@@ -34,7 +34,8 @@ pub enum Metric {
 
 pub const METRIC_COUNT: usize = 9;
 
-/// Result-file names of the metrics (DESIGN §8).
+/// Result-file names of the metrics: `<role>.<operation>`, the role being
+/// the [`RoleKind`] that records it (`mmu_lock.*`: whichever takes the lock).
 pub const METRIC_NAMES: [&str; METRIC_COUNT] = [
     "vcpu.fault_slow",
     "vcpu.fault_fast",
