@@ -87,8 +87,9 @@ impl Vcpus {
     /// The fault path of vCPU `i` is about to make an spte of `gfn` writable.
     #[inline]
     pub(crate) fn fault_begin(&self, i: usize, gfn: u64) {
-        // SeqCst: the oracle reads it before the dirty bit in one total
-        // order with the mark and `fault_end` ([the oracle](crate#the-migration-oracle)).
+        // SeqCst: the oracle reads it before the dirty bit, in one total
+        // order with the mark and `fault_end` (crate docs, "The migration
+        // oracle").
         self.v[i].fault_gfn.store(gfn, Ordering::SeqCst);
     }
 
