@@ -8,10 +8,10 @@
 //! after the round's copy. So a bug's test makes short runs, seeds 1, 2, ...,
 //! until the oracle counts a lost write, and fails only if [`MAX_RUNS`] runs
 //! in a row count none. On a loaded 2-core machine, with these tests running
-//! side by side, one 250 ms run caught `skip-flush` every time (60 of 60)
-//! and `dirty-before-rmap` in 29% (`mmu-lock`) to 43% (`lockless-gen`) of
-//! runs, at most 11 runs in a row missing it: 48 misses in a row would
-//! happen once in ten million tests.
+//! side by side (30 searches per bug and design), one 250 ms run caught
+//! `skip-flush` every time and `dirty-before-rmap` in 27% (`mmu-lock`) to
+//! 44% (`lockless-gen`) of runs, with at most 11 misses in a row: 48 in a
+//! row would happen in fewer than one test in a million.
 
 use rmap_impls::{Bug, ImplKind, LockKind};
 use rmap_workloads::{run, Config, Live, NoProbe, Verdict};
