@@ -20,10 +20,11 @@
 //!   from a descriptor a lockless walker has not reached yet to one it may
 //!   have passed. The `backward-move` injected bug.
 //!
-//! A further discipline (KVM 6.4's, where a new descriptor becomes the head
-//! only when the head is full, a hole is filled from the head's last entry,
-//! an emptied head is freed and an rmap never returns to the single form) is
-//! one more `Chain`; the designs take the discipline as a type parameter.
+//! A further discipline (Linux 6.4's, where a new descriptor becomes the
+//! head only when the head is full, a hole is filled from the head's last
+//! entry, an emptied head is freed and an rmap never returns to the single
+//! form) is one more `Chain`, with one more header word in `desc.rs` for the
+//! head's `tail_count`; the designs take the discipline as a type parameter.
 //!
 //! Every store a lockless walker may read (head, slots, `more`) is Release,
 //! pairing with the walkers' Acquire loads: a walker that observes one store

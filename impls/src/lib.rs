@@ -18,7 +18,6 @@ pub use rmap::{MapOutcome, Rmap, RmapConfig};
 pub use spte::{Gfn, SlotId, SpteTable};
 pub use stats::{RestartReason, WalkStats};
 
-use designs::{ChainRmap, Correct};
 use std::fmt;
 
 /// The designs, by their CLI names.
@@ -237,17 +236,15 @@ pub fn build(
         }
     }
     let bug = bug.filter(|b| b.layer() == BugLayer::Rmap);
-    use designs::{mmu_lock, rmap_lock, seqlock, SeqNoRetry};
+    use designs::{mmu_lock, rmap_lock, seqlock::SeqlockRmap, Correct, SeqNoRetry};
     Ok(match kind {
         ImplKind::MmuLock => Box::new(mmu_lock::MmuLockRmap::new(cfg)),
-        ImplKind::Lockless => lockless_twin::<false>(bug, cfg),
-        ImplKind::LocklessGen => lockless_twin::<true>(bug, cfg),
-        ImplKind::Seqlock if bug == Some(Bug::SeqNoRetry) => Box::new(ChainRmap::<
-            seqlock::SeqWalker<SeqNoRetry>,
-            seqlock::SeqCount,
-            chain::HeadChain,
-        >::new(cfg)),
-        ImplKind::Seqlock => Box::new(seqlock::Seqlock::new(cfg)),
+        ImplKind::Lockless => lockless::<false>(bug, cfg),
+        ImplKind::LocklessGen => lockless::<true>(bug, cfg),
+        ImplKind::Seqlock if bug == Some(Bug::SeqNoRetry) => {
+            Box::new(SeqlockRmap::<SeqNoRetry>::new(cfg))
+        }
+        ImplKind::Seqlock => Box::new(SeqlockRmap::<Correct>::new(cfg)),
         ImplKind::RmapLock => Box::new(rmap_lock::RmapLockRmap::new(cfg)),
         #[cfg(not(loom))]
         ImplKind::ConcurrentMap => {
@@ -259,27 +256,18 @@ pub fn build(
 }
 
 /// `lockless` (`GEN` false) or `lockless-gen` (`GEN` true), or its twin
-/// with an injected rmap bug: a walker [`designs::Deviation`], or the
-/// backward-moving chain discipline.
-fn lockless_twin<const GEN: bool>(bug: Option<Bug>, cfg: &RmapConfig) -> Box<dyn Rmap> {
-    use designs::{NoNullsCheck, SeqNoRetry, StaleHeadRestart, TopDownWalk};
+/// with an injected rmap bug: a walker deviation, or the backward-moving
+/// chain discipline.
+fn lockless<const GEN: bool>(bug: Option<Bug>, cfg: &RmapConfig) -> Box<dyn Rmap> {
+    use chain::BackwardMoveChain;
+    use designs::lockless::NullsRmap;
+    use designs::{Correct, NoNullsCheck, SeqNoRetry, StaleHeadRestart, TopDownWalk};
     match bug {
-        Some(Bug::BackwardMove) => nulls::<GEN, Correct, chain::BackwardMoveChain>(cfg),
-        Some(Bug::NoNullsCheck) => nulls::<GEN, NoNullsCheck, chain::HeadChain>(cfg),
-        Some(Bug::TopDownWalk) => nulls::<GEN, TopDownWalk, chain::HeadChain>(cfg),
-        Some(Bug::StaleHeadRestart) => nulls::<GEN, StaleHeadRestart, chain::HeadChain>(cfg),
-        Some(Bug::SeqNoRetry) => nulls::<true, SeqNoRetry, chain::HeadChain>(cfg),
-        _ if GEN => Box::new(designs::lockless::LocklessGen::new(cfg)),
-        _ => Box::new(designs::lockless::Lockless::new(cfg)),
+        Some(Bug::BackwardMove) => Box::new(NullsRmap::<GEN, Correct, BackwardMoveChain>::new(cfg)),
+        Some(Bug::NoNullsCheck) => Box::new(NullsRmap::<GEN, NoNullsCheck>::new(cfg)),
+        Some(Bug::TopDownWalk) => Box::new(NullsRmap::<GEN, TopDownWalk>::new(cfg)),
+        Some(Bug::StaleHeadRestart) => Box::new(NullsRmap::<GEN, StaleHeadRestart>::new(cfg)),
+        Some(Bug::SeqNoRetry) => Box::new(NullsRmap::<true, SeqNoRetry>::new(cfg)),
+        _ => Box::new(NullsRmap::<GEN, Correct>::new(cfg)),
     }
-}
-
-fn nulls<const GEN: bool, D: designs::Deviation, C: chain::Chain>(
-    cfg: &RmapConfig,
-) -> Box<dyn Rmap> {
-    Box::new(ChainRmap::<
-        designs::lockless::Nulls<GEN, D>,
-        designs::Direct,
-        C,
-    >::new(cfg))
 }

@@ -6,7 +6,7 @@
 //! [`LockKind::Park`] sleeps in the kernel after a short spin (a futex
 //! mutex), which userspace needs once threads outnumber CPUs.
 //!
-//! The designs only call [`MmuLock::with`]; a further kind (a fair FIFO
+//! The designs only call `MmuLock::with`; a further kind (a fair FIFO
 //! ticket lock, say) is one more [`LockKind`] and one more arm in
 //! `MmuLock::acquire` and in the held guard, here and nowhere else.
 

@@ -23,16 +23,20 @@
 //! KVM's do, and opens the section of each rmap it changes inside it. So a
 //! design file holds only its walker and, if it has one, its section.
 //!
-//! Where coming work plugs in: a new chain discipline is one more [`Chain`],
-//! combined with any walker in a type alias (`ChainRmap<Nulls<..>, Direct,
-//! NewChain>` asks whether the 2013 walker survives it); a new `mmu_lock`
-//! kind lives in `lock.rs` alone; an observer of a section's waits and holds
-//! (`rmap-lock`'s bit lock, say) is reported from that section's `open` and
-//! `close`, which run where the writer holds the observer, so they would take
-//! it as a parameter; and work a write-protect batch must do before it lets
-//! go of what it holds (a remote TLB flush under `mmu_lock`) goes at the end
-//! of the batch body in [`Rmap::write_protect`] below, which `batch` runs
-//! inside `mmu_lock` for `mmu-lock` and outside any lock for the others.
+//! Where coming work plugs in:
+//!
+//! * a new chain discipline is one more [`Chain`] (`chain.rs`), combined with
+//!   any walker in a type alias: `NullsRmap<false, Correct, NewChain>` asks
+//!   whether the 2013 walker survives it;
+//! * a new `mmu_lock` kind lives in `lock.rs` alone;
+//! * an observer of `rmap-lock`'s bit lock reports from that design's section
+//!   (`open` and `close`) and its walker's `walk`: `map`, `unmap`, `zap` and
+//!   `write_protect` below hold the observer where they call them, so each
+//!   would pass it on;
+//! * work a write-protect batch must do before it lets go of what it holds
+//!   (a remote TLB flush under `mmu_lock`) goes at the end of the batch body
+//!   in [`Rmap::write_protect`] below, which `batch` runs inside `mmu_lock`
+//!   for `mmu-lock` and outside any lock for the others.
 
 use crate::chain::{first_entry, Chain, DirectHead, HeadCell};
 use crate::desc::DescPool;

@@ -30,8 +30,8 @@
 //!   while its slots and link were read.
 //!
 //! Write-protect clears W by cmpxchg, keeping MMU_WRITABLE, racing fast page
-//! faults on equal terms. [`Nulls::walk`] is that walker, written once; the
-//! injected bugs are the named [`Deviation`]s, each confined to the one step
+//! faults on equal terms. `Nulls::walk` is that walker, written once; the
+//! injected bugs are the named `Deviation`s, each confined to the one step
 //! it changes.
 //!
 //! # The flaw and the repair
@@ -52,7 +52,7 @@
 //! both are plain moves; the orderings are for the compiler and for loom.
 
 use super::chained::{Batch, ChainRmap, Chains, Direct, Walker};
-use super::optimistic::{Correct, Deviation, MoreFirst, SlotBuf};
+use super::optimistic::{Deviation, MoreFirst, SlotBuf};
 use crate::chain::HeadChain;
 use crate::desc::{decode_head, slot_entry, DescRef, Head, More};
 use crate::primitive::{spin_hint, AtomicUsize, Ordering};
@@ -62,19 +62,19 @@ use crate::stats::{RestartReason, WalkStats};
 use std::marker::PhantomData;
 
 /// The nulls walker. `GEN` adds the per-descriptor sequence check; `D` is
-/// the correct walker ([`Correct`]) or an injected bug.
+/// the correct walker (`Correct`) or an injected bug.
 pub(crate) struct Nulls<const GEN: bool, D>(PhantomData<D>);
 
-/// The 2013 series' design, flaw included.
-pub(crate) type Lockless = ChainRmap<Nulls<false, Correct>, Direct, HeadChain>;
-/// The repaired design.
-pub(crate) type LocklessGen = ChainRmap<Nulls<true, Correct>, Direct, HeadChain>;
+/// The nulls-list rmap: `lockless` (`GEN` false) or `lockless-gen`, with
+/// walker deviation `D` (the correct walker is `Correct`), over chain
+/// discipline `C` (the series' head discipline, unless a twin says else).
+pub(crate) type NullsRmap<const GEN: bool, D, C = HeadChain> = ChainRmap<Nulls<GEN, D>, Direct, C>;
 
 /// The crate docs' open question: the faithful walker, reading each
 /// descriptor's `more` link before its slots. For the model checker; not
 /// reachable from [`crate::build`].
 pub fn more_first(cfg: &RmapConfig) -> Box<dyn Rmap> {
-    Box::new(ChainRmap::<Nulls<false, MoreFirst>, Direct, HeadChain>::new(cfg))
+    Box::new(NullsRmap::<false, MoreFirst>::new(cfg))
 }
 
 /// Loom models only (the crate docs' other open question): the faithful
@@ -82,7 +82,7 @@ pub fn more_first(cfg: &RmapConfig) -> Box<dyn Rmap> {
 /// walker is pinned (`desc.rs`, "Deferred reuse").
 #[cfg(loom)]
 pub fn with_deferred_reuse(cfg: &RmapConfig) -> Box<dyn Rmap> {
-    Box::new(Lockless::new(cfg).with_deferred_reuse())
+    Box::new(NullsRmap::<false, super::Correct>::new(cfg).with_deferred_reuse())
 }
 
 /// Restarts after which a `stale-head-restart` walker gives up: restarting

@@ -16,7 +16,4 @@ pub mod mmu_lock;
 pub mod rmap_lock;
 pub mod seqlock;
 
-pub(crate) use chained::{ChainRmap, Direct};
-pub(crate) use optimistic::{
-    Correct, Deviation, NoNullsCheck, SeqNoRetry, StaleHeadRestart, TopDownWalk,
-};
+pub(crate) use optimistic::{Correct, NoNullsCheck, SeqNoRetry, StaleHeadRestart, TopDownWalk};

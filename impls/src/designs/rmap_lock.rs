@@ -9,7 +9,7 @@
 //! * unlock: a Release store of the new head value, which also publishes
 //!   everything the holder changed;
 //! * writers hold `mmu_lock` *and* the rmap lock (the section,
-//!   [`RmapLockBit`]), and use the head discipline of `chain.rs`;
+//!   `RmapLockBit`), and use the head discipline of `chain.rs`;
 //! * the write-protect walker holds only the rmap lock: it never waits for
 //!   `mmu_lock`, but it does wait for (and block) writers of the same gfn.
 //!

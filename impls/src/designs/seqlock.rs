@@ -1,5 +1,5 @@
 //! `seqlock`: writers (under `mmu_lock`) bump a per-rmap sequence count,
-//! odd while they change the rmap (the section, [`SeqCount`]); the walker
+//! odd while they change the rmap (the section, `SeqCount`); the walker
 //! reads the count, walks the type-stable chain optimistically, reads the
 //! count again, and retries when it was odd or moved (restart reason
 //! `rmap-seq`).
@@ -16,7 +16,7 @@
 //! The chain itself uses the head discipline of `chain.rs`. A walk over a
 //! chain that is being rewritten can in principle follow recycled
 //! descriptors in a cycle, so the walker rechecks the count every
-//! [`SEQ_RECHECK_DESCS`] descriptors: if it moved, the pass is abandoned;
+//! `SEQ_RECHECK_DESCS` descriptors: if it moved, the pass is abandoned;
 //! if not, everything read so far is consistent and the pass goes on (a
 //! quiescent chain may be longer than the bound: `--desc-ext 1` with 65
 //! aliases, or `--desc-ext 3` with 193).
@@ -28,7 +28,7 @@
 //! in its writer.
 
 use super::chained::{Batch, ChainRmap, Chains, Section, Walker};
-use super::optimistic::{Correct, Deviation, SlotBuf};
+use super::optimistic::{Deviation, SlotBuf};
 use crate::chain::{DirectHead, HeadChain};
 use crate::desc::{decode_head, slot_entry, Head, More};
 use crate::primitive::{spin_hint, AtomicU64, AtomicUsize, Ordering};
@@ -36,7 +36,8 @@ use crate::spte::{Gfn, SlotId};
 use crate::stats::{RestartReason, WalkStats};
 use std::marker::PhantomData;
 
-pub(crate) type Seqlock = ChainRmap<SeqWalker<Correct>, SeqCount, HeadChain>;
+/// `seqlock`, with walker deviation `D` (the correct walker is `Correct`).
+pub(crate) type SeqlockRmap<D> = ChainRmap<SeqWalker<D>, SeqCount, HeadChain>;
 
 /// A walk rechecks the count after this many descriptors.
 const SEQ_RECHECK_DESCS: usize = 64;
@@ -78,7 +79,7 @@ impl Section for SeqCount {
     }
 }
 
-/// The optimistic walker; `D` is the correct walker ([`Correct`]) or the
+/// The optimistic walker; `D` is the correct walker (`Correct`) or the
 /// `seq-no-retry` bug.
 pub(crate) struct SeqWalker<D>(PhantomData<D>);
 
@@ -165,6 +166,7 @@ impl<D: Deviation> SeqWalker<D> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::designs::Correct;
     use crate::lock::LockKind;
     use crate::observer::NoObserver;
     use crate::rmap::{Rmap, RmapConfig};
@@ -177,7 +179,7 @@ mod tests {
             page_descs: 4,
             ..RmapConfig::new(1, 1, LockKind::Park)
         };
-        let r = Seqlock::new(&cfg);
+        let r = SeqlockRmap::<Correct>::new(&cfg);
         let t = SpteTable::new(1, n);
         for a in 0..n {
             r.map(&t, 0, t.slot_id(a, 0), make_spte(0, true), &mut NoObserver);
