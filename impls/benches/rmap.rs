@@ -84,8 +84,6 @@ impl Fixture {
     fn restore_w(&self, n: u64) {
         for gfn in 0..n {
             for alias in 0..self.k {
-                // Relaxed: single-threaded; the timed loop that follows is
-                // ordered after it by program order.
                 self.t
                     .slot(self.t.slot_id(alias, gfn))
                     .fetch_or(SPTE_WRITABLE, Ordering::Relaxed);

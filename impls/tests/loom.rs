@@ -15,7 +15,7 @@
 //! the restart reasons met, and every counterexample found.
 //!
 //! Each model has a preemption bound (2 or 3, see `B2` and `B3`) that keeps
-//! the suite to a few minutes on two cores. `LOOM_MAX_PREEMPTIONS=N`, which
+//! the suite short enough for every CI run. `LOOM_MAX_PREEMPTIONS=N`, which
 //! loom reads, replaces it; `RMAP_LOOM_UNBOUNDED=1` removes it, for an
 //! occasional exhaustive run, one group at a time (e.g. `RMAP_LOOM_UNBOUNDED=1
 //! ... --test loom rmap_lock::`). Unbounded, `rmap-lock`'s models, the
@@ -166,7 +166,8 @@ struct Limits {
     max_branches: usize,
 }
 
-/// Bound 2: the `lockless-gen` and `seqlock` models stay in seconds.
+/// Bound 2: for the designs whose models are the largest (`lockless-gen`,
+/// `seqlock`).
 const B2: Limits = Limits {
     bound: 2,
     max_branches: 1000,

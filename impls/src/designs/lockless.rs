@@ -233,7 +233,8 @@ impl<const GEN: bool, D: Deviation> Nulls<GEN, D> {
         if !GEN || D::IGNORES_SEQ {
             return Ok(());
         }
-        // Acquire, as every walker load (module doc).
+        // Acquire, as every walker load (module doc): pairs with the Release
+        // count stores of `DescPool::alloc` and `DescPool::publish`.
         if d.seq().load(Ordering::Acquire) != seq {
             return Err(RestartReason::DescSeq);
         }

@@ -67,7 +67,8 @@ impl Section for SeqCount {
     fn open<'a>(&'a self, head: &'a AtomicUsize, gfn: Gfn) -> (DirectHead<'a>, Odd<'a>) {
         let seq = &self.seqs[gfn as usize];
         let even = seq.load(Ordering::Relaxed);
-        // Release, as every store a walker may read (module doc).
+        // Release, as every store a walker may read (module doc): pairs with
+        // the walker's Acquire loads of the count, which retry on odd.
         seq.store(even + 1, Ordering::Release);
         (DirectHead(head), Odd { seq, even })
     }
@@ -112,9 +113,10 @@ impl<D: Deviation> SeqWalker<D> {
         }
         buf.clear();
         let complete = Self::collect(c, gfn, seq, s1, buf);
-        // Acquire, as every walker load: after the loads of the pass in
-        // program order, so it reads the odd count of any section whose
-        // store the pass read (module doc), or a later count.
+        // Acquire, as every walker load (pairs with the count stores of
+        // `open` and `close`). After the loads of the pass in program order,
+        // it reads the odd count of any section whose store the pass read
+        // (module doc), or a later count.
         let s2 = seq.load(Ordering::Acquire);
         if (s1 != s2 || !complete) && !D::IGNORES_SEQ {
             return Err(RestartReason::RmapSeq);
