@@ -100,6 +100,8 @@ impl<const GEN: bool, D: Deviation> Walker<Direct> for Nulls<GEN, D> {
         let mut buf = SlotBuf::new();
         let first = Self::load_head(head);
         let mut from = first;
+        // The one restart path: count the reason, pause, start again from
+        // the head.
         loop {
             match Self::pass(c, gfn, from, &mut buf, f, &mut stats) {
                 Ok(()) => return stats,
@@ -163,7 +165,9 @@ impl<const GEN: bool, D: Deviation> Nulls<GEN, D> {
     }
 
     /// Where a restart starts: the head, read again. It is an atomic load
-    /// inside the restart loop, which no compiler may hoist out of it.
+    /// inside the restart loop, which no compiler may hoist out of it (Linux
+    /// commit c87a124a5d5e fixed a walker whose compiler kept the head in a
+    /// register across the restart).
     /// `stale-head-restart` restarts from the head read before the first pass
     /// instead, and gives up (None) after [`STALE_HEAD_LIMIT`] restarts.
     #[inline(always)]
