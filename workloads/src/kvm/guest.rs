@@ -159,7 +159,7 @@ impl Layout {
     /// The layout for `data_bytes` of data (a positive multiple of
     /// [`PAGE_SIZE`], at most [`MAX_DATA_BYTES`]; the caller checks).
     pub fn new(data_bytes: u64) -> Layout {
-        debug_assert!(data_bytes > 0 && data_bytes % PAGE_SIZE == 0);
+        debug_assert!(data_bytes > 0 && data_bytes.is_multiple_of(PAGE_SIZE));
         debug_assert!(data_bytes <= MAX_DATA_BYTES);
         let data_pages = data_bytes / PAGE_SIZE;
         let data_pds = data_bytes.div_ceil(SIZE_1G);
