@@ -11,17 +11,18 @@
 //! Nothing here assumes which statistics exist or where they lie: a kernel
 //! that adds, drops or moves one is read as it describes itself.
 //!
-//! The statistics a calibration looks at (names as in Linux 6.1 to 6.18,
-//! `arch/x86/kvm/x86.c` and `virt/kvm/kvm_main.c`):
+//! The statistics a calibration looks at (names and meanings as in Linux
+//! 6.1, `arch/x86/kvm/x86.c`, `arch/x86/kvm/mmu/`, `virt/kvm/kvm_main.c`;
+//! this machine's 6.18 host reports the same names):
 //!
 //! | where | name | what |
 //! | --- | --- | --- |
-//! | VM | `pages_4k`, `pages_2m`, `pages_1g` | leaf sptes the MMU holds now, by size (an *instant* statistic); each shadow-MMU leaf has an rmap entry |
-//! | VM | `mmu_pte_write` | writes KVM saw to gfns while it had shadow pages to keep in sync (`kvm_mmu_track_write`): emulated guest writes |
-//! | VM | `mmu_flooded`, `mmu_unsync`, `mmu_shadow_zapped`, `mmu_pde_zapped`, `mmu_recycled`, `mmu_cache_miss` | shadow-page life: zapped for too many emulated writes, left unsync, zapped, recycled, allocated |
-//! | VM | `remote_tlb_flush` | remote TLB flushes done |
+//! | VM | `pages_4k`, `pages_2m`, `pages_1g` | leaf sptes the MMU holds now, by size (an *instant* statistic); the shadow MMU counts one in `__rmap_add` for each rmap entry it adds and drops it with the spte |
+//! | VM | `mmu_pte_write` | emulated guest writes KVM checked against its shadow page tables (`kvm_mmu_pte_write`, counted while the VM has any indirect shadow page) |
+//! | VM | `mmu_flooded`, `mmu_unsync`, `mmu_shadow_zapped`, `mmu_pde_zapped`, `mmu_recycled`, `mmu_cache_miss` | shadow pages zapped for too many emulated writes, left unsync, zapped, recycled, allocated |
+//! | VM | `remote_tlb_flush_requests`, `remote_tlb_flush` | remote TLB flushes asked for, and those that had to kick a vCPU in guest mode |
 //! | vCPU | `exits`, `io_exits`, `halt_exits`, `mmio_exits` | exits from guest mode |
-//! | vCPU | `pf_taken`, `pf_fixed`, `pf_fast`, `pf_emulate`, `pf_guest`, `pf_spurious` | page faults KVM handled, fixed by installing an spte, fixed without `mmu_lock`, fixed by emulating the instruction, reflected to the guest, found already fixed |
+//! | vCPU | `pf_taken`, `pf_fixed`, `pf_fast`, `pf_emulate`, `pf_spurious`, `pf_guest` | page faults KVM handled; fixed (an spte installed or made writable, the lockless ones included); fixed without `mmu_lock`; fixed by emulating the instruction; found already fixed; reflected to the guest |
 //! | vCPU | `insn_emulation` | instructions KVM emulated |
 //!
 //! [`kvm_stats_header`]: kvm_bindings::kvm_stats_header
