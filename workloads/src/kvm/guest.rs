@@ -28,8 +28,8 @@
 //! gfn's rmap (KVM's statistics: `pf_fixed` one per page, `pages_4k` one per
 //! page). A guest's CPL 0 that does not speak PVM's paravirtual interface
 //! is *emulated* instead, instruction by instruction (`insn_emulation` 4
-//! per page for this loop, `exits` about one per 1024 instructions,
-//! `kvm_pvm`'s `pvm_emul_batch`): no spte is ever installed (`pages_4k`
+//! per page for this loop, about one exit per 1,000 of them; this host's
+//! `kvm_pvm` has `pvm_emul_batch=1024`): no spte is ever installed (`pages_4k`
 //! stays 0), each write reaches KVM as an emulated write
 //! (`mmu_pte_write` one per page), and the dirty log is set by the
 //! emulator. Measured on this machine's 6.18 host kernel with `kvm_pvm`;
