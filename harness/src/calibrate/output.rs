@@ -151,13 +151,16 @@ pub fn write_protect_statement(w: &WriteProtect, cal: &Calibration, kernel: &str
     );
     match w.work {
         Work::RmapWalk => format!(
-            "rmap walks: each of the {} rounds began with {} to {} 4 KiB sptes in the VM (pages_4k) \
-             for at most {} dirty pages, and the passes after a round took {:.2} write faults per \
-             page (pf_fixed), so the round time includes walking each dirty gfn's rmap \
+            "rmap walks: each of the {} rounds began with {} 4 KiB sptes in the VM (pages_4k) \
+             for at most {} dirty pages, and the passes after a round took {:.2} faults per page \
+             (pf_fixed), so the round time includes walking each dirty gfn's rmap \
              (host kernel {kernel})",
             w.rounds,
-            w.sptes_4k_min,
-            w.sptes_4k_max,
+            if w.sptes_4k_min == w.sptes_4k_max {
+                w.sptes_4k_min.to_string()
+            } else {
+                format!("{} to {}", w.sptes_4k_min, w.sptes_4k_max)
+            },
             w.dirty_pages_max,
             w.refaults_per_page()
         ),
@@ -975,7 +978,7 @@ mod tests {
         assert!(wp["statement"]
             .as_str()
             .unwrap()
-            .starts_with("rmap walks: each of the 2 rounds began with 1032 to 1032 4 KiB sptes"));
+            .starts_with("rmap walks: each of the 2 rounds began with 1032 4 KiB sptes"));
         assert!(
             !r.warnings.iter().any(|w| w.starts_with(WP_NOTE)),
             "{:?}",
