@@ -224,11 +224,10 @@ fn the_host_kvm_is_recorded() {
     assert_eq!(warned, pvm, "the result notes software virtualisation");
 }
 
-#[test]
-fn forced_get_mode_and_the_human_summary() {
-    require_kvm!();
-    let dir = tempfile::tempdir().unwrap();
-    let out = lab(&[
+/// A one-vCPU, 1 MiB, two-iteration calibration with `extra` arguments,
+/// writing into `out`.
+fn tiny_run(extra: &[&str], out: &Path) -> std::process::Output {
+    let mut args = vec![
         "calibrate",
         "--vcpus",
         "1",
@@ -238,11 +237,18 @@ fn forced_get_mode_and_the_human_summary() {
         "2",
         "--duration",
         "50ms",
-        "--dirty-log-mode",
-        "get",
         "--out",
-        dir.path().to_str().unwrap(),
-    ]);
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    lab(&args)
+}
+
+#[test]
+fn forced_get_mode_and_the_human_summary() {
+    require_kvm!();
+    let dir = tempfile::tempdir().unwrap();
+    let out = tiny_run(&["--dirty-log-mode", "get"], dir.path());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -414,22 +420,7 @@ fn on_kvm_pvm_only_a_user_mode_guest_gets_sptes() {
     );
     // CPL 0, as dirty_log_perf_test's guest: emulated, no spte at all.
     let dir = tempfile::tempdir().unwrap();
-    let out = lab(&[
-        "calibrate",
-        "--vcpus",
-        "1",
-        "--mem",
-        "1MiB",
-        "--iterations",
-        "2",
-        "--duration",
-        "50ms",
-        "--guest-cpl",
-        "0",
-        "--json",
-        "--out",
-        dir.path().to_str().unwrap(),
-    ]);
+    let out = tiny_run(&["--guest-cpl", "0", "--json"], dir.path());
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -1022,16 +1022,7 @@ mod tests {
     #[test]
     fn result_has_the_schema_and_the_kernel_numbers() {
         let env = pvm();
-        let setup = Setup {
-            vcpus: 1,
-            mem_bytes: 4 << 20,
-            iterations: 2,
-            live: Duration::from_secs(1),
-            forced_mode: None,
-            round_interval: Duration::ZERO,
-            env: &env,
-            warnings: &[],
-        };
+        let setup = setup(&env);
         let cal = sample();
         let r = result(&cal, &setup);
         let text = serde_json::to_string(&r).unwrap();
