@@ -724,21 +724,18 @@ fn open_stats(vm: &Vm, vcpus: &[VcpuFd]) -> Result<(Sampler, StatsSource), Strin
     if !vm.has_binary_stats() {
         return Err("this kernel lacks KVM_CAP_BINARY_STATS_FD (Linux 5.14 and later)".into());
     }
-    let open = || -> Result<(Sampler, StatsSource), VmError> {
-        let vm_file = vm.stats_fd()?;
-        let vcpu_files = vcpus
-            .iter()
-            .map(StatsFd::open)
-            .collect::<Result<Vec<_>, _>>()?;
-        let names = |f: &StatsFd| f.schema().descs.iter().map(|d| d.name.clone()).collect();
-        let source = StatsSource {
-            vm_id: vm_file.schema().id.clone(),
-            vm_stats: names(&vm_file),
-            vcpu_stats: vcpu_files.first().map(names).unwrap_or_default(),
-        };
-        Ok((Sampler::new(vm_file, vcpu_files), source))
+    let vm_file = vm.stats_fd()?;
+    let vcpu_files = vcpus
+        .iter()
+        .map(StatsFd::open)
+        .collect::<Result<Vec<_>, _>>()?;
+    let names = |f: &StatsFd| f.schema().descs.iter().map(|d| d.name.clone()).collect();
+    let source = StatsSource {
+        vm_id: vm_file.schema().id.clone(),
+        vm_stats: names(&vm_file),
+        vcpu_stats: vcpu_files.first().map(names).unwrap_or_default(),
     };
-    open().map_err(|e| e.to_string())
+    Ok((Sampler::new(vm_file, vcpu_files), source))
 }
 
 /// Phases 1-7 (module doc); stops early, keeping what it has, on Ctrl-C.

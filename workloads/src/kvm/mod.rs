@@ -18,6 +18,11 @@
 //! be in it, and every page must hold the value its vCPU wrote in its last
 //! pass.
 //!
+//! Around every phase, pass and round the host reads KVM's own statistics
+//! ([`stats`], `KVM_GET_STATS_FD`), and [`figure`] tells from them what the
+//! rounds' write-protect step had to do: walk rmaps, or only handle the
+//! bitmap because the guest has no sptes (on `kvm_pvm`, a CPL 0 guest).
+//!
 //! This module knows nothing of the CLI: the caller passes a [`measure::Plan`]
 //! and a stop flag and renders the [`measure::Calibration`] it gets back.
 //! Linux on x86-64 only.

@@ -27,7 +27,6 @@
 //!
 //! [`kvm_stats_header`]: kvm_bindings::kvm_stats_header
 
-use super::vm::VmError;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -226,20 +225,21 @@ pub struct StatsFd {
 
 impl StatsFd {
     /// `KVM_GET_STATS_FD` on `fd` (a VM or vCPU fd), then its schema.
-    pub fn open(fd: &impl AsRawFd) -> Result<StatsFd, VmError> {
+    /// Errors are one line naming the step that failed.
+    pub fn open(fd: &impl AsRawFd) -> Result<StatsFd, String> {
         // SAFETY: KVM_GET_STATS_FD takes no argument and returns a new file
         // descriptor or -1; `fd` is a live VM or vCPU fd borrowed for the call.
         let r = unsafe { libc::ioctl(fd.as_raw_fd(), KVM_GET_STATS_FD as _) };
         if r < 0 {
-            return Err(VmError::Failed(format!(
+            return Err(format!(
                 "KVM_GET_STATS_FD: {}",
                 std::io::Error::last_os_error()
-            )));
+            ));
         }
         // SAFETY: `r` is a descriptor the kernel just created for us and
         // nothing else owns.
         let file = File::from(unsafe { OwnedFd::from_raw_fd(r) });
-        let bad = |e: String| VmError::Failed(format!("KVM statistics: {e}"));
+        let bad = |e: String| format!("KVM statistics: {e}");
         let mut header = [0u8; HEADER_BYTES];
         file.read_exact_at(&mut header, 0)
             .map_err(|e| bad(format!("reading the header: {e}")))?;
@@ -260,12 +260,12 @@ impl StatsFd {
     }
 
     /// Read every scalar statistic now (one `pread`).
-    pub fn read(&self) -> Result<Stats, VmError> {
+    pub fn read(&self) -> Result<Stats, String> {
         let mut data = vec![0u8; self.schema.data_len];
         self.file
             .read_exact_at(&mut data, self.schema.data_offset)
-            .map_err(|e| VmError::Failed(format!("reading KVM statistics: {e}")))?;
-        self.schema.values(&data).map_err(VmError::Failed)
+            .map_err(|e| format!("reading KVM statistics: {e}"))?;
+        self.schema.values(&data)
     }
 }
 
@@ -287,7 +287,7 @@ impl Sampler {
         Sampler { vm, vcpus }
     }
 
-    pub fn read(&self) -> Result<Reading, VmError> {
+    pub fn read(&self) -> Result<Reading, String> {
         let mut sum = Stats::default();
         for v in &self.vcpus {
             sum.add(&v.read()?);

@@ -21,7 +21,10 @@
 //!   in one call; enabling dirty logging write-protects the whole slot.
 //!
 //! The host's shadow MMU write-protects by walking each dirty gfn's rmap,
-//! which is what the lab's simulated designs model. `kvm-ioctls` 0.25 has
+//! which is what the lab's simulated designs model, provided the guest's
+//! pages have sptes at all: on `kvm_pvm` a CPL 0 guest has none
+//! ([`super::guest`]), and [`super::figure`] tells from KVM's statistics
+//! which a run had. Both fds also give KVM's statistics ([`super::stats`]). `kvm-ioctls` 0.25 has
 //! no `KVM_CLEAR_DIRTY_LOG` and allocates a fresh bitmap per
 //! `KVM_GET_DIRTY_LOG`, so both are issued here directly on the VM fd with
 //! a bitmap the caller reuses (an allocation is not part of what is timed).
@@ -381,7 +384,7 @@ impl Vm {
     }
 
     /// The VM's binary statistics file (`KVM_GET_STATS_FD` on the VM fd).
-    pub fn stats_fd(&self) -> Result<StatsFd, VmError> {
+    pub fn stats_fd(&self) -> Result<StatsFd, String> {
         StatsFd::open(&self.fd)
     }
 
