@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::path::Path;
 mod common;
 
-use common::lab;
+use common::{lab, stderr, stdout};
 use std::sync::OnceLock;
 
 /// Why the KVM tests cannot run here, if they cannot.
@@ -119,7 +119,7 @@ fn small_run() -> &'static SmallRun {
             "--out",
             dir.path().to_str().unwrap(),
         ]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = stderr(&out);
         assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
         let json: Value = serde_json::from_slice(&out.stdout).expect("stdout is the result JSON");
         let files = result_files(dir.path());
@@ -249,13 +249,8 @@ fn forced_get_mode_and_the_human_summary() {
     require_kvm!();
     let dir = tempfile::tempdir().unwrap();
     let out = tiny_run(&["--dirty-log-mode", "get"], dir.path());
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", stderr(&out));
     assert!(stdout.contains("dirty-log mode: get"), "{stdout}");
     for line in [
         "Populate memory time: ",
@@ -306,7 +301,7 @@ fn bad_arguments_and_missing_kvm_are_one_line_and_exit_2() {
         let mut all = vec!["calibrate", "--out", d];
         all.extend(&args);
         let out = lab(&all);
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert_eq!(
             stderr.lines().count(),
@@ -421,12 +416,7 @@ fn on_kvm_pvm_only_a_user_mode_guest_gets_sptes() {
     // CPL 0, as dirty_log_perf_test's guest: emulated, no spte at all.
     let dir = tempfile::tempdir().unwrap();
     let out = tiny_run(&["--guest-cpl", "0", "--json"], dir.path());
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["config"]["guest_cpl"], 0);
     let kernel = &r["write_protect"];
