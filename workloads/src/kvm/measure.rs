@@ -3,7 +3,7 @@
 //!
 //! Each vCPU has a thread that calls `KVM_RUN` once per guest pass (the
 //! guest exits with an `out` at the end of every pass, [`super::guest`]).
-//! Between passes the thread asks the shared [`Control`] whether it may run
+//! Between passes the thread asks the shared `Control` whether it may run
 //! another: it may when the host has granted it a pass (*lockstep*: one
 //! credit per vCPU per iteration, as the kernel's `dirty_log_perf_test`
 //! does it) or when the host lets all vCPUs run freely (*live*). Every
