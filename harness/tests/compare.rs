@@ -186,7 +186,7 @@ fn a_ratio_within_the_noise_is_marked_not_coloured_and_noted_once() {
     );
     // The headline says the same in words.
     assert!(
-        out.contains("lockless: within noise of mmu-lock: guest writes/s 1.04x ("),
+        out.contains("within noise of mmu-lock: guest writes/s 1.04x ("),
         "{out}"
     );
 

@@ -387,14 +387,14 @@ pub fn perf_stat(r: &RunResult) -> String {
                     .unwrap_or_default(),
                 _ => per_sec(val / secs),
             };
-            let multiplexed = (v.time_running_ns < v.time_enabled_ns && v.time_enabled_ns > 0)
-                .then(|| {
-                    format!(
-                        "({:.2}%)",
-                        100.0 * v.time_running_ns as f64 / v.time_enabled_ns as f64
-                    )
-                })
-                .unwrap_or_default();
+            let multiplexed = if v.time_running_ns < v.time_enabled_ns && v.time_enabled_ns > 0 {
+                format!(
+                    "({:.2}%)",
+                    100.0 * v.time_running_ns as f64 / v.time_enabled_ns as f64
+                )
+            } else {
+                String::new()
+            };
             let per_op = v
                 .per_op
                 .map(|p| {

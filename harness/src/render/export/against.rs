@@ -48,7 +48,7 @@ fn ratio_text(c: &FigureChange) -> String {
     }
 }
 
-fn shown<'a>(a: &'a Against, verbose: bool) -> Vec<&'a FigureChange> {
+fn shown(a: &Against, verbose: bool) -> Vec<&FigureChange> {
     let mut v: Vec<&FigureChange> = a
         .changes
         .iter()
