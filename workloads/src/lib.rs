@@ -9,4 +9,6 @@ mod vm;
 
 pub use config::{Config, ConfigError, Pattern, Regions, WorkloadKind};
 pub use metrics::{Counters, Live, Metric, RoleKind, METRIC_NAMES};
-pub use vm::{run, IntervalSample, NoProbe, Probe, RoundSample, RunReport, SpanKind, Verdict};
+pub use vm::{
+    run, IntervalSample, LockHandoff, NoProbe, Probe, RoundSample, RunReport, SpanKind, Verdict,
+};

@@ -2,7 +2,9 @@
 //! are called, and which metrics its report names after which role.
 
 use rmap_impls::ImplKind;
-use rmap_workloads::{run, Config, Live, Probe, RoleKind, RunReport, WorkloadKind, METRIC_NAMES};
+use rmap_workloads::{
+    run, Config, Live, Probe, RoleKind, RunReport, SpanKind, WorkloadKind, METRIC_NAMES,
+};
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -103,4 +105,79 @@ fn an_idle_run_has_no_walker() {
     assert_eq!(r.counters.rounds, 0);
     assert!(r.histograms.iter().all(|(n, _)| !n.starts_with("walker.")));
     assert_eq!(r.verdict.rmap_inconsistencies, 0);
+}
+
+/// What a run tells a tracing probe beyond its spans: counter samples by
+/// name and `mmu_lock` handoffs.
+struct Tracing {
+    sample: Option<u32>,
+    counters: Mutex<Vec<&'static str>>,
+    handoffs: Mutex<Vec<(RoleKind, u32, rmap_workloads::LockHandoff)>>,
+}
+
+impl Tracing {
+    fn new(sample: Option<u32>) -> Tracing {
+        Tracing {
+            sample,
+            counters: Mutex::new(Vec::new()),
+            handoffs: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Probe for Tracing {
+    fn trace_sample(&self) -> Option<u32> {
+        self.sample
+    }
+    /// A traced wait's span is reported as the lock is taken: stalling
+    /// there lengthens every traced hold, so other threads queue behind it
+    /// and handoffs happen whatever the scheduler does.
+    fn span(
+        &self,
+        _role: RoleKind,
+        _index: u32,
+        kind: SpanKind,
+        _start: u64,
+        _dur: u64,
+        _arg: u64,
+    ) {
+        if kind == SpanKind::LockWait {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    fn counter(&self, name: &'static str, _key: &'static str, _at_ns: u64, _value: f64) {
+        self.counters.lock().unwrap().push(name);
+    }
+    fn lock_handoff(&self, role: RoleKind, index: u32, h: rmap_workloads::LockHandoff) {
+        self.handoffs.lock().unwrap().push((role, index, h));
+    }
+}
+
+/// The trace's counter tracks and lock handoffs come only when tracing,
+/// and a handoff names another thread's hold that overlapped the wait.
+#[test]
+fn counters_and_handoffs_only_when_tracing() {
+    let mut cfg = short(WorkloadKind::DirtyLog);
+    cfg.vcpus = 4;
+    let quiet = Tracing::new(None);
+    run(&cfg, &AtomicBool::new(false), &Live::default(), &quiet).unwrap();
+    assert!(quiet.counters.lock().unwrap().is_empty());
+    assert!(quiet.handoffs.lock().unwrap().is_empty());
+
+    let traced = Tracing::new(Some(1));
+    run(&cfg, &AtomicBool::new(false), &Live::default(), &traced).unwrap();
+    let counters = traced.counters.lock().unwrap();
+    for name in ["guest writes", "mmu_lock waiters", "dirty pages"] {
+        assert!(counters.contains(&name), "no {name} samples");
+    }
+    let handoffs = traced.handoffs.lock().unwrap();
+    assert!(
+        !handoffs.is_empty(),
+        "mmu-lock at 4 vCPUs never handed over"
+    );
+    for (role, index, h) in handoffs.iter() {
+        assert_ne!((*role, *index), (h.holder_role, h.holder_index), "{h:?}");
+        assert!(h.wait_start_ns <= h.acquired_ns, "{h:?}");
+        assert!(h.hold_start_ns <= h.acquired_ns, "{h:?}");
+    }
 }

@@ -90,6 +90,21 @@ impl Probe for Probes<'_> {
     fn interval(&self, index: u64, t_s: f64) {
         self.0.iter().for_each(|h| h.interval(index, t_s));
     }
+    fn counter(&self, name: &'static str, key: &'static str, at_ns: u64, value: f64) {
+        self.0
+            .iter()
+            .for_each(|h| h.counter(name, key, at_ns, value));
+    }
+    fn lock_handoff(
+        &self,
+        role: rmap_workloads::RoleKind,
+        index: u32,
+        handoff: rmap_workloads::LockHandoff,
+    ) {
+        self.0
+            .iter()
+            .for_each(|h| h.lock_handoff(role, index, handoff));
+    }
 }
 
 /// One run of the simulated VM, from a validated configuration to a result

@@ -28,10 +28,24 @@
 //!   three decimals (exact nanoseconds since the run started), `args` the
 //!   gfn (walks, slow faults) or pages (rounds);
 //! - instant events (`"ph":"i"`, `"s":"t"`: thread scope) named "restart",
-//!   with `args` `{reason, gfn}`.
+//!   with `args` `{reason, gfn}`;
+//! - counter tracks (`"ph":"C"`, process-wide): "guest writes per second"
+//!   and "mmu_lock waiters queued", sampled by the VM's coordinator every
+//!   10 ms, and "dirty pages per round", one value per round;
+//! - flow arrows (`"ph":"s"` and `"f"`, `cat` "mmu_lock", named "mmu_lock
+//!   handoff"): each traced `mmu_lock` wait is joined to the hold it waited
+//!   for. While a traced wait is pending the VM puts every hold in the
+//!   trace, so the holder's "mmu_lock hold" slice is there; the arrow starts
+//!   just inside that hold's end and ends just inside the wait's end (a
+//!   flow must run forward in time, so it is drawn holder -> waiter). A
+//!   handoff whose hold is not in the file (dropped at the bound, or a
+//!   holder that read the waiters count just before the traced wait began)
+//!   gets no arrow and is counted in `otherData.lock_handoffs_unmatched`;
+//!   so does one past the bound (an arrow is two events).
 //!
 //! Events are sorted per thread by start, longer first on a tie, so nested
-//! spans import as nested.
+//! spans import as nested. The events are serde-derived types
+//! ([`TraceEvent`]), written in one `serde_json` call.
 //!
 //! # Collecting without a global lock
 //!
@@ -52,7 +66,7 @@
 //! (`record::result::write_atomic`).
 
 use crate::record::result::write_atomic;
-use rmap_workloads::{Probe, RoleKind, SpanKind};
+use rmap_workloads::{LockHandoff, Probe, RoleKind, SpanKind};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -84,6 +98,8 @@ enum Ev {
         reason: &'static str,
         gfn: u64,
     },
+    /// A traced wait of this thread and the hold it waited for.
+    Handoff(LockHandoff),
 }
 
 impl Ev {
@@ -91,12 +107,13 @@ impl Ev {
         match *self {
             Ev::Span { start_ns, .. } => start_ns,
             Ev::Restart { at_ns, .. } => at_ns,
+            Ev::Handoff(h) => h.acquired_ns,
         }
     }
     fn dur(&self) -> u64 {
         match *self {
             Ev::Span { dur_ns, .. } => dur_ns,
-            Ev::Restart { .. } => 0,
+            Ev::Restart { .. } | Ev::Handoff(_) => 0,
         }
     }
 }
@@ -152,6 +169,10 @@ pub struct TraceWriter {
     /// `max_events`: only slots below it are real).
     taken: AtomicUsize,
     buffers: Mutex<Vec<Arc<Mutex<ThreadBuf>>>>,
+    /// Counter samples: `(name, key, at_ns, value)`. Few (a hundred a
+    /// second per track), from the coordinator and the walker.
+    counters: Mutex<Vec<(&'static str, &'static str, u64, f64)>>,
+    counters_dropped: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -172,6 +193,8 @@ impl TraceWriter {
             other: BTreeMap::new(),
             taken: AtomicUsize::new(0),
             buffers: Mutex::new(Vec::new()),
+            counters: Mutex::new(Vec::new()),
+            counters_dropped: AtomicU64::new(0),
         }
     }
 
@@ -288,6 +311,14 @@ impl TraceWriter {
             },
         }];
         let mut events = 0u64;
+        // Each track's tid, and its holds by start, for the handoff arrows.
+        let tid_of: BTreeMap<(RoleKind, u32), u32> = tracks
+            .iter()
+            .enumerate()
+            .map(|(i, (&(_, index), (role, _)))| ((*role, index), i as u32 + 1))
+            .collect();
+        let mut holds: BTreeMap<(u32, u64), u64> = BTreeMap::new();
+        let mut handoffs: Vec<(u32, LockHandoff)> = Vec::new();
         for (tid, ((_, index), (role, evs))) in tracks.iter_mut().enumerate() {
             let tid = tid as u32 + 1;
             let role = *role;
@@ -311,6 +342,21 @@ impl TraceWriter {
             evs.sort_by_key(|e| (e.start(), std::cmp::Reverse(e.dur())));
             let cat = role.name();
             for e in evs.iter() {
+                match *e {
+                    Ev::Handoff(h) => {
+                        handoffs.push((tid, h));
+                        continue;
+                    }
+                    Ev::Span {
+                        kind: SpanKind::LockHold,
+                        start_ns,
+                        dur_ns,
+                        ..
+                    } => {
+                        holds.insert((tid, start_ns), dur_ns);
+                    }
+                    _ => {}
+                }
                 events += 1;
                 out.push(match *e {
                     Ev::Span {
@@ -343,14 +389,69 @@ impl TraceWriter {
                         ts: micros(at_ns),
                         args: RestartArgs { reason, gfn },
                     },
+                    Ev::Handoff(_) => unreachable!("handoffs are drawn as flows below"),
                 });
             }
         }
+        for &(name, key, at_ns, value) in lock(&self.counters).iter() {
+            out.push(TraceEvent::Counter {
+                name,
+                pid: PID,
+                tid: 0,
+                ts: micros(at_ns),
+                args: BTreeMap::from([(key, value)]),
+            });
+            events += 1;
+        }
+        dropped += self.counters_dropped.load(Ordering::Relaxed);
+        // Handoff arrows: from just inside the end of the hold waited for to
+        // just inside the end of the wait. Each is two events; past the
+        // bound, a handoff gets none and counts as unmatched.
+        let mut unmatched = 0u64;
+        for (id, (waiter, h)) in handoffs.iter().enumerate() {
+            let holder = tid_of.get(&(h.holder_role, h.holder_index));
+            let hold = holder.and_then(|t| holds.get(&(*t, h.hold_start_ns)).map(|d| (*t, *d)));
+            let Some((holder, dur)) = hold.filter(|_| events + 2 <= self.max_events as u64) else {
+                unmatched += 1;
+                continue;
+            };
+            // The holder reads its clock just after its unlock, so its hold
+            // can end a little after the waiter's acquisition: the arrow
+            // starts no later than that.
+            let hold_end = (h.hold_start_ns + dur).min(h.acquired_ns);
+            let from = hold_end.saturating_sub(1).max(h.hold_start_ns);
+            let to = h
+                .acquired_ns
+                .saturating_sub(1)
+                .max(h.wait_start_ns)
+                .max(from);
+            out.push(TraceEvent::FlowStart {
+                name: "mmu_lock handoff",
+                cat: "mmu_lock",
+                id: id as u64,
+                pid: PID,
+                tid: holder,
+                ts: micros(from),
+            });
+            out.push(TraceEvent::FlowEnd {
+                name: "mmu_lock handoff",
+                cat: "mmu_lock",
+                id: id as u64,
+                bp: "e",
+                pid: PID,
+                tid: *waiter,
+                ts: micros(to),
+            });
+            events += 2;
+        }
+
         let mut other = self.other.clone();
         other.insert("sample_one_in".into(), self.sample_one_in.into());
         other.insert("max_events".into(), self.max_events.into());
         other.insert("events".into(), events.into());
         other.insert("dropped_events".into(), dropped.into());
+        other.insert("lock_handoffs".into(), (handoffs.len() as u64).into());
+        other.insert("lock_handoffs_unmatched".into(), unmatched.into());
         other.insert("lab_version".into(), env!("CARGO_PKG_VERSION").into());
         let file = TraceFile {
             trace_events: out,
@@ -423,6 +524,37 @@ enum TraceEvent {
         ts: f64,
         args: RestartArgs,
     },
+    /// A counter track's value, process-wide (the track is named `name`
+    /// followed by the arg's key).
+    #[serde(rename = "C")]
+    Counter {
+        name: &'static str,
+        pid: u32,
+        tid: u32,
+        ts: f64,
+        args: BTreeMap<&'static str, f64>,
+    },
+    /// Where a flow arrow starts: inside the slice open on `tid` at `ts`.
+    #[serde(rename = "s")]
+    FlowStart {
+        name: &'static str,
+        cat: &'static str,
+        id: u64,
+        pid: u32,
+        tid: u32,
+        ts: f64,
+    },
+    /// Where it ends: bound to the enclosing slice (`bp: "e"`).
+    #[serde(rename = "f")]
+    FlowEnd {
+        name: &'static str,
+        cat: &'static str,
+        id: u64,
+        bp: &'static str,
+        pid: u32,
+        tid: u32,
+        ts: f64,
+    },
 }
 
 #[derive(serde::Serialize)]
@@ -494,6 +626,20 @@ impl Probe for TraceWriter {
 
     fn restart(&self, role: RoleKind, index: u32, at_ns: u64, reason: &'static str, gfn: u64) {
         self.record(role, index, Ev::Restart { at_ns, reason, gfn });
+    }
+
+    fn counter(&self, name: &'static str, key: &'static str, at_ns: u64, value: f64) {
+        // Relaxed: a count of slots, as in `push`; a counter sample takes
+        // one at a time (they are few, and come from two threads).
+        if self.taken.fetch_add(1, Ordering::Relaxed) < self.max_events {
+            lock(&self.counters).push((name, key, at_ns, value));
+        } else {
+            self.counters_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn lock_handoff(&self, role: RoleKind, index: u32, handoff: LockHandoff) {
+        self.record(role, index, Ev::Handoff(handoff));
     }
 }
 
@@ -680,6 +826,67 @@ mod tests {
         let x: Vec<&Value> = evs.iter().filter(|e| e["ph"] == "X").collect();
         assert_eq!(x[0]["name"], "dirty-log round");
         assert_eq!(x[1]["args"]["gfn"], 42);
+    }
+
+    #[test]
+    fn counters_and_handoff_arrows_are_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.json");
+        let w = TraceWriter::new(&path);
+        // vcpu 1 holds mmu_lock from 1,000 to 5,000 ns; vcpu 0 waits from
+        // 2,000 and gets it at 6,000.
+        w.thread_start(RoleKind::Vcpu, 1);
+        w.span(RoleKind::Vcpu, 1, SpanKind::LockHold, 1_000, 4_000, 0);
+        w.thread_stop(RoleKind::Vcpu, 1);
+        w.thread_start(RoleKind::Vcpu, 0);
+        w.span(RoleKind::Vcpu, 0, SpanKind::LockWait, 2_000, 4_000, 0);
+        let h = LockHandoff {
+            wait_start_ns: 2_000,
+            acquired_ns: 6_000,
+            holder_role: RoleKind::Vcpu,
+            holder_index: 1,
+            hold_start_ns: 1_000,
+        };
+        w.lock_handoff(RoleKind::Vcpu, 0, h);
+        // A handoff whose hold is not in the file: no arrow, counted.
+        w.lock_handoff(
+            RoleKind::Vcpu,
+            0,
+            LockHandoff {
+                hold_start_ns: 999,
+                ..h
+            },
+        );
+        w.thread_stop(RoleKind::Vcpu, 0);
+        w.counter("guest writes", "per second", 3_000, 1.5e6);
+        w.counter("mmu_lock waiters", "queued", 3_000, 1.0);
+        w.finish().unwrap();
+        let v = read(&path);
+        let evs = events(&v);
+        let tid = |n: &str| {
+            evs.iter()
+                .find(|e| e["name"] == "thread_name" && e["args"]["name"] == n)
+                .unwrap()["tid"]
+                .clone()
+        };
+        let s: Vec<&Value> = evs.iter().filter(|e| e["ph"] == "s").collect();
+        let f: Vec<&Value> = evs.iter().filter(|e| e["ph"] == "f").collect();
+        assert_eq!((s.len(), f.len()), (1, 1));
+        assert_eq!(s[0]["id"], f[0]["id"]);
+        assert_eq!(s[0]["cat"], "mmu_lock");
+        // The arrow runs from inside the hold's end to inside the wait's end.
+        assert_eq!(s[0]["tid"], tid("vcpu 1"));
+        assert_eq!(s[0]["ts"].as_f64().unwrap(), 4.999);
+        assert_eq!(f[0]["tid"], tid("vcpu 0"));
+        assert_eq!(f[0]["ts"].as_f64().unwrap(), 5.999);
+        assert_eq!(f[0]["bp"], "e");
+        let c: Vec<&Value> = evs.iter().filter(|e| e["ph"] == "C").collect();
+        assert_eq!(c.len(), 2);
+        assert!(c
+            .iter()
+            .any(|e| e["name"] == "guest writes" && e["args"]["per second"] == 1.5e6));
+        assert_eq!(v["otherData"]["lock_handoffs"], 2);
+        assert_eq!(v["otherData"]["lock_handoffs_unmatched"], 1);
     }
 
     #[test]

@@ -22,6 +22,46 @@ use std::time::{Duration, Instant};
 /// How often the coordinator looks at `stop` and the clock.
 const POLL: Duration = Duration::from_millis(5);
 
+/// When tracing, how often the coordinator samples the trace's counter
+/// tracks.
+const TRACE_TICK: Duration = Duration::from_millis(10);
+
+/// The counter tracks the coordinator samples when tracing: guest writes
+/// per second (from the live progress counters, which lag by a few hundred
+/// writes) and `mmu_lock` waiters queued. `None` when not tracing.
+struct TraceTicks {
+    next: Instant,
+    last: (Instant, u64),
+}
+
+impl TraceTicks {
+    fn new(ctx: &Shared<'_>) -> Option<TraceTicks> {
+        let now = Instant::now();
+        ctx.probe.trace_sample().map(|_| TraceTicks {
+            next: now + TRACE_TICK,
+            last: (now, Live::get(&ctx.live.guest_writes)),
+        })
+    }
+
+    fn tick(&mut self, ctx: &Shared<'_>) {
+        let now = Instant::now();
+        if now < self.next {
+            return;
+        }
+        let writes = Live::get(&ctx.live.guest_writes);
+        let dt = now.duration_since(self.last.0).as_secs_f64().max(1e-9);
+        let at = clock::delta_ns(ctx.t_start, clock::now());
+        let rate = writes.saturating_sub(self.last.1) as f64 / dt;
+        ctx.probe.counter("guest writes", "per second", at, rate);
+        // Relaxed: a count for the trace.
+        let waiters = ctx.lock_trace.waiters.load(Ordering::Relaxed);
+        ctx.probe
+            .counter("mmu_lock waiters", "queued", at, waiters as f64);
+        self.last = (now, writes);
+        self.next = now + TRACE_TICK;
+    }
+}
+
 /// Run one configuration to completion (or until `stop` is set, which makes
 /// the run end early, still run the final round and the oracle, and come
 /// back with `interrupted`).
@@ -197,8 +237,12 @@ fn drive(ctx: &Shared<'_>, stop: &AtomicBool) -> Phases {
     let cfg = ctx.cfg;
     // Relaxed: `stop` is a Ctrl-C flag, polled; nothing is read under it.
     let stopped = || stop.load(Ordering::Relaxed);
+    let mut ticks = TraceTicks::new(ctx);
     let warm_end = Instant::now() + cfg.warmup;
     while Instant::now() < warm_end && !stopped() {
+        if let Some(t) = &mut ticks {
+            t.tick(ctx);
+        }
         std::thread::sleep(POLL.min(warm_end.saturating_duration_since(Instant::now())));
     }
     let m0 = Instant::now();
@@ -218,6 +262,9 @@ fn drive(ctx: &Shared<'_>, stop: &AtomicBool) -> Phases {
         let now = Instant::now();
         if now >= end {
             break;
+        }
+        if let Some(t) = &mut ticks {
+            t.tick(ctx);
         }
         if let (Some(tick), Some(d)) = (next_tick, cfg.sample_interval) {
             if now >= tick {

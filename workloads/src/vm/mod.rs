@@ -39,5 +39,5 @@ mod worker;
 mod zapper;
 
 pub use coordinator::run;
-pub use probe::{NoProbe, Probe, SpanKind};
+pub use probe::{LockHandoff, NoProbe, Probe, SpanKind};
 pub use report::{IntervalSample, RoundSample, RunReport, Verdict};

@@ -81,6 +81,28 @@ pub trait Probe: Sync {
     /// A restart inside a traced walk, with its reason name.
     fn restart(&self, _role: RoleKind, _index: u32, _at_ns: u64, _reason: &'static str, _gfn: u64) {
     }
+    /// When tracing: the value of counter `name` at `at_ns` (a counter
+    /// track: guest writes per second and `mmu_lock` waiters queued, sampled
+    /// by the coordinator; dirty pages per round, from every round). `key`
+    /// names the value's unit (`per second`, `queued`).
+    fn counter(&self, _name: &'static str, _key: &'static str, _at_ns: u64, _value: f64) {}
+    /// When tracing: a traced `mmu_lock` wait of the calling thread (`role`,
+    /// `index`) got the lock after the hold [`LockHandoff`] names: the hold
+    /// it waited for last.
+    fn lock_handoff(&self, _role: RoleKind, _index: u32, _handoff: LockHandoff) {}
+}
+
+/// A traced `mmu_lock` wait and the hold it waited for
+/// ([`Probe::lock_handoff`]); times in ns since the run started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockHandoff {
+    /// The wait, from `lock_wait` to `lock_acquired`.
+    pub wait_start_ns: u64,
+    pub acquired_ns: u64,
+    /// The thread whose hold came just before, and when that hold began.
+    pub holder_role: RoleKind,
+    pub holder_index: u32,
+    pub hold_start_ns: u64,
 }
 
 /// A probe that does nothing.

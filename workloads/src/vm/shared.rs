@@ -11,7 +11,7 @@ use super::report::IntervalSample;
 use super::tlb::Vcpus;
 use crate::clock;
 use crate::config::Config;
-use crate::metrics::{Counters, Live, Recorder};
+use crate::metrics::{Counters, Live, Recorder, RoleKind};
 use rmap_impls::{Rmap, SpteTable};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -61,6 +61,53 @@ pub(crate) struct Shared<'a> {
     pub(crate) intervals: IntervalTable,
     pub(crate) live: &'a Live,
     pub(crate) probe: &'a dyn Probe,
+    /// `mmu_lock` as a trace shows it; written only when tracing.
+    pub(crate) lock_trace: LockTrace,
+}
+
+/// Who holds `mmu_lock` and who waits for it, kept only when tracing (a
+/// worker's `trace.every` says so), for the trace's handoff arrows and its
+/// waiters counter track. A run without a trace never writes these.
+#[derive(Default)]
+pub(crate) struct LockTrace {
+    /// The last hold, as [`LockTrace::hold_word`]: the holding thread and
+    /// when its hold began. Written and read under `mmu_lock`, by each
+    /// holder as its hold begins.
+    pub(crate) last: AtomicU64,
+    /// The hold in progress, or 0: `last` until that hold ends. Read
+    /// without the lock by a thread about to wait.
+    pub(crate) current: AtomicU64,
+    /// Threads between `lock_wait` and `lock_acquired`.
+    pub(crate) waiters: AtomicU64,
+    /// Threads whose traced wait has not yet ended its hold: while there is
+    /// one, every hold is put in the trace, so a handoff arrow has the hold
+    /// it waited for to start from.
+    pub(crate) traced_waiters: AtomicU64,
+}
+
+/// Bits of [`LockTrace::hold_word`] for the hold's start (ns since the run
+/// started: 78 hours), below 14 bits of thread index and 2 of role.
+const HOLD_START_BITS: u32 = 48;
+const HOLD_INDEX_BITS: u32 = 14;
+
+impl LockTrace {
+    /// A hold as one word, so a thread about to wait reads holder and start
+    /// together: 0 for none, else `role + 1`, the index (mod 2^14: a trace
+    /// annotation) and the start (mod 2^48 ns).
+    pub(crate) fn hold_word(role: RoleKind, index: u32, start_ns: u64) -> u64 {
+        let index = index as u64 & ((1 << HOLD_INDEX_BITS) - 1);
+        ((role as u64 + 1) << (HOLD_START_BITS + HOLD_INDEX_BITS))
+            | (index << HOLD_START_BITS)
+            | (start_ns & ((1 << HOLD_START_BITS) - 1))
+    }
+
+    /// The thread and start of a [`LockTrace::hold_word`], if any.
+    pub(crate) fn hold_of(word: u64) -> Option<(RoleKind, u32, u64)> {
+        let role = (word >> (HOLD_START_BITS + HOLD_INDEX_BITS)) as usize;
+        let role = *RoleKind::ALL.get(role.checked_sub(1)?)?;
+        let index = (word >> HOLD_START_BITS) & ((1 << HOLD_INDEX_BITS) - 1);
+        Some((role, index as u32, word & ((1 << HOLD_START_BITS) - 1)))
+    }
 }
 
 impl<'a> Shared<'a> {
@@ -85,6 +132,7 @@ impl<'a> Shared<'a> {
             intervals: IntervalTable::default(),
             live,
             probe,
+            lock_trace: LockTrace::default(),
         }
     }
 
@@ -162,6 +210,20 @@ impl IntervalTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hold_word_round_trips() {
+        use super::LockTrace;
+        assert_eq!(LockTrace::hold_of(0), None);
+        let w = LockTrace::hold_word(RoleKind::Walker, 3, 123_456_789);
+        assert_eq!(
+            LockTrace::hold_of(w),
+            Some((RoleKind::Walker, 3, 123_456_789))
+        );
+        let w = LockTrace::hold_word(RoleKind::Vcpu, 0, 0);
+        assert_ne!(w, 0);
+        assert_eq!(LockTrace::hold_of(w), Some((RoleKind::Vcpu, 0, 0)));
+    }
 
     #[test]
     fn control_word_round_trips() {

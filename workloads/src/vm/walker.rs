@@ -80,6 +80,9 @@ impl Walker {
             w.live(LiveField::Restarts, st.total_restarts());
         }
         let pages = self.harvest.len() as u64;
+        if traced {
+            w.trace_counter("dirty pages", "per round", t0, pages as f64);
+        }
         // As Linux 3.10's `kvm_vm_ioctl_get_dirty_log`: flush only when
         // something was harvested (or, in churn, write-protected). An empty
         // round is the ioctl returning an empty bitmap: counted, not timed.

@@ -9,11 +9,12 @@
 //! reads no clock at all; lock-holder preemption is sampled (one hold in
 //! [`PREEMPT_SAMPLE`] pays two `getrusage` calls).
 
-use super::probe::SpanKind;
-use super::shared::{Phase, Shared};
+use super::probe::{LockHandoff, SpanKind};
+use super::shared::{LockTrace, Phase, Shared};
 use crate::clock;
 use crate::metrics::{Counters, LiveField, Metric, Recorder, RoleKind};
 use rmap_impls::{Gfn, Observer, RestartReason, WalkStats};
+use std::sync::atomic::Ordering;
 
 /// One `mmu_lock` hold in this many has its thread's involuntary context
 /// switches read before and after.
@@ -60,6 +61,11 @@ pub(crate) struct Worker<'a> {
     last_gfn_ts: u64,
     lock_holds: u64,
     nivcsw_at_acquire: Option<i64>,
+    /// This thread's current `mmu_lock` wait is traced, and counted in
+    /// `LockTrace::traced_waiters` until its hold ends.
+    traced_wait: bool,
+    /// The hold in progress when that wait began (`LockTrace::hold_word`).
+    hold_at_wait: u64,
     pub(crate) lock_holds_sampled: u64,
     pub(crate) lock_holder_preempted: u64,
     live_pending: [u64; LiveField::COUNT],
@@ -89,6 +95,8 @@ impl<'a> Worker<'a> {
             last_gfn_ts: 0,
             lock_holds: 0,
             nivcsw_at_acquire: None,
+            traced_wait: false,
+            hold_at_wait: 0,
             lock_holds_sampled: 0,
             lock_holder_preempted: 0,
             live_pending: [0; LiveField::COUNT],
@@ -210,6 +218,99 @@ impl<'a> Worker<'a> {
         self.trace.active = false;
     }
 
+    /// When tracing, a counter track's value at raw time `at`.
+    #[inline]
+    pub(crate) fn trace_counter(&self, name: &'static str, key: &'static str, at: u64, value: f64) {
+        if self.trace.every != 0 {
+            let t = clock::delta_ns(self.ctx.t_start, at);
+            self.ctx.probe.counter(name, key, t, value);
+        }
+    }
+
+    /// Tracing: one more thread waits for `mmu_lock`.
+    #[cold]
+    fn trace_lock_wait(&mut self) {
+        let t = &self.ctx.lock_trace;
+        // Relaxed: trace annotations; nothing is published through them.
+        t.waiters.fetch_add(1, Ordering::Relaxed);
+        if self.trace.active {
+            t.traced_waiters.fetch_add(1, Ordering::Relaxed);
+            self.traced_wait = true;
+            // Relaxed, without the lock: the hold in progress (or 0);
+            // `trace_lock_acquired` only uses it to tell whether the wait
+            // was behind the hold it reports.
+            self.hold_at_wait = t.current.load(Ordering::Relaxed);
+        }
+    }
+
+    /// Tracing: this thread holds `mmu_lock` since raw time `now`; a traced
+    /// wait reports the hold it waited for last, if that hold was in
+    /// progress when the wait began or began during it (a lock taken at
+    /// once waited for nobody).
+    #[cold]
+    fn trace_lock_acquired(&mut self, now: u64) {
+        let t = &self.ctx.lock_trace;
+        let now_ns = clock::delta_ns(self.ctx.t_start, now);
+        // Relaxed: `last` is written and read here under mmu_lock, whose
+        // acquisition (the lock's Acquire) orders this swap after the
+        // previous holder's (made before its Release). `current` is a hint
+        // for waiters, cleared by this thread when its hold ends.
+        let mine = LockTrace::hold_word(self.role, self.index, now_ns);
+        let prev = t.last.swap(mine, Ordering::Relaxed);
+        t.current.store(mine, Ordering::Relaxed);
+        // Relaxed: a count for the trace.
+        t.waiters.fetch_sub(1, Ordering::Relaxed);
+        if !self.traced_wait {
+            return;
+        }
+        let wait_start_ns = clock::delta_ns(self.ctx.t_start, self.lock_wait_start);
+        if let Some((role, index, hold_start_ns)) = LockTrace::hold_of(prev) {
+            let waited = prev == self.hold_at_wait || hold_start_ns >= wait_start_ns;
+            if waited && (role, index) != (self.role, self.index) {
+                let h = LockHandoff {
+                    wait_start_ns,
+                    acquired_ns: now_ns,
+                    holder_role: role,
+                    holder_index: index,
+                    hold_start_ns,
+                };
+                self.ctx.probe.lock_handoff(self.role, self.index, h);
+            }
+        }
+    }
+
+    /// Tracing: this thread's hold of `mmu_lock`, from the raw times
+    /// `start` to `end`, has ended. While another thread's traced wait is
+    /// pending, every hold goes in the trace (a waiter's arrow starts from
+    /// its holder's hold).
+    #[cold]
+    fn trace_lock_released(&mut self, start: u64, end: u64) {
+        let t = &self.ctx.lock_trace;
+        let t0 = clock::delta_ns(self.ctx.t_start, start);
+        let mine = LockTrace::hold_word(self.role, self.index, t0);
+        // Relaxed: a hint for waiters; cleared only if no later hold has
+        // replaced it (the lock is already released here).
+        let _ = t
+            .current
+            .compare_exchange(mine, 0, Ordering::Relaxed, Ordering::Relaxed);
+        // Relaxed: a count for the trace.
+        let others = t.traced_waiters.load(Ordering::Relaxed) - self.traced_wait as u64;
+        if !self.trace.active && others > 0 {
+            self.ctx.probe.span(
+                self.role,
+                self.index,
+                SpanKind::LockHold,
+                t0,
+                clock::delta_ns(start, end),
+                0,
+            );
+        }
+        if self.traced_wait {
+            t.traced_waiters.fetch_sub(1, Ordering::Relaxed);
+            self.traced_wait = false;
+        }
+    }
+
     /// A batch of write-protect walks starts now (the first gfn's time runs
     /// from here, or from the lock acquisition for designs that lock).
     #[inline]
@@ -244,6 +345,9 @@ impl Observer for Worker<'_> {
     #[inline]
     fn lock_wait(&mut self) {
         self.lock_wait_start = self.now();
+        if self.trace.every != 0 {
+            self.trace_lock_wait();
+        }
     }
 
     #[inline]
@@ -256,6 +360,9 @@ impl Observer for Worker<'_> {
         }
         self.lock_hold_start = now;
         self.last_gfn_ts = now;
+        if self.trace.every != 0 {
+            self.trace_lock_acquired(now);
+        }
         self.lock_holds += 1;
         if self.lock_holds.is_multiple_of(PREEMPT_SAMPLE) {
             self.nivcsw_at_acquire = thread_nivcsw();
@@ -269,6 +376,9 @@ impl Observer for Worker<'_> {
             self.rec
                 .record(Metric::LockHold, clock::delta_ns(self.lock_hold_start, now));
             self.span(SpanKind::LockHold, self.lock_hold_start, now, 0);
+            if self.trace.every != 0 {
+                self.trace_lock_released(self.lock_hold_start, now);
+            }
         }
         self.counters.mmu_lock_holds += 1;
         if let Some(before) = self.nivcsw_at_acquire.take() {
