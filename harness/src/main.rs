@@ -8,11 +8,11 @@
 //!
 //! | folder | what it holds | may import |
 //! | --- | --- | --- |
-//! | `cmd/` | one file per subcommand: its clap arguments and the glue that calls the layers below; `cmd/args.rs` holds the flags several commands share (`VmArgs`, `OutputArgs`) and is not a command | `render`, `analysis`, `session`, `record`, and `cmd/args.rs` |
+//! | `cmd/` | one file per subcommand (`docs.rs`: `completions` and `man`): its clap arguments and the glue that calls the layers below; `cmd/args.rs` holds the flags several commands share (`VmArgs`, `OutputArgs`, `ImageArgs`, the one `--impl` parser) and is not a command | `render`, `analysis`, `session`, `record`, and `cmd/args.rs` |
 //! | `render/` | what a user reads: terminal tables and summaries, the comparison's exports (table, markdown, CSV, JSON, HTML), the time-series files, plots and the HTML report, a calibration's summary | `analysis`, `session`, `record` |
-//! | `analysis/` | the model of a comparison: grouping runs by configuration, the figures and their statistics (`Stats`), ratios, the interference ratio, the warnings about noisy numbers; a profile's time series | `session`, `record` |
+//! | `analysis/` | the model of a comparison: grouping runs by configuration, the figures and their statistics (`Stats`), ratios with their confidence intervals, the headline, a sweep against an older one (`--against`), the interference ratio, the warnings about noisy numbers; a profile's time series | `session`, `record` |
 //! | `session/` | running the simulated VM with probes attached: perf counters, traces, profile sampling, the progress bar, Ctrl-C; the run's report turned into a result record | `record` |
-//! | `record/` | what is kept and read back: the result file (`rmap-lab/result/v1`) and its machine description, warnings about a run, finding result files, `bugs-reached.json`, units and their parsing, errors and exit statuses | nothing above it |
+//! | `record/` | what is kept and read back: the result file (`rmap-lab/result/v1`) and its machine description, warnings about a run, finding result files, output paths checked before a run, `bugs-reached.json`, units and their parsing, errors and exit statuses | nothing above it |
 //!
 //! The rule: a layer imports only the layers below it, never one above,
 //! and no command imports another command (what two commands share moves

@@ -200,6 +200,16 @@ pub fn format_param(key: &str, v: &Value) -> String {
     }
 }
 
+/// Parameters as a JSON object (`serialize_with` of a `Params` field).
+pub fn params_as_map<S: serde::Serializer>(p: &Params, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(p.len()))?;
+    for (k, v) in p {
+        m.serialize_entry(k, v)?;
+    }
+    m.end()
+}
+
 /// The value of `key` in `p` (`null` when absent).
 pub fn param<'a>(p: &'a Params, key: &str) -> &'a Value {
     p.iter()

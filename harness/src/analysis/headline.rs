@@ -69,7 +69,7 @@ pub struct Lost {
 pub struct Scope {
     /// What the scope's runs share: `workload=dirty-log`; empty for one
     /// scope.
-    #[serde(serialize_with = "params_as_map")]
+    #[serde(serialize_with = "super::group::params_as_map")]
     pub params: Params,
     /// What the combined configurations vary in: `vcpus 1-32`.
     pub over: String,
@@ -83,15 +83,6 @@ pub struct Scope {
 pub struct Headline {
     pub baseline: String,
     pub scopes: Vec<Scope>,
-}
-
-fn params_as_map<S: serde::Serializer>(p: &Params, s: S) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let mut m = s.serialize_map(Some(p.len()))?;
-    for (k, v) in p {
-        m.serialize_entry(k, v)?;
-    }
-    m.end()
 }
 
 /// Keys that split a comparison into scopes.

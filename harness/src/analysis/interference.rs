@@ -24,21 +24,12 @@ pub struct Interference {
     #[serde(rename = "impl")]
     pub impl_name: String,
     /// The dirty-logging group's parameters.
-    #[serde(serialize_with = "params_as_map")]
+    #[serde(serialize_with = "super::group::params_as_map")]
     pub params: Params,
     /// Slow-fault p99 (ns) under dirty logging and under idle, medians.
     pub fault_slow_p99: Option<(f64, f64)>,
     /// Guest writes/s under dirty logging and under idle, medians.
     pub guest_writes: Option<(f64, f64)>,
-}
-
-fn params_as_map<S: serde::Serializer>(p: &Params, s: S) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let mut m = s.serialize_map(Some(p.len()))?;
-    for (k, v) in p {
-        m.serialize_entry(k, v)?;
-    }
-    m.end()
 }
 
 impl Interference {

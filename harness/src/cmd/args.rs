@@ -16,6 +16,7 @@
 use crate::record::error::{LabError, LabResult};
 use crate::record::machine::{machine_memory, online_cpus};
 use crate::record::units::{parse_duration, parse_size};
+use crate::render::plot::Format;
 use crate::session::perf::PerfSpec;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
@@ -229,6 +230,26 @@ pub struct OutputArgs {
     /// Perf counters: default, off, or a comma-separated list of events (see `lab list`).
     #[arg(long, value_name = "EVENTS", default_value = "default")]
     pub perf: PerfSpec,
+}
+
+/// `--image-format`, for every command that draws plots.
+#[derive(Args, Debug, Clone)]
+pub struct ImageArgs {
+    /// Image formats of the plots.
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        default_value = "svg,png",
+        value_delimiter = ','
+    )]
+    pub image_format: Vec<Format>,
+}
+
+impl ImageArgs {
+    /// The formats asked for, sorted and without duplicates.
+    pub fn formats(&self) -> Vec<Format> {
+        crate::render::plot::formats(&self.image_format)
+    }
 }
 
 /// The directory results go into when `--out` is not given.

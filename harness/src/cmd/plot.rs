@@ -12,11 +12,12 @@
 //! this run wrote.
 
 use crate::analysis::Options;
+use crate::cmd::args::ImageArgs;
 use crate::record::error::{LabResult, EXIT_OK};
 use crate::record::inputs::load_inputs;
 use crate::record::outputs;
 use crate::render::export::stderr_lines;
-use crate::render::plot::{formats, render_report, Format};
+use crate::render::plot::render_report;
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -26,14 +27,8 @@ pub struct PlotArgs {
     /// directory).
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-    /// Image formats of the plots.
-    #[arg(
-        long,
-        value_name = "FORMAT",
-        default_value = "svg,png",
-        value_delimiter = ','
-    )]
-    pub image_format: Vec<Format>,
+    #[command(flatten)]
+    pub images: ImageArgs,
     /// Output directory [default: plots/ beside the inputs].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -79,7 +74,7 @@ pub fn main(args: PlotArgs) -> LabResult<i32> {
     let runs = load_inputs(&args.paths)?;
     let out = args.out.unwrap_or_else(|| default_out_dir(&args.paths));
     outputs::prepare_dir("--out", &out)?;
-    let fmts = formats(&args.image_format);
+    let fmts = args.images.formats();
     let opts = Options {
         baseline: args.baseline,
         ..Default::default()

@@ -75,7 +75,9 @@
 //! a table of medians over the intervals.
 
 use crate::analysis::series::TimeSeries;
-use crate::cmd::args::{impl_parser, impls, one, ImplSel, OutputArgs, VmArgs, RESULTS_DIR};
+use crate::cmd::args::{
+    impl_parser, impls, one, ImageArgs, ImplSel, OutputArgs, VmArgs, RESULTS_DIR,
+};
 use crate::record::error::{LabError, LabResult, EXIT_OK, EXIT_VIOLATION};
 use crate::record::outputs;
 use crate::record::result::{self as results, write_atomic, Part, RunResult};
@@ -83,7 +85,6 @@ use crate::record::units::{format_size, parse_duration};
 use crate::render;
 use crate::render::export::timeseries;
 use crate::render::plot::profile as plots;
-use crate::render::plot::{self as plot, Format};
 use crate::session::perf::PerfSession;
 use crate::session::progress::Progress;
 use crate::session::run::{self, execute_with, stopped};
@@ -111,14 +112,8 @@ pub struct ProfileArgs {
     /// Sampling interval: counters and latency are read each time one closes.
     #[arg(long, value_name = "TIME", default_value = "100ms", value_parser = parse_duration)]
     pub interval: Duration,
-    /// Image formats of the plots.
-    #[arg(
-        long,
-        value_name = "FORMAT",
-        default_value = "svg,png",
-        value_delimiter = ','
-    )]
-    pub image_format: Vec<Format>,
+    #[command(flatten)]
+    pub images: ImageArgs,
     #[command(flatten)]
     pub vm: VmArgs,
     #[command(flatten)]
@@ -326,7 +321,7 @@ pub fn main(args: ProfileArgs) -> LabResult<i32> {
 
     let plots_dir = dir.join("plots");
     let summary = render::profile::summary(&all);
-    let files = plots::render(&all, &plots_dir, &plot::formats(&args.image_format))?;
+    let files = plots::render(&all, &plots_dir, &args.images.formats())?;
     let index = plots::write_index(&all, &files, &summary, &plots_dir)?;
     session.plots = files
         .iter()

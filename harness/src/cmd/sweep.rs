@@ -20,11 +20,13 @@
 //! stamp (`record::result::utc_stamps`).
 
 use crate::analysis as compare;
-use crate::cmd::args::{impl_parser, impls, ImplSel, OutputArgs, Point, VmArgs, RESULTS_DIR};
+use crate::cmd::args::{
+    impl_parser, impls, ImageArgs, ImplSel, OutputArgs, Point, VmArgs, RESULTS_DIR,
+};
 use crate::record::error::{LabError, LabResult, EXIT_OK, EXIT_VIOLATION};
 use crate::record::outputs;
 use crate::record::result::{self as results, write_atomic, RunResult};
-use crate::render::plot::{self, Format};
+use crate::render::plot;
 use crate::session::progress::Progress;
 use crate::session::run::{execute, stopped};
 use clap::Args;
@@ -54,14 +56,8 @@ pub struct SweepArgs {
     /// Skip runs whose result file is already in the directory.
     #[arg(long)]
     pub resume: bool,
-    /// Image formats of the plots.
-    #[arg(
-        long,
-        value_name = "FORMAT",
-        default_value = "svg,png",
-        value_delimiter = ','
-    )]
-    pub image_format: Vec<Format>,
+    #[command(flatten)]
+    pub images: ImageArgs,
     /// No plots and no report: the comparison only.
     #[arg(long)]
     pub no_plots: bool,
@@ -218,12 +214,7 @@ pub fn main(args: SweepArgs) -> LabResult<i32> {
         ..Default::default()
     };
     if !args.no_plots {
-        let report = plot::render_report(
-            &runs,
-            &dir.join("plots"),
-            &plot::formats(&args.image_format),
-            &opts,
-        )?;
+        let report = plot::render_report(&runs, &dir.join("plots"), &args.images.formats(), &opts)?;
         print!(
             "{}",
             crate::render::export::table::render(&report.comparison, args.verbose)

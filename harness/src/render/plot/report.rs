@@ -5,14 +5,14 @@
 //!
 //! It holds, in the order a reader wants them: what was compared (runs,
 //! implementations, the baseline); the **headline** (each design against
-//! the baseline in a few sentences with 95% confidence intervals); the
-//! plots by section, each section's plots grouped by the parameters they
-//! are drawn at (per-configuration groups folded in `<details>`), each image
-//! linking its own file and every format of it; the full comparison table
-//! of `lab compare`, the interference table, and the warnings, one line per
-//! kind with the details folded; and the configuration of the runs: the
-//! keys they share, then a row per run with a link to its result file, the
-//! keys that differ, its verdict, duration, machine and the run's own
+//! the baseline in a few sentences with 95% confidence intervals) and the
+//! warnings, one line per kind with the details folded; the plots by
+//! section, each section's plots grouped by the parameters they are drawn
+//! at (per-configuration groups folded in `<details>`), each image linking
+//! its own file and every format of it; the full comparison table of `lab
+//! compare` and the interference table; and the configuration of the runs:
+//! the keys they share, then a row per run with a link to its result file,
+//! the keys that differ, its verdict, duration, machine and the run's own
 //! warnings (folded).
 
 use super::{Rendered, Section};
