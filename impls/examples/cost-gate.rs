@@ -440,8 +440,9 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// The README's tables, from a full run: per-operation counts net of the
-/// empty fixture, and the layout sweep.
+/// The README's tables, from a full run: counts net of the empty fixture
+/// (`fixture/empty/cold`), as `instructions / lines`, where lines are L1
+/// data misses (on the benchmarks' cache, the gfn's distinct cache lines).
 fn tables(benches: &[Bench]) -> String {
     let by_name: BTreeMap<&str, &Counts> = benches
         .iter()
@@ -449,16 +450,17 @@ fn tables(benches: &[Bench]) -> String {
         .collect();
     let empty = by_name
         .get("fixture/empty/cold")
-        .copied()
-        .cloned()
+        .map(|c| (*c).clone())
         .unwrap_or_default();
-    let net = |name: &str| -> Option<(u64, u64, u64)> {
-        by_name.get(name).map(|c| {
-            let lines = (c.d1mr + c.d1mw).saturating_sub(empty.d1mr + empty.d1mw);
-            let ll = (c.dlmr + c.dlmw).saturating_sub(empty.dlmr + empty.dlmw);
-            (c.ir.saturating_sub(empty.ir), lines, ll)
-        })
+    let cell = |name: String| match by_name.get(name.as_str()) {
+        Some(c) => format!(
+            "{} / {}",
+            c.ir.saturating_sub(empty.ir),
+            (c.d1mr + c.d1mw).saturating_sub(empty.d1mr + empty.d1mw)
+        ),
+        None => "-".into(),
     };
+    // Designs in the order the bench file lists them.
     let mut designs: Vec<&str> = Vec::new();
     for b in benches {
         let mut it = b.name.split('/');
@@ -468,59 +470,67 @@ fn tables(benches: &[Bench]) -> String {
             }
         }
     }
+    let row = |d: &str, cells: Vec<String>| {
+        format!("| {} | {} |\n", d.replace('_', "-"), cells.join(" | "))
+    };
     let mut s = format!(
-        "fixture (subtracted below): {} instructions, {} D1 misses, {} LL data misses, {} I1 misses (estimated cycles {})\n\n",
-        empty.ir, empty.d1mr + empty.d1mw, empty.dlmr + empty.dlmw, 0, empty.cycles
+        "The fixture alone (subtracted below): {} instructions, {} L1 data misses, {} LL data \
+         misses, {} estimated cycles. Cells: instructions / cache lines missed.\n\n",
+        empty.ir,
+        empty.d1mr + empty.d1mw,
+        empty.dlmr + empty.dlmw,
+        empty.cycles
     );
-    for op in ["walk", "add", "remove"] {
-        for ext in [3, 14] {
-            s.push_str(&format!(
-                "{op}, desc_ext {ext}: instructions / L1d misses / LL data misses, net of the fixture\n\n\
-                 | design | K = 1 | K = 3 | K = 14 | K = 64 |\n| --- | ---: | ---: | ---: | ---: |\n"
-            ));
-            for d in &designs {
-                let cells: Vec<String> = [1, 3, 14, 64]
-                    .iter()
-                    .map(|k| match net(&format!("{op}/{d}/e{ext}_k{k}")) {
-                        Some((ir, l1, ll)) => format!("{ir} / {l1} / {ll}"),
-                        None => "-".into(),
-                    })
-                    .collect();
-                if cells.iter().all(|c| c == "-") {
-                    continue;
-                }
-                s.push_str(&format!(
-                    "| {} | {} |\n",
-                    d.replace('_', "-"),
-                    cells.join(" | ")
-                ));
-            }
-            s.push('\n');
+    s.push_str(
+        "| walk | desc_ext 3: K = 1 | K = 14 | K = 64 | desc_ext 14: K = 1 | K = 14 | K = 64 |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    for d in &designs {
+        let cells = [3, 14]
+            .iter()
+            .flat_map(|e| [1, 14, 64].map(|k| cell(format!("walk/{d}/e{e}_k{k}"))))
+            .collect();
+        s.push_str(&row(d, cells));
+    }
+    for op in ["add", "remove"] {
+        s.push_str(&format!(
+            "\n| {op} | desc_ext 3: K = 1 | K = 3 | K = 14 | K = 64 | desc_ext 14: K = 1 | K = 3 | K = 14 | K = 64 |\n\
+             | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+        ));
+        for d in designs
+            .iter()
+            .filter(|d| by_name.contains_key(format!("{op}/{d}/e3_k1").as_str()))
+        {
+            let cells = [3, 14]
+                .iter()
+                .flat_map(|e| [1, 3, 14, 64].map(|k| cell(format!("{op}/{d}/e{e}_k{k}"))))
+                .collect();
+            s.push_str(&row(d, cells));
         }
     }
+    // The layout sweep: the designs that walk every desc_ext.
+    let chain: Vec<&str> = designs
+        .iter()
+        .copied()
+        .filter(|d| by_name.contains_key(format!("walk/{d}/e1_k14").as_str()))
+        .collect();
     for k in [14, 64] {
         s.push_str(&format!(
-            "walk, K = {k}, against desc_ext: L1d misses (instructions), net of the fixture\n\n| desc_ext |"
+            "\n| walk, K = {k}: desc_ext | {} |\n| ---: |{}\n",
+            chain
+                .iter()
+                .map(|d| d.replace('_', "-"))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            " ---: |".repeat(chain.len())
         ));
-        let chain: Vec<&&str> = designs
-            .iter()
-            .filter(|d| by_name.contains_key(format!("walk/{d}/e1_k{k}").as_str()))
-            .collect();
-        for d in &chain {
-            s.push_str(&format!(" {} |", d.replace('_', "-")));
+        for e in [1, 2, 3, 7, 13, 14, 28, 64] {
+            let cells = chain
+                .iter()
+                .map(|d| cell(format!("walk/{d}/e{e}_k{k}")))
+                .collect();
+            s.push_str(&row(&e.to_string(), cells));
         }
-        s.push_str(&format!("\n| ---: |{}\n", " ---: |".repeat(chain.len())));
-        for ext in [1, 2, 3, 7, 13, 14, 28, 64] {
-            s.push_str(&format!("| {ext} |"));
-            for d in &chain {
-                match net(&format!("walk/{d}/e{ext}_k{k}")) {
-                    Some((ir, l1, _)) => s.push_str(&format!(" {l1} ({ir}) |")),
-                    None => s.push_str(" - |"),
-                }
-            }
-            s.push('\n');
-        }
-        s.push('\n');
     }
     s
 }
