@@ -1,23 +1,23 @@
 """Load rmap-lab result files into pandas, the way `lab compare` reads them.
 
-The lab writes one JSON object per run (schema ``rmap-lab/result/v1``,
-DESIGN.md section 8; the Rust side is ``harness/src/results.rs``). This module
+The lab writes one JSON object per run (schema ``rmap-lab/result/v1``; the
+Rust side is ``RunResult`` in ``harness/src/record/result.rs``). This module
 is the notebooks' only reader of that format, and it mirrors three pieces of
 the lab so that a notebook and ``lab compare`` never disagree:
 
-* **Which files are results** (``results::load_all``): every ``*.json`` under a
+* **Which files are results** (``record::inputs::load_all``): every ``*.json`` under a
   directory, recursively, except the lab's side files (``sweep.json``,
   ``session.json``, ``*.timeseries.json``, ``*.trace.json``,
   ``*.compare.json``, hidden temporaries). The lab stops at a JSON file
   whose ``schema`` is not a result; a notebook is a reader, so it skips such a
   file and names it in :attr:`Sweep.skipped` instead.
-* **How runs group** (``compare/group.rs``): a run's configuration is its
+* **How runs group** (``analysis/group.rs``): a run's configuration is its
   ``workload`` and every ``config`` key except ``seed`` (repeats differ in it
   on purpose) and a few output keys; only the keys whose values differ
   between the inputs tell groups apart, with ``vcpus`` always among them.
   Runs of one implementation at one configuration are repeats.
-* **What a figure is** (``compare/figure.rs``) and how repeats are
-  summarised (``compare/model.rs``): the median over repeats (the mean of
+* **What a figure is** (``analysis/figure.rs``) and how repeats are
+  summarised (``analysis/model.rs``): the median over repeats (the mean of
   the middle two for an even count), their min and max, and the ratio of a
   group's median to the baseline implementation's median at the same
   parameters (none when the baseline's median is 0). A latency figure of a
@@ -49,22 +49,12 @@ RESULT_SCHEMA = "rmap-lab/result/v1"
 #: `lab list` order of the implementations (``ImplKind::ALL``).
 IMPL_ORDER = ["mmu-lock", "lockless", "lockless-gen", "seqlock", "rmap-lock", "concurrent-map"]
 
-#: Designs known to be incorrect (DESIGN.md section 4): `lab check` does not
+#: Designs known to be incorrect (`lab list` says why): `lab check` does not
 #: count them among the correct designs.
 FLAWED_IMPLS = {"lockless"}
 
-#: Latency metrics of DESIGN.md section 8 that the notebook flattens.
-KEY_METRICS = [
-    "vcpu.fault_slow",
-    "vcpu.fault_fast",
-    "vcpu.write",
-    "walker.wp_gfn",
-    "walker.round",
-    "walker.tlb_flush",
-    "zapper.zap",
-    "mmu_lock.wait",
-    "mmu_lock.hold",
-]
+#: The statistics of a latency summary that the notebook flattens; the
+#: metrics themselves are whatever the result files hold (:func:`metric_names`).
 STATS = ["p50", "p90", "p99", "p999", "max", "mean"]
 
 #: Config keys that do not describe the measured configuration
@@ -197,8 +187,23 @@ def guest_writes_per_s(r: dict) -> float:
     return math.nan
 
 
-def flatten(path: Path, r: dict, root: Path | None = None) -> dict:
-    """One run as one flat row (see the notebook for the column list)."""
+def metric_names(runs) -> list[str]:
+    """The latency metrics of ``runs`` ((path, result) pairs), in order of
+    first appearance: the names come from the result files, not from a copy
+    of the lab's list."""
+    names = {}
+    for _, r in runs:
+        for name in r.get("metrics") or {}:
+            names.setdefault(name, None)
+    return list(names)
+
+
+def flatten(path: Path, r: dict, root: Path | None = None,
+            metrics: list[str] | None = None) -> dict:
+    """One run as one flat row (see the notebook for the column list).
+
+    ``metrics`` are the latency metrics to give columns to (default: the
+    run's own); a metric the run lacks, or did no work for, is NaN."""
     cfg = r.get("config") or {}
     mach = r.get("machine") or {}
     ver = r.get("verdict") or {}
@@ -225,9 +230,9 @@ def flatten(path: Path, r: dict, root: Path | None = None) -> dict:
         "ok": bool(ver.get("ok", False)),
         "flawed": any("FLAWED" in w for w in r.get("warnings", [])) or r.get("impl") in FLAWED_IMPLS,
     })
-    metrics = r.get("metrics") or {}
-    for name in KEY_METRICS:
-        m = metrics.get(name)
+    summaries = r.get("metrics") or {}
+    for name in (list(summaries) if metrics is None else metrics):
+        m = summaries.get(name)
         has = m is not None and m.get("count", 0) > 0
         row[f"{name}.count"] = m.get("count", 0) if m else 0
         for s in STATS:
@@ -248,8 +253,10 @@ def flatten(path: Path, r: dict, root: Path | None = None) -> dict:
 
 
 def runs_frame(sweep: Sweep) -> pd.DataFrame:
-    """One row per run. Restart reasons a run did not see are 0."""
-    df = pd.DataFrame([flatten(p, r, sweep.dir) for p, r in sweep.runs])
+    """One row per run, with a column per statistic of every latency metric
+    any run holds. Restart reasons a run did not see are 0."""
+    names = metric_names(sweep.runs)
+    df = pd.DataFrame([flatten(p, r, sweep.dir, names) for p, r in sweep.runs])
     for c in df.columns:
         if c.startswith("restarts."):
             df[c] = df[c].fillna(0).astype("int64")

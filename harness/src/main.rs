@@ -1,26 +1,34 @@
-//! `lab`: the rmap-lab command line. Thin glue: every subcommand lives in
-//! its own module and returns an exit status or a one-line error.
+//! `lab`: the rmap-lab command line. `main` parses the command line and
+//! hands it to the subcommand's module, which returns an exit status or a
+//! one-line error.
+//!
+//! # Layers
+//!
+//! The code sits in five folders, one job each, top to bottom:
+//!
+//! | folder | what it holds | may import |
+//! | --- | --- | --- |
+//! | `cmd/` | one file per subcommand: its clap arguments and the glue that calls the layers below; `cmd/args.rs` holds the flags several commands share (`VmArgs`, `OutputArgs`) and is not a command | `render`, `analysis`, `session`, `record`, and `cmd/args.rs` |
+//! | `render/` | what a user reads: terminal tables and summaries, the comparison's exports (table, markdown, CSV, JSON, HTML), the time-series files, plots and the HTML report, a calibration's summary | `analysis`, `session`, `record` |
+//! | `analysis/` | the model of a comparison: grouping runs by configuration, the figures and their statistics (`Stats`), ratios, the interference ratio, the warnings about noisy numbers; a profile's time series | `session`, `record` |
+//! | `session/` | running the simulated VM with probes attached: perf counters, traces, profile sampling, the progress bar, Ctrl-C; the run's report turned into a result record | `record` |
+//! | `record/` | what is kept and read back: the result file (`rmap-lab/result/v1`) and its machine description, warnings about a run, finding result files, `bugs-reached.json`, units and their parsing, errors and exit statuses | nothing above it |
+//!
+//! The rule: a layer imports only the layers below it, never one above,
+//! and no command imports another command (what two commands share moves
+//! down to the layer it belongs to). `tests/layers.rs` checks it on every
+//! `crate::` and `super::` path of the sources. The crates follow the same
+//! rule: `rmap-lab` -> `rmap-workloads` -> `rmap-impls`.
 
-mod args;
-mod calibrate;
-mod check;
-mod compare;
-mod error;
-mod list;
-mod output;
-mod perf;
-mod plot;
-mod profile;
-mod progress;
-mod results;
-mod run;
-mod sweep;
-mod trace;
-mod units;
-mod warnings;
+mod analysis;
+mod cmd;
+mod record;
+mod render;
+mod session;
 
 use clap::{Parser, Subcommand};
-use error::{EXIT_OK, EXIT_USAGE};
+use cmd::{calibrate, check, compare, list, plot, profile, run, sweep};
+use record::error::{EXIT_OK, EXIT_USAGE};
 
 /// A laboratory for KVM reverse-map (rmap) designs: latency, restarts and
 /// counters under a simulated VM, and a migration oracle that counts every

@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::path::Path;
 mod common;
 
-use common::lab;
+use common::{lab, stderr, stdout};
 use std::sync::OnceLock;
 
 /// Why the KVM tests cannot run here, if they cannot.
@@ -119,7 +119,7 @@ fn small_run() -> &'static SmallRun {
             "--out",
             dir.path().to_str().unwrap(),
         ]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = stderr(&out);
         assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
         let json: Value = serde_json::from_slice(&out.stdout).expect("stdout is the result JSON");
         let files = result_files(dir.path());
@@ -243,13 +243,8 @@ fn forced_get_mode_and_the_human_summary() {
         "--out",
         dir.path().to_str().unwrap(),
     ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", stderr(&out));
     assert!(stdout.contains("dirty-log mode: get"), "{stdout}");
     for line in [
         "Populate memory time: ",
@@ -299,7 +294,7 @@ fn bad_arguments_and_missing_kvm_are_one_line_and_exit_2() {
         let mut all = vec!["calibrate", "--out", d];
         all.extend(&args);
         let out = lab(&all);
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert_eq!(
             stderr.lines().count(),

@@ -2,8 +2,10 @@
 //! the baseline, the spread warning, the export formats, and bad input.
 
 mod common;
+mod fixture;
 
-use common::{lab, stderr, stdout, Run};
+use common::{lab, stderr, stdout};
+use fixture::Run;
 use serde_json::Value;
 use std::path::Path;
 

@@ -3,8 +3,10 @@
 //! in the implementations' colours), and `index.html` links every plot.
 
 mod common;
+mod fixture;
 
-use common::{lab, stderr, stdout, Run};
+use common::{lab, stderr, stdout};
+use fixture::Run;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

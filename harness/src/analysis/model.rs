@@ -1,0 +1,263 @@
+//! The comparison itself: groups of runs, each figure's median and range
+//! over repeats, and its ratio to the baseline implementation at the same
+//! parameters. Exporters and the HTML report only print a [`Comparison`].
+//!
+//! A ratio is `median(group) / median(baseline group)`, where the baseline
+//! group is the baseline implementation's group with the same parameters
+//! (every grouping key but the implementation). It is absent when there is
+//! no such group, when either side has no value, or when the baseline's
+//! median is zero (restarts of `mmu-lock`, which never restarts). Whether a
+//! ratio above 1 is good depends on the figure ([`Figure::better`]).
+
+use super::figure::Figure;
+use super::group::{group_runs, Params};
+use crate::record::error::{LabError, LabResult};
+use crate::record::result::RunResult;
+use std::path::PathBuf;
+
+/// What to compare.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The implementation ratios are taken against; `None`: `mmu-lock` when
+    /// present, else the first implementation of the inputs.
+    pub baseline: Option<String>,
+    /// The figures, in column order ([`Figure::defaults`] for the table).
+    pub figures: Vec<Figure>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            baseline: None,
+            figures: Figure::defaults(),
+        }
+    }
+}
+
+/// Median and range of one figure over the repeats of a group.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Stats {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Runs that had a value.
+    pub n: usize,
+}
+
+impl Stats {
+    /// `None` for no values.
+    pub fn of(values: &[f64]) -> Option<Stats> {
+        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Some(Stats {
+            median,
+            min: v[0],
+            max: v[n - 1],
+            n,
+        })
+    }
+
+    /// max - min.
+    pub fn spread(&self) -> f64 {
+        self.max - self.min
+    }
+}
+
+/// One figure of one row.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Cell {
+    pub stats: Option<Stats>,
+    /// Median over the baseline's median at the same parameters.
+    pub ratio: Option<f64>,
+}
+
+/// One group: an implementation at one configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub impl_name: String,
+    pub params: Params,
+    /// The result files of the repeats.
+    pub runs: Vec<PathBuf>,
+    /// Indices of the repeats in the runs given to [`compare`].
+    pub run_indices: Vec<usize>,
+    pub is_baseline: bool,
+    /// The baseline row with the same parameters exists.
+    pub has_baseline: bool,
+    /// One per figure of the comparison, in order.
+    pub cells: Vec<Cell>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Comparison {
+    pub baseline: String,
+    /// Grouping keys, the row parameters' keys (see `group`).
+    pub keys: Vec<String>,
+    /// Configuration every input shares.
+    pub common: Vec<(String, serde_json::Value)>,
+    /// Implementations in display order.
+    pub impls: Vec<String>,
+    /// Figures that at least one run has, in the requested order.
+    pub figures: Vec<Figure>,
+    /// Requested figures no run has (dropped from the table).
+    pub missing: Vec<Figure>,
+    pub rows: Vec<Row>,
+    /// Dirty logging over idle for the groups that ran both
+    /// (`interference`).
+    pub interference: Vec<super::interference::Interference>,
+    /// Why some numbers are suspect, one line each (see `warnings`).
+    pub warnings: Vec<String>,
+}
+
+impl Comparison {
+    /// The row of `impl_name` at `params`.
+    pub fn row(&self, impl_name: &str, params: &Params) -> Option<&Row> {
+        self.rows
+            .iter()
+            .find(|r| r.impl_name == impl_name && &r.params == params)
+    }
+
+    /// The index of the figure `id` among [`Comparison::figures`].
+    pub fn figure_index(&self, id: &str) -> Option<usize> {
+        self.figures.iter().position(|f| f.id == id)
+    }
+}
+
+/// Compare `runs` (see the module doc). An empty input, or a `--baseline`
+/// no input ran, is a usage error.
+pub fn compare(runs: &[(PathBuf, RunResult)], opts: &Options) -> LabResult<Comparison> {
+    if runs.is_empty() {
+        return Err(LabError::usage("no result files to compare"));
+    }
+    let names: Vec<&str> = runs.iter().map(|(_, r)| r.impl_name.as_str()).collect();
+    let baseline = match &opts.baseline {
+        Some(b) if names.contains(&b.as_str()) => b.clone(),
+        Some(b) => {
+            let mut present: Vec<&str> = names.clone();
+            present.dedup();
+            present.sort();
+            present.dedup();
+            return Err(LabError::usage(format!(
+                "baseline '{b}' is not among the inputs (they ran: {})",
+                present.join(", ")
+            )));
+        }
+        None if names.contains(&"mmu-lock") => "mmu-lock".to_string(),
+        None => names[0].to_string(),
+    };
+    let grouping = group_runs(runs, Some(&baseline));
+
+    // Values per group and figure, then drop the figures nobody has.
+    let values: Vec<Vec<Option<Stats>>> = grouping
+        .groups
+        .iter()
+        .map(|g| {
+            opts.figures
+                .iter()
+                .map(|f| {
+                    let v: Vec<f64> = g.runs.iter().filter_map(|&i| f.value(&runs[i].1)).collect();
+                    Stats::of(&v)
+                })
+                .collect()
+        })
+        .collect();
+    let keep: Vec<bool> = (0..opts.figures.len())
+        .map(|j| values.iter().any(|row| row[j].is_some()))
+        .collect();
+    let figures: Vec<Figure> = opts
+        .figures
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(f, _)| f.clone())
+        .collect();
+    let missing: Vec<Figure> = opts
+        .figures
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| !**k)
+        .map(|(f, _)| f.clone())
+        .collect();
+    let values: Vec<Vec<Option<Stats>>> = values
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(s, _)| s)
+                .collect()
+        })
+        .collect();
+
+    let base_index = |params: &Params| {
+        grouping
+            .groups
+            .iter()
+            .position(|g| g.impl_name == baseline && &g.params == params)
+    };
+    let rows: Vec<Row> = grouping
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(gi, g)| {
+            let b = base_index(&g.params);
+            let cells = values[gi]
+                .iter()
+                .enumerate()
+                .map(|(j, s)| Cell {
+                    stats: *s,
+                    ratio: match (s, b.and_then(|b| values[b][j])) {
+                        (Some(s), Some(base)) if base.median != 0.0 => Some(s.median / base.median),
+                        _ => None,
+                    },
+                })
+                .collect();
+            Row {
+                impl_name: g.impl_name.clone(),
+                params: g.params.clone(),
+                runs: g.runs.iter().map(|&i| runs[i].0.clone()).collect(),
+                run_indices: g.runs.clone(),
+                is_baseline: g.impl_name == baseline,
+                has_baseline: b.is_some(),
+                cells,
+            }
+        })
+        .collect();
+
+    let mut c = Comparison {
+        baseline,
+        keys: grouping.keys,
+        common: grouping.common,
+        impls: grouping.impls,
+        figures,
+        missing,
+        interference: super::interference::pairs(&rows, runs),
+        rows,
+        warnings: Vec::new(),
+    };
+    c.warnings = super::warnings::warnings(&c, runs);
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_take_the_median_of_repeats() {
+        let s = Stats::of(&[3.0, 1.0, 2.0]).unwrap();
+        assert_eq!((s.median, s.min, s.max, s.n), (2.0, 1.0, 3.0, 3));
+        // Even count: the mean of the middle two; non-finite values ignored.
+        let s = Stats::of(&[4.0, 1.0, f64::NAN, 2.0, 10.0]).unwrap();
+        assert_eq!((s.median, s.n, s.spread()), (3.0, 4, 9.0));
+        assert!(Stats::of(&[]).is_none());
+    }
+}

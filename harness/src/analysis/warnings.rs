@@ -1,0 +1,131 @@
+//! When the numbers of a comparison are suspect, say so (hyperfine's
+//! `src/output/warnings.rs`): one line per problem, printed below the table.
+//!
+//! - **Spread larger than the difference.** For a row and a figure with a
+//!   ratio, the difference claimed is `|median - baseline median|`; the
+//!   spread is the larger range (max - min) of the two groups' repeats. When
+//!   the spread exceeds the difference *and* the two ranges overlap, the
+//!   ratio is within the noise of the repeats, and the row's line names every
+//!   such figure. (Ranges that do not overlap separate the two however wide
+//!   one of them is: a narrow range far below a wide one is a difference, not
+//!   noise.)
+//! - **No repeats.** Every group ran once: the ratios have no measure of
+//!   spread at all.
+//! - **No baseline at these parameters**, **interrupted runs**,
+//!   **oversubscribed runs** (more worker threads than CPUs: spinning locks
+//!   and remote TLB flushes then wait for descheduled threads), and **runs
+//!   from different machines**.
+
+use super::group::format_params;
+use super::model::Comparison;
+use crate::record::result::RunResult;
+use std::path::PathBuf;
+
+/// The warnings of `c`, whose rows were built from `runs`.
+pub fn warnings(c: &Comparison, runs: &[(PathBuf, RunResult)]) -> Vec<String> {
+    let mut out = Vec::new();
+    let several_impls = c.impls.len() > 1;
+
+    for row in c.rows.iter().filter(|r| !r.is_baseline) {
+        let where_ = format_params(&row.params);
+        if !row.has_baseline {
+            if several_impls {
+                out.push(format!(
+                    "no {} run at {where_}: {} has no ratios there",
+                    c.baseline, row.impl_name
+                ));
+            }
+            continue;
+        }
+        let Some(base) = c.row(&c.baseline, &row.params) else {
+            continue;
+        };
+        let mut noisy = Vec::new();
+        for (j, f) in c.figures.iter().enumerate() {
+            let (Some(s), Some(b)) = (row.cells[j].stats, base.cells[j].stats) else {
+                continue;
+            };
+            if s.n < 2 && b.n < 2 {
+                continue;
+            }
+            let diff = (s.median - b.median).abs();
+            let spread = s.spread().max(b.spread());
+            let overlap = s.min <= b.max && b.min <= s.max;
+            if spread > diff && overlap {
+                let pct = |x: f64| {
+                    if b.median != 0.0 {
+                        format!("{:.0}%", 100.0 * x / b.median.abs())
+                    } else {
+                        f.unit.format(x)
+                    }
+                };
+                noisy.push(format!(
+                    "{} (difference {}, spread {})",
+                    f.label,
+                    pct(diff),
+                    pct(spread)
+                ));
+            }
+        }
+        if !noisy.is_empty() {
+            out.push(format!(
+                "{} at {where_}: the spread over repeats is larger than the difference from {} for {}",
+                row.impl_name,
+                c.baseline,
+                noisy.join(", ")
+            ));
+        }
+    }
+
+    if several_impls && c.rows.iter().all(|r| r.runs.len() < 2) {
+        out.push(
+            "every configuration ran once: the ratios carry no measure of spread (repeat the runs to see it)"
+                .into(),
+        );
+    }
+
+    let names = |pred: &dyn Fn(&RunResult) -> bool| -> Vec<String> {
+        runs.iter()
+            .filter(|(_, r)| pred(r))
+            .map(|(p, _)| p.display().to_string())
+            .collect()
+    };
+    let some = |v: &[String]| {
+        let mut s = v.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+        if v.len() > 3 {
+            s.push_str(&format!(" and {} more", v.len() - 3));
+        }
+        s
+    };
+    let interrupted = names(&|r| r.interrupted);
+    if !interrupted.is_empty() {
+        out.push(format!(
+            "{} of {} runs were interrupted and measured a shorter phase: {}",
+            interrupted.len(),
+            runs.len(),
+            some(&interrupted)
+        ));
+    }
+    let over = names(&|r| r.machine.oversubscribed);
+    if !over.is_empty() {
+        out.push(format!(
+            "{} of {} runs had more worker threads than CPUs: spinning locks and TLB flushes wait for descheduled threads there",
+            over.len(),
+            runs.len()
+        ));
+    }
+    let mut machines: Vec<String> = runs
+        .iter()
+        .map(|(_, r)| format!("{} ({})", r.machine.hostname, r.machine.cpu_model))
+        .collect();
+    machines.sort();
+    machines.dedup();
+    if machines.len() > 1 {
+        out.push(format!(
+            "the runs come from {} machines, so the ratios compare machines too: {}",
+            machines.len(),
+            some(&machines)
+        ));
+    }
+    out
+}

@@ -1,0 +1,260 @@
+//! The workload flags shared by `run`, `check`, `sweep` and `profile`, and
+//! their translation into a validated `rmap_workloads::Config`.
+
+use crate::record::error::{LabError, LabResult};
+use crate::record::machine::{machine_memory, online_cpus};
+use crate::record::units::{parse_duration, parse_size};
+use crate::session::perf::PerfSpec;
+use clap::Args;
+use rmap_impls::{Bug, ImplKind, LockKind};
+use rmap_workloads::{Config, Pattern, Regions, WorkloadKind};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `--mmu-lock`: the kernel's spinning lock, a parking lock, or `auto`
+/// (spin while every worker thread has a CPU, park once they outnumber the
+/// CPUs; the output says which was used).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockChoice {
+    Auto,
+    Kind(LockKind),
+}
+
+fn parse_lock(s: &str) -> Result<LockChoice, String> {
+    if s == "auto" {
+        Ok(LockChoice::Auto)
+    } else {
+        s.parse::<LockKind>()
+            .map(LockChoice::Kind)
+            .map_err(|_| format!("'{s}' is not an mmu_lock kind (spin, park, auto)"))
+    }
+}
+
+fn parse_workload(s: &str) -> Result<WorkloadKind, String> {
+    WorkloadKind::from_name(s).ok_or_else(|| {
+        let all: Vec<_> = WorkloadKind::ALL.iter().map(|w| w.name()).collect();
+        format!(
+            "unknown workload '{s}' (expected one of: {})",
+            all.join(", ")
+        )
+    })
+}
+
+fn parse_pattern(s: &str) -> Result<Pattern, String> {
+    Pattern::from_name(s)
+        .ok_or_else(|| format!("unknown pattern '{s}' (uniform, zipf, sequential)"))
+}
+
+fn parse_regions(s: &str) -> Result<Regions, String> {
+    Regions::from_name(s).ok_or_else(|| format!("unknown regions '{s}' (shared, partitioned)"))
+}
+
+pub fn parse_bug(s: &str) -> Result<Bug, String> {
+    Bug::from_name(s).ok_or_else(|| {
+        let all: Vec<_> = Bug::ALL.iter().map(|b| b.name()).collect();
+        format!("unknown bug '{s}' (expected one of: {})", all.join(", "))
+    })
+}
+
+pub fn parse_impl(s: &str) -> Result<ImplKind, String> {
+    ImplKind::from_name(s).ok_or_else(|| {
+        let all: Vec<_> = ImplKind::ALL.iter().map(|k| k.name()).collect();
+        format!(
+            "unknown implementation '{s}' (expected one of: {})",
+            all.join(", ")
+        )
+    })
+}
+
+/// `--impl all|correct|NAME,...`: one flag value naming several designs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImplList(pub Vec<ImplKind>);
+
+/// `all`, `correct`, or a comma-separated list of implementation names.
+pub fn parse_impl_list(s: &str) -> Result<ImplList, String> {
+    match s {
+        "all" => Ok(ImplList(ImplKind::ALL.to_vec())),
+        "correct" => Ok(ImplList(ImplKind::correct().collect())),
+        _ => crate::record::units::parse_list(s, parse_impl).map(ImplList),
+    }
+}
+
+/// `--vcpus 1,2,4`: one flag value naming several vCPU counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CountList(pub Vec<u32>);
+
+pub fn parse_count_list(s: &str) -> Result<CountList, String> {
+    crate::record::units::parse_u32_list(s).map(CountList)
+}
+
+/// `--workload dirty-log,churn`: one flag value naming several workloads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkloadList(pub Vec<WorkloadKind>);
+
+fn parse_workload_list(s: &str) -> Result<WorkloadList, String> {
+    crate::record::units::parse_list(s, parse_workload).map(WorkloadList)
+}
+
+/// One point of the workload/aliases/desc_ext matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Point {
+    pub workload: WorkloadKind,
+    pub aliases: u32,
+    pub desc_ext: usize,
+}
+
+/// Workload parameters (the README's "How the simulated VM works"). The
+/// defaults measure for 10 s after a 0.5 s warmup. `--workload`, `--aliases` and `--desc-ext` take lists
+/// (`1,4,16`) for `lab sweep`; every other command wants one value.
+#[derive(Args, Clone, Debug)]
+pub struct VmArgs {
+    /// Workload: dirty-log, churn or idle (a list for lab sweep).
+    #[arg(long, default_value = "dirty-log", value_parser = parse_workload_list)]
+    pub workload: WorkloadList,
+    /// Guest memory (one memslot), e.g. 256MiB.
+    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
+    pub mem: u64,
+    /// Address spaces mapping the memory (sptes per gfn, so chain length; a list for lab sweep).
+    #[arg(long, default_value = "4", value_parser = parse_count_list)]
+    pub aliases: CountList,
+    /// spte references per rmap descriptor (3: KVM 2013, 14: KVM since 6.4; a list for lab sweep).
+    #[arg(long, default_value = "3", value_parser = parse_count_list)]
+    pub desc_ext: CountList,
+    /// Measured time, e.g. 10s or 300ms.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Time run before measuring starts.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Zaps (mmu-notifier invalidations) per second.
+    #[arg(long, default_value_t = 2000.0)]
+    pub zap_rate: f64,
+    /// gfns per zap.
+    #[arg(long, default_value_t = 16)]
+    pub zap_gfns: u64,
+    /// Share of guest accesses that are writes, in percent.
+    #[arg(long, default_value_t = 80)]
+    pub write_pct: u32,
+    /// Which page a vCPU touches next: uniform, zipf or sequential.
+    #[arg(long, default_value = "uniform", value_parser = parse_pattern)]
+    pub pattern: Pattern,
+    /// Whether vCPUs share memory or each has its own slice: shared, partitioned.
+    #[arg(long, default_value = "shared", value_parser = parse_regions)]
+    pub regions: Regions,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Pin worker threads to CPUs.
+    #[arg(long)]
+    pub pin: bool,
+    /// gfns per write-protect call (default: the whole harvest, as 2013's mmu-lock).
+    #[arg(long)]
+    pub wp_batch: Option<u64>,
+    /// mmu_lock kind: spin, park or auto.
+    #[arg(long, default_value = "auto", value_parser = parse_lock)]
+    pub mmu_lock: LockChoice,
+    /// Inject a deliberate bug (see `lab list`).
+    #[arg(long, value_parser = parse_bug)]
+    pub inject_bug: Option<Bug>,
+    /// Do not record latency histograms (counters only; shows what measuring costs).
+    #[arg(long)]
+    pub no_latency: bool,
+    /// Guest writes per guest-mode entry (writes through one cached translation).
+    #[arg(long, default_value_t = 4)]
+    pub tlb_burst: u32,
+    /// churn: number of hot gfns.
+    #[arg(long, default_value_t = 8)]
+    pub hot_gfns: u64,
+}
+
+/// Where results go and how a run shows itself.
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// Directory for result files.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub out: PathBuf,
+    /// No progress bar on stderr (it is hidden anyway when stderr is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Perf counters: default, off, or a comma-separated list of events (see `lab list`).
+    #[arg(long, default_value = "default")]
+    pub perf: PerfSpec,
+}
+
+impl VmArgs {
+    /// Every (workload, aliases, desc_ext) the flags name, workload slowest.
+    pub fn points(&self) -> Vec<Point> {
+        let mut v = Vec::new();
+        for &workload in &self.workload.0 {
+            for &aliases in &self.aliases.0 {
+                for &desc_ext in &self.desc_ext.0 {
+                    v.push(Point {
+                        workload,
+                        aliases,
+                        desc_ext: desc_ext as usize,
+                    });
+                }
+            }
+        }
+        v
+    }
+
+    /// The one point a single run uses; lists are for `lab sweep`.
+    pub fn point(&self) -> LabResult<Point> {
+        for (flag, n) in [
+            ("--workload", self.workload.0.len()),
+            ("--aliases", self.aliases.0.len()),
+            ("--desc-ext", self.desc_ext.0.len()),
+        ] {
+            if n != 1 {
+                return Err(LabError::usage(format!(
+                    "{flag} takes one value here (lab sweep runs several)"
+                )));
+            }
+        }
+        Ok(self.points()[0])
+    }
+
+    /// A validated configuration for one run (single-valued flags).
+    pub fn to_config(&self, impl_kind: ImplKind, vcpus: u32) -> LabResult<Config> {
+        self.to_config_at(impl_kind, vcpus, self.point()?)
+    }
+
+    /// A validated configuration for one run at `p`.
+    pub fn to_config_at(&self, impl_kind: ImplKind, vcpus: u32, p: Point) -> LabResult<Config> {
+        let mut cfg = Config {
+            impl_kind,
+            workload: p.workload,
+            vcpus,
+            mem_bytes: self.mem,
+            aliases: p.aliases,
+            desc_ext: p.desc_ext,
+            duration: self.duration,
+            warmup: self.warmup,
+            zap_rate: self.zap_rate,
+            zap_gfns: self.zap_gfns.max(1),
+            write_pct: self.write_pct,
+            pattern: self.pattern,
+            regions: self.regions,
+            seed: self.seed,
+            pin: self.pin,
+            wp_batch: self.wp_batch.filter(|&b| b > 0),
+            mmu_lock: LockKind::Spin,
+            bug: self.inject_bug,
+            record_latency: !self.no_latency,
+            tlb_burst: self.tlb_burst.max(1),
+            hot_gfns: self.hot_gfns.max(1),
+            sample_interval: None,
+        };
+        cfg.mmu_lock = match self.mmu_lock {
+            LockChoice::Kind(k) => k,
+            // Spin while every worker thread has a CPU, park once they
+            // outnumber the CPUs (the output says which was used).
+            LockChoice::Auto if cfg.worker_threads() > online_cpus() => LockKind::Park,
+            LockChoice::Auto => LockKind::Spin,
+        };
+        cfg.validate(machine_memory())
+            .map_err(|e| LabError::usage(e.to_string()))?;
+        Ok(cfg)
+    }
+}

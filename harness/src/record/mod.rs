@@ -1,0 +1,7 @@
+pub mod check;
+pub mod error;
+pub mod inputs;
+pub mod machine;
+pub mod result;
+pub mod units;
+pub mod warnings;

@@ -1,0 +1,94 @@
+//! `--format json`: the comparison as one object, schema
+//! `rmap-lab/compare/v1`, for programs. Numbers are in base units (see each
+//! figure's `unit`); a figure a group lacks is `null`.
+
+use crate::analysis::model::{Cell, Comparison};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub const SCHEMA: &str = "rmap-lab/compare/v1";
+
+#[derive(Serialize)]
+struct Out<'a> {
+    schema: &'a str,
+    baseline: &'a str,
+    keys: &'a [String],
+    common: BTreeMap<&'a str, &'a serde_json::Value>,
+    figures: Vec<FigureOut<'a>>,
+    groups: Vec<GroupOut<'a>>,
+    interference: Vec<InterferenceOut<'a>>,
+    warnings: &'a [String],
+}
+
+/// One dirty-logging group over its idle twin.
+#[derive(Serialize)]
+struct InterferenceOut<'a> {
+    #[serde(flatten)]
+    pair: &'a crate::analysis::interference::Interference,
+    fault_slow_p99_ratio: Option<f64>,
+    guest_writes_ratio: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct FigureOut<'a> {
+    id: &'a str,
+    label: &'a str,
+    unit: crate::analysis::figure::Unit,
+    better: crate::analysis::figure::Better,
+}
+
+#[derive(Serialize)]
+struct GroupOut<'a> {
+    #[serde(rename = "impl")]
+    impl_name: &'a str,
+    params: BTreeMap<&'a str, &'a serde_json::Value>,
+    baseline: bool,
+    runs: Vec<String>,
+    figures: BTreeMap<&'a str, &'a Cell>,
+}
+
+pub fn render(c: &Comparison) -> String {
+    let out = Out {
+        schema: SCHEMA,
+        baseline: &c.baseline,
+        keys: &c.keys,
+        common: c.common.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+        figures: c
+            .figures
+            .iter()
+            .map(|f| FigureOut {
+                id: &f.id,
+                label: &f.label,
+                unit: f.unit,
+                better: f.better,
+            })
+            .collect(),
+        groups: c
+            .rows
+            .iter()
+            .map(|r| GroupOut {
+                impl_name: &r.impl_name,
+                params: r.params.iter().map(|(k, v)| (k.as_str(), v)).collect(),
+                baseline: r.is_baseline,
+                runs: r.runs.iter().map(|p| p.display().to_string()).collect(),
+                figures: c
+                    .figures
+                    .iter()
+                    .zip(&r.cells)
+                    .map(|(f, cell)| (f.id.as_str(), cell))
+                    .collect(),
+            })
+            .collect(),
+        interference: c
+            .interference
+            .iter()
+            .map(|pair| InterferenceOut {
+                pair,
+                fault_slow_p99_ratio: pair.fault_ratio(),
+                guest_writes_ratio: pair.writes_ratio(),
+            })
+            .collect(),
+        warnings: &c.warnings,
+    };
+    serde_json::to_string_pretty(&out).expect("a comparison always serialises") + "\n"
+}
