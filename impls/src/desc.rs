@@ -1,4 +1,5 @@
-//! Descriptors, the rmap head encoding, and the type-stable descriptor pool.
+//! Descriptors, the rmap head encoding, and the type-stable descriptor pool
+//! (the crate docs draw the model this module implements).
 //!
 //! # Head and link encoding
 //!
@@ -16,7 +17,9 @@
 //! leaves it clear. A descriptor starts at a word of its page, so it is
 //! aligned like an `AtomicUsize`; the encoding needs bits 0 and 1 of that
 //! address free, which a compile-time assertion checks (it matters under
-//! loom, whose `AtomicUsize` is not a plain `usize`).
+//! loom, whose `AtomicUsize` is not a plain `usize`). A descriptor address
+//! goes into a head or link with its provenance exposed and comes back with
+//! [`std::ptr::with_exposed_provenance_mut`].
 //!
 //! # Descriptor layout
 //!
@@ -44,11 +47,18 @@
 //! some moment after the walker pinned (it starts from a live head, and a
 //! `more` value it reads was stored while the target was live: we never write
 //! `more` on free), so the page holding it cannot be retired and freed before
-//! the walker unpins.
+//! the walker unpins. A walker that holds a lock which excludes the rmap's
+//! writers (`mmu-lock`, `rmap-lock`) reaches only descriptors in use, whose
+//! pages `reclaim` does not retire.
+//!
+//! [`DescRef`] carries that argument as its invariant: it names a descriptor
+//! of one pool whose page stays allocated while its holder uses it. It is made
+//! only by the pool, or by [`decode_head`] and [`DescRef::next`] from a word
+//! read by such a holder.
 //!
 //! # Deferred reuse (loom models only)
 //!
-//! DESIGN.md §1 asks whether deferring *reuse* by a grace period, instead of
+//! The crate docs ask whether deferring *reuse* by a grace period, instead of
 //! handing a freed descriptor out at once, closes the hole of the faithful
 //! walker. Under loom a pool can be switched to that policy
 //! ([`DescPool::defer_reuse`]): it then counts the walkers pinned on it, and
@@ -86,6 +96,7 @@ const _: () = assert!(
 const SEQ: usize = 0;
 const MORE: usize = 1;
 const COUNT: usize = 2;
+/// Header words before the slots.
 const SLOTS: usize = 3;
 
 /// What a head word says.
@@ -96,16 +107,25 @@ pub(crate) enum Head {
     Desc(DescRef),
 }
 
+/// Decode a head word (the `rmap-lock` bit is ignored).
+///
+/// # Safety
+///
+/// `v` was read from an rmap head, which holds only what [`encode_one`] and
+/// [`encode_desc`] make (or 0), and a descriptor it names is one of the
+/// rmap's pool that the caller keeps allocated while it uses the result: it
+/// has been pinned since before it read `v`, or it holds a lock that every
+/// writer of that head holds (see "Type stability").
 #[inline]
-pub(crate) fn decode_head(v: usize) -> Head {
+pub(crate) unsafe fn decode_head(v: usize) -> Head {
     let v = v & !HEAD_LOCK;
     if v == 0 {
         Head::Empty
     } else if v & HEAD_DESC == 0 {
         Head::One((v >> 2) - 1)
     } else {
-        // SAFETY: a head with bit 0 set only ever holds `desc.raw() | 1` of
-        // a descriptor from this rmap's pool (see the table above).
+        // SAFETY: bit 0 set: `v` is `d.raw() | 1` of a descriptor the caller
+        // keeps allocated (this function's contract).
         Head::Desc(unsafe { DescRef::from_raw(v & !(HEAD_DESC | HEAD_LOCK)) })
     }
 }
@@ -136,21 +156,29 @@ pub(crate) enum More {
     Next(DescRef),
 }
 
+/// Decode a `more` word.
+///
+/// # Safety
+///
+/// `v` was read from the `more` word of a descriptor of some pool, and a
+/// descriptor it names stays allocated while the caller uses the result (as
+/// for [`decode_head`]).
 #[inline]
-pub(crate) fn decode_more(v: usize) -> More {
+unsafe fn decode_more(v: usize) -> More {
     if v == 0 {
         More::Init
     } else if v & 1 == 1 {
         More::Nulls((v >> 2) as Gfn)
     } else {
-        // SAFETY: a `more` link with bit 0 clear and non-zero only ever holds
-        // `desc.raw()` of a descriptor of the same pool.
+        // SAFETY: non-zero with bit 0 clear: `v` is `d.raw()` of a
+        // descriptor of the same pool (this function's contract).
         More::Next(unsafe { DescRef::from_raw(v) })
     }
 }
 
 /// A descriptor in a pool page: a handle that is `Copy` and may outlive the
-/// descriptor's membership of any rmap (never the page, see the module doc).
+/// descriptor's membership of any rmap (never the page: see "Type
+/// stability" for the invariant every `DescRef` carries).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct DescRef(NonNull<AtomicUsize>);
 
@@ -160,53 +188,64 @@ impl std::fmt::Debug for DescRef {
     }
 }
 
-// SAFETY: a DescRef only names atomics in a pool page; sharing the address
-// between threads is what the lockless walkers do by design.
+// SAFETY: a DescRef names atomics in a pool page; sending or sharing it
+// shares `&AtomicUsize`, which is `Sync`. That lockless walkers read
+// descriptors other threads change is the design.
 unsafe impl Send for DescRef {}
 unsafe impl Sync for DescRef {}
 
 impl DescRef {
     /// # Safety
-    /// `raw` must be the address of a descriptor of a live pool page (one not
-    /// yet freed by the epoch collector), as stored in a head or `more` link.
+    /// `raw` is [`DescRef::raw`] of a descriptor whose page the caller keeps
+    /// allocated while it uses the result.
     #[inline]
-    pub(crate) unsafe fn from_raw(raw: usize) -> Self {
+    unsafe fn from_raw(raw: usize) -> Self {
         debug_assert!(raw != 0 && raw & (HEAD_DESC | HEAD_LOCK) == 0);
-        DescRef(NonNull::new_unchecked(raw as *mut AtomicUsize))
+        // SAFETY: `raw` is non-zero: it came from a `NonNull` (the contract).
+        DescRef(unsafe { NonNull::new_unchecked(std::ptr::with_exposed_provenance_mut(raw)) })
     }
 
+    /// The address, with its provenance exposed for [`DescRef::from_raw`].
     #[inline]
     pub(crate) fn raw(self) -> usize {
-        self.0.as_ptr() as usize
+        self.0.as_ptr().expose_provenance()
     }
 
+    /// Header word `I` (`I < SLOTS`, checked at compile time).
     #[inline]
-    fn word(&self, i: usize) -> &AtomicUsize {
-        // SAFETY: the page outlives every reader that can name it (module
-        // doc), and `i < 3 + desc_ext` by construction of the callers.
-        unsafe { &*self.0.as_ptr().add(i) }
+    fn header<const I: usize>(&self) -> &AtomicUsize {
+        const { assert!(I < SLOTS) };
+        // SAFETY: every descriptor starts with `SLOTS` header words, and its
+        // page is allocated while `self` is used (the type's invariant).
+        unsafe { &*self.0.as_ptr().add(I) }
     }
 
     #[inline]
     pub(crate) fn seq(&self) -> &AtomicUsize {
-        self.word(SEQ)
+        self.header::<SEQ>()
     }
 
     #[inline]
     pub(crate) fn more(&self) -> &AtomicUsize {
-        self.word(MORE)
+        self.header::<MORE>()
+    }
+
+    /// Load and decode the `more` link.
+    #[inline]
+    pub(crate) fn next(&self, order: Ordering) -> More {
+        let v = self.more().load(order);
+        // SAFETY: a `more` word holds only 0 (`DescPool::alloc`), a nulls
+        // marker, or `raw()` of a descriptor of the same pool stored while
+        // that descriptor was live (chain.rs). So it names a descriptor live
+        // at some moment after the holder of `self` pinned or took its lock,
+        // which keeps that page allocated too ("Type stability").
+        unsafe { decode_more(v) }
     }
 
     /// Writer-private fill count; only touched under the writer's lock.
     #[inline]
     pub(crate) fn count(&self) -> &AtomicUsize {
-        self.word(COUNT)
-    }
-
-    /// Slot `i` holds `spte slot + 1`, or 0 for a hole.
-    #[inline]
-    pub(crate) fn slot(&self, i: usize) -> &AtomicUsize {
-        self.word(SLOTS + i)
+        self.header::<COUNT>()
     }
 }
 
@@ -216,10 +255,45 @@ pub(crate) fn slot_entry(v: usize) -> Option<SlotId> {
     v.checked_sub(1)
 }
 
+/// One page of descriptors. Its memory is taken from a `Box` once, as a raw
+/// pointer, and given back once by [`Page::free`]: descriptors are handed
+/// out as raw pointers into it, so no `Box` that could be moved after that
+/// (and so invalidate them) ever owns it again.
 struct Page {
-    // Owns the page's memory; only `reclaim` (not built under loom) reads it.
-    #[cfg_attr(loom, allow(dead_code))]
-    words: Box<[AtomicUsize]>,
+    words: NonNull<[AtomicUsize]>,
+}
+
+// SAFETY: a Page is owned by exactly one of the pool (in `PoolInner::pages`)
+// or the deferred free that retires it; its words are atomics.
+unsafe impl Send for Page {}
+
+impl Page {
+    fn new(words: usize) -> Page {
+        let words: Box<[AtomicUsize]> = (0..words).map(|_| AtomicUsize::new(0)).collect();
+        Page {
+            words: NonNull::from(Box::leak(words)),
+        }
+    }
+
+    fn first(&self) -> NonNull<AtomicUsize> {
+        self.words.cast()
+    }
+
+    #[cfg_attr(loom, allow(dead_code, reason = "only `reclaim` asks"))]
+    fn contains(&self, d: DescRef) -> bool {
+        let base = self.first().as_ptr().addr();
+        (base..base + self.words.len() * WORD_BYTES).contains(&d.0.as_ptr().addr())
+    }
+
+    /// # Safety
+    /// Nothing reads the page any more, or will: no rmap reaches one of its
+    /// descriptors, none is in a free list, and every walker that could have
+    /// reached one has unpinned.
+    unsafe fn free(self) {
+        // SAFETY: `words` came from `Box::leak` in `Page::new` and is freed
+        // only here, once (`self` is consumed); nothing uses it (contract).
+        drop(unsafe { Box::from_raw(self.words.as_ptr()) });
+    }
 }
 
 struct PoolInner {
@@ -262,11 +336,6 @@ impl Drop for PoolGuard<'_> {
     }
 }
 
-// SAFETY: the raw descriptor handles in `PoolInner` point into `pages`, which
-// the pool owns; all access to them goes through atomics.
-unsafe impl Send for DescPool {}
-unsafe impl Sync for DescPool {}
-
 impl DescPool {
     pub(crate) fn new(desc_ext: usize, page_descs: usize) -> Self {
         assert!((1..=MAX_DESC_EXT).contains(&desc_ext));
@@ -286,7 +355,7 @@ impl DescPool {
     }
 
     /// Enter a walker's read-side section: the pool's pages stay allocated
-    /// until the guard is dropped (an epoch guard; see the module doc).
+    /// until the guard is dropped (an epoch guard; see "Type stability").
     #[cfg(not(loom))]
     #[inline]
     pub(crate) fn pin(&self) -> crossbeam_epoch::Guard {
@@ -308,7 +377,7 @@ impl DescPool {
     }
 
     /// Loom models only: from now on a freed descriptor is not handed out
-    /// while any walker is pinned (see the module doc).
+    /// while any walker is pinned (see "Deferred reuse").
     #[cfg(loom)]
     pub(crate) fn defer_reuse(&mut self) {
         self.pinned = Some(AtomicUsize::new(0));
@@ -320,6 +389,16 @@ impl DescPool {
 
     fn stride(&self) -> usize {
         SLOTS + self.desc_ext
+    }
+
+    /// The `desc_ext` spte slots of `d`, a descriptor of this pool. Each
+    /// holds `slot + 1`, or 0 for a hole.
+    #[inline]
+    pub(crate) fn slots(&self, d: DescRef) -> &[AtomicUsize] {
+        // SAFETY: a descriptor of this pool is `SLOTS + desc_ext` words of
+        // one of its pages (`alloc`), allocated while `d` is used (the
+        // invariant of `DescRef`); its slots are the last `desc_ext`.
+        unsafe { std::slice::from_raw_parts(d.0.as_ptr().add(SLOTS), self.desc_ext) }
     }
 
     /// Take a descriptor and start setting it up: its `seq` becomes odd and
@@ -342,40 +421,37 @@ impl DescPool {
                 Some(d) => d,
                 None => {
                     let stride = self.stride();
-                    let words: Box<[AtomicUsize]> = (0..stride * self.page_descs)
-                        .map(|_| AtomicUsize::new(0))
-                        .collect();
-                    let base = words.as_ptr() as usize;
+                    let page = Page::new(stride * self.page_descs);
+                    let first = page.first();
                     // Hand out the page's first descriptor, keep the rest;
                     // pushed in reverse so that the lowest address goes next.
                     for i in (1..self.page_descs).rev() {
-                        let addr = base + i * stride * WORD_BYTES;
-                        // SAFETY: an address inside the page just allocated.
-                        inner.free.push(unsafe { DescRef::from_raw(addr) });
+                        // SAFETY: `i * stride` words in, inside the page just
+                        // allocated (`page_descs * stride` words).
+                        inner.free.push(DescRef(unsafe { first.add(i * stride) }));
                     }
-                    inner.pages.push(Page { words });
-                    // SAFETY: the first descriptor of that page.
-                    unsafe { DescRef::from_raw(base) }
+                    inner.pages.push(page);
+                    DescRef(first)
                 }
             }
         };
-        // Writer-side read of a word only writers change: Relaxed, ordered
-        // for us by the pool mutex and the writer's lock.
         let seq = d.seq().load(Ordering::Relaxed);
         debug_assert!(seq % 2 == 0);
-        // Release: a walker that reads this odd count or anything stored
-        // after it (Acquire) sees the descriptor as "being initialised".
+        // Release, as every store a lockless walker may read (crate docs,
+        // "Memory ordering"). What the `lockless-gen` recheck relies on is
+        // not this store's ordering but the Release of the setup's stores
+        // that follow it: a walker that reads one of them reads this odd
+        // count, or a later one, when it rechecks.
         d.seq().store(seq + 1, Ordering::Release);
-        // Release: pairs with the walker's Acquire load of `more`; a walker
-        // still on the previous incarnation sees 0 and restarts (seed case
-        // 3.b) and, for lockless-gen, sees the odd count when it rechecks.
+        // Release: as above. A walker still on the previous incarnation that
+        // reads this 0 (Acquire) restarts (seed case 3.b).
         d.more().store(0, Ordering::Release);
         d.count().store(0, Ordering::Relaxed);
         d
     }
 
     /// End the setup of `d`: its `seq` becomes even again. Release: pairs
-    /// with the Acquire load of `seq` in the lockless-gen walker, which then
+    /// with the Acquire load of `seq` in the `lockless-gen` walker, which then
     /// sees every slot and `more` value stored during the setup.
     pub(crate) fn publish(&self, d: DescRef) {
         let seq = d.seq().load(Ordering::Relaxed);
@@ -409,51 +485,43 @@ impl DescPool {
     /// after an epoch grace period. Returns the number of pages retired.
     #[cfg(not(loom))]
     pub(crate) fn reclaim(&self) -> usize {
-        let stride_bytes = self.stride() * WORD_BYTES;
-        let page_bytes = stride_bytes * self.page_descs;
-        let mut inner = self.inner.lock().unwrap();
-        let mut free_per_page = vec![0usize; inner.pages.len()];
-        let page_of = |pages: &[Page], d: DescRef| {
-            pages.iter().position(|p| {
-                let base = p.words.as_ptr() as usize;
-                (base..base + page_bytes).contains(&d.raw())
-            })
-        };
-        for d in inner.free.iter() {
-            if let Some(p) = page_of(&inner.pages, *d) {
-                free_per_page[p] += 1;
-            }
-        }
-        let retire: Vec<usize> = (0..inner.pages.len())
-            .filter(|&p| free_per_page[p] == self.page_descs)
-            .collect();
-        if retire.is_empty() {
+        let mut guard = self.inner.lock().unwrap();
+        let inner = &mut *guard;
+        let free = &inner.free;
+        let all_free =
+            |p: &Page| free.iter().filter(|&&d| p.contains(d)).count() == self.page_descs;
+        let (gone, kept): (Vec<Page>, Vec<Page>) = std::mem::take(&mut inner.pages)
+            .into_iter()
+            .partition(all_free);
+        inner.pages = kept;
+        if gone.is_empty() {
             return 0;
         }
-        let pages = std::mem::take(&mut inner.pages);
-        let (gone, kept): (Vec<(usize, Page)>, Vec<(usize, Page)>) = pages
-            .into_iter()
-            .enumerate()
-            .partition(|(i, _)| retire.contains(i));
-        inner.pages = kept.into_iter().map(|(_, p)| p).collect();
-        let bases: Vec<usize> = gone
-            .iter()
-            .map(|(_, p)| p.words.as_ptr() as usize)
-            .collect();
-        inner.free.retain(|d| {
-            !bases
-                .iter()
-                .any(|b| (*b..*b + page_bytes).contains(&d.raw()))
-        });
-        let guard = crate::primitive::pin();
-        for (_, page) in gone {
-            // The page is unreachable from any live rmap now; walkers pinned
-            // before this point may still read it, so it is dropped only
-            // after every such guard is gone.
-            guard.defer(move || drop(page));
+        inner.free.retain(|&d| !gone.iter().any(|p| p.contains(d)));
+        let retired = gone.len();
+        let epoch = crate::primitive::pin();
+        for page in gone {
+            // SAFETY: every descriptor of `page` was free and has left the
+            // free list, so no rmap reaches it and no `alloc` hands it out;
+            // walkers pinned before this point may still read it, and the
+            // collector runs this only once all of them have unpinned. The
+            // page has left `pages`, so `Drop` will not free it again.
+            epoch.defer(move || unsafe { page.free() });
         }
-        guard.flush();
-        retire.len()
+        epoch.flush();
+        retired
+    }
+}
+
+impl Drop for DescPool {
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut().unwrap_or_else(|e| e.into_inner());
+        for page in inner.pages.drain(..) {
+            // SAFETY: `&mut self`: no writer or walker borrows the pool any
+            // more (both borrow the rmap that owns it), and a page is in
+            // `pages` only until `reclaim` hands it to its deferred free.
+            unsafe { page.free() };
+        }
     }
 }
 
@@ -463,17 +531,32 @@ mod tests {
 
     #[test]
     fn head_and_more_round_trip() {
-        assert_eq!(decode_head(0), Head::Empty);
-        assert_eq!(decode_head(encode_one(0)), Head::One(0));
-        assert_eq!(decode_head(encode_one(12345)), Head::One(12345));
-        assert_eq!(decode_more(nulls(77)), More::Nulls(77));
-        assert_eq!(decode_more(0), More::Init);
         let pool = DescPool::new(3, 4);
         let d = pool.alloc();
-        assert_eq!(decode_head(encode_desc(d)), Head::Desc(d));
-        assert_eq!(decode_head(encode_desc(d) | HEAD_LOCK), Head::Desc(d));
-        assert_eq!(decode_more(d.raw()), More::Next(d));
+        // SAFETY: each value is what the encoders make, and `d` is a
+        // descriptor of `pool`, alive for the whole test.
+        unsafe {
+            assert_eq!(decode_head(0), Head::Empty);
+            assert_eq!(decode_head(encode_one(0)), Head::One(0));
+            assert_eq!(decode_head(encode_one(12345)), Head::One(12345));
+            assert_eq!(decode_more(nulls(77)), More::Nulls(77));
+            assert_eq!(decode_more(0), More::Init);
+            assert_eq!(decode_head(encode_desc(d)), Head::Desc(d));
+            assert_eq!(decode_head(encode_desc(d) | HEAD_LOCK), Head::Desc(d));
+            assert_eq!(decode_more(d.raw()), More::Next(d));
+        }
         pool.free(d);
+    }
+
+    #[test]
+    fn slots_are_the_descriptor_words_after_the_header() {
+        let pool = DescPool::new(3, 2);
+        let (a, b) = (pool.alloc(), pool.alloc());
+        assert_eq!(pool.slots(a).len(), 3);
+        let end_of_a = pool.slots(a).as_ptr_range().end as usize;
+        assert_eq!(end_of_a, b.raw(), "b starts where a's last slot ends");
+        pool.slots(a)[2].store(7, Ordering::Relaxed);
+        assert_eq!(b.seq().load(Ordering::Relaxed), 1, "a's slots stay in a");
     }
 
     #[test]

@@ -1,28 +1,9 @@
-//! # rmap-impls
-//!
-//! KVM's x86 shadow MMU keeps, for every guest frame (gfn), a reverse map
-//! (rmap): the list of shadow PTEs (sptes) that map it. Dirty logging walks
-//! it to write-protect every spte of every dirty gfn while vCPUs keep
-//! faulting. This crate holds the model (spte slots, rmap heads,
-//! descriptors, a type-stable descriptor pool), one [`Rmap`] trait, and the
-//! competing designs:
-//!
-//! | [`ImplKind`] | module |
-//! |---|---|
-//! | `mmu-lock` | [`designs::mmu_lock`]: 2013 upstream, everything under `mmu_lock` |
-//! | `lockless` | [`designs::lockless`]: the 2013 series, faithful, flaw included |
-//! | `lockless-gen` | [`designs::lockless`]: the same, with a per-descriptor sequence count |
-//! | `seqlock` | [`designs::seqlock`]: per-rmap sequence count, optimistic walk |
-//! | `rmap-lock` | [`designs::rmap_lock`]: Linux 6.15's lock bit in the rmap head |
-//! | `concurrent-map` | [`designs::concurrent_map`]: dashmap from gfn to its sptes |
-//!
-//! No I/O, no clocks, no threads of its own: callers observe operations
-//! through [`Observer`]. Build with `RUSTFLAGS="--cfg loom"` to put every
-//! atomic under the loom model checker (`tests/loom.rs`).
+#![doc = include_str!("../README.md")]
 
 mod chain;
 mod desc;
 mod primitive;
+mod stats;
 
 pub mod designs;
 pub mod lock;
@@ -33,8 +14,9 @@ pub mod spte;
 pub use desc::MAX_DESC_EXT;
 pub use lock::LockKind;
 pub use observer::{NoObserver, Observer};
-pub use rmap::{MapOutcome, RestartReason, Rmap, WalkStats};
+pub use rmap::{MapOutcome, Rmap, RmapConfig};
 pub use spte::{Gfn, SlotId, SpteTable};
+pub use stats::{RestartReason, WalkStats};
 
 use std::fmt;
 
@@ -86,7 +68,8 @@ impl ImplKind {
         }
     }
 
-    /// Known not to be correct (DESIGN §1), with the counterexample.
+    /// Known not to be correct, with the counterexample in one line (the
+    /// crate docs write it out).
     pub fn flaw(self) -> Option<&'static str> {
         match self {
             ImplKind::Lockless => Some("FLAWED: misses an spte present for the whole walk when its walker's descriptor is freed, the rmap drops to the single-spte form, and the same descriptor is reused for the same rmap (the walker then reads its own nulls and stops); see lockless-gen"),
@@ -205,28 +188,6 @@ impl fmt::Display for Bug {
     }
 }
 
-/// Everything needed to build an rmap for one memslot.
-#[derive(Clone, Debug)]
-pub struct RmapConfig {
-    pub gfns: u64,
-    /// spte references per descriptor, 1..=[`MAX_DESC_EXT`].
-    pub desc_ext: usize,
-    pub mmu_lock: LockKind,
-    /// Descriptors per pool page.
-    pub page_descs: usize,
-}
-
-impl RmapConfig {
-    pub fn new(gfns: u64, desc_ext: usize, mmu_lock: LockKind) -> Self {
-        RmapConfig {
-            gfns,
-            desc_ext,
-            mmu_lock,
-            page_descs: 256,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BuildError {
     DescExt(usize),
@@ -274,20 +235,39 @@ pub fn build(
             return Err(BuildError::BugNotApplicable(b, kind));
         }
     }
-    let rmap_bug = bug.filter(|b| b.layer() == BugLayer::Rmap);
-    let (g, e, l, p) = (cfg.gfns, cfg.desc_ext, cfg.mmu_lock, cfg.page_descs);
+    let bug = bug.filter(|b| b.layer() == BugLayer::Rmap);
+    use designs::{mmu_lock, rmap_lock, seqlock::SeqlockRmap, Correct, SeqNoRetry};
     Ok(match kind {
-        ImplKind::MmuLock => Box::new(designs::mmu_lock::MmuLockRmap::new(g, e, l, p)),
-        ImplKind::Lockless => designs::lockless::build(false, rmap_bug, g, e, l, p),
-        ImplKind::LocklessGen => designs::lockless::build(true, rmap_bug, g, e, l, p),
-        ImplKind::Seqlock if rmap_bug == Some(Bug::SeqNoRetry) => {
-            Box::new(designs::seqlock::SeqlockRmap::<true>::new(g, e, l, p))
+        ImplKind::MmuLock => Box::new(mmu_lock::MmuLockRmap::new(cfg)),
+        ImplKind::Lockless => lockless::<false>(bug, cfg),
+        ImplKind::LocklessGen => lockless::<true>(bug, cfg),
+        ImplKind::Seqlock if bug == Some(Bug::SeqNoRetry) => {
+            Box::new(SeqlockRmap::<SeqNoRetry>::new(cfg))
         }
-        ImplKind::Seqlock => Box::new(designs::seqlock::SeqlockRmap::<false>::new(g, e, l, p)),
-        ImplKind::RmapLock => Box::new(designs::rmap_lock::RmapLockRmap::new(g, e, l, p)),
+        ImplKind::Seqlock => Box::new(SeqlockRmap::<Correct>::new(cfg)),
+        ImplKind::RmapLock => Box::new(rmap_lock::RmapLockRmap::new(cfg)),
         #[cfg(not(loom))]
-        ImplKind::ConcurrentMap => Box::new(designs::concurrent_map::ConcurrentMapRmap::new(g)),
+        ImplKind::ConcurrentMap => {
+            Box::new(designs::concurrent_map::ConcurrentMapRmap::new(cfg.gfns))
+        }
         #[cfg(loom)]
         ImplKind::ConcurrentMap => return Err(BuildError::Unavailable(kind)),
     })
+}
+
+/// `lockless` (`GEN` false) or `lockless-gen` (`GEN` true), or its twin
+/// with an injected rmap bug: a walker deviation, or the backward-moving
+/// chain discipline.
+fn lockless<const GEN: bool>(bug: Option<Bug>, cfg: &RmapConfig) -> Box<dyn Rmap> {
+    use chain::BackwardMoveChain;
+    use designs::lockless::NullsRmap;
+    use designs::{Correct, NoNullsCheck, SeqNoRetry, StaleHeadRestart, TopDownWalk};
+    match bug {
+        Some(Bug::BackwardMove) => Box::new(NullsRmap::<GEN, Correct, BackwardMoveChain>::new(cfg)),
+        Some(Bug::NoNullsCheck) => Box::new(NullsRmap::<GEN, NoNullsCheck>::new(cfg)),
+        Some(Bug::TopDownWalk) => Box::new(NullsRmap::<GEN, TopDownWalk>::new(cfg)),
+        Some(Bug::StaleHeadRestart) => Box::new(NullsRmap::<GEN, StaleHeadRestart>::new(cfg)),
+        Some(Bug::SeqNoRetry) => Box::new(NullsRmap::<true, SeqNoRetry>::new(cfg)),
+        _ => Box::new(NullsRmap::<GEN, Correct>::new(cfg)),
+    }
 }

@@ -5,9 +5,13 @@
 //! a CPU and a disaster when the holder is descheduled), and
 //! [`LockKind::Park`] sleeps in the kernel after a short spin (a futex
 //! mutex), which userspace needs once threads outnumber CPUs.
+//!
+//! The designs only call `MmuLock::with`; a further kind (a fair FIFO
+//! ticket lock, say) is one more [`LockKind`] and one more arm in
+//! `MmuLock::acquire` and in the held guard, here and nowhere else.
 
 use crate::observer::Observer;
-use crate::primitive::{spin_hint, AtomicBool, Mutex, Ordering};
+use crate::primitive::{spin_hint, AtomicBool, Mutex, MutexGuard, Ordering};
 use std::fmt;
 use std::str::FromStr;
 
@@ -51,16 +55,17 @@ pub(crate) struct MmuLock {
     park: Mutex<()>,
 }
 
-pub(crate) enum MmuLockGuard<'a> {
+/// A held `mmu_lock`; dropping it releases the lock.
+enum Held<'a> {
     Spin(&'a AtomicBool),
-    Park(#[allow(dead_code)] crate::primitive::MutexGuard<'a, ()>),
+    Park { _guard: MutexGuard<'a, ()> },
 }
 
-impl Drop for MmuLockGuard<'_> {
+impl Drop for Held<'_> {
     fn drop(&mut self) {
-        if let MmuLockGuard::Spin(flag) = self {
-            // Release: pairs with the Acquire of the next lock holder's
-            // compare_exchange, handing it everything done under the lock.
+        if let Held::Spin(flag) = self {
+            // Release: pairs with the Acquire cmpxchg in `MmuLock::acquire`
+            // of the next holder, handing it everything done under the lock.
             flag.store(false, Ordering::Release);
         }
     }
@@ -75,45 +80,45 @@ impl MmuLock {
         }
     }
 
-    pub(crate) fn kind(&self) -> LockKind {
-        self.kind
+    /// Run `body` holding the lock, telling `obs` when the wait starts, when
+    /// the lock is held and when it was released. `body` gets `obs` back to
+    /// report what it does meanwhile.
+    #[inline]
+    pub(crate) fn with<R>(
+        &self,
+        obs: &mut dyn Observer,
+        body: impl FnOnce(&mut dyn Observer) -> R,
+    ) -> R {
+        obs.lock_wait();
+        let held = self.acquire();
+        obs.lock_acquired();
+        let r = body(obs);
+        drop(held);
+        obs.lock_released();
+        r
     }
 
-    /// Take the lock, telling `obs` when the wait starts and ends. The
-    /// caller reports the release with [`MmuLock::unlock`].
     #[inline]
-    pub(crate) fn lock(&self, obs: &mut dyn Observer) -> MmuLockGuard<'_> {
-        obs.lock_wait();
-        let guard = match self.kind {
+    fn acquire(&self) -> Held<'_> {
+        match self.kind {
             LockKind::Spin => {
-                loop {
-                    // Acquire: pairs with the Release store in the guard's
-                    // drop; Relaxed on failure, we only retry.
-                    if self
-                        .spin
-                        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-                        .is_ok()
-                    {
-                        break;
-                    }
-                    // Test-and-test-and-set: wait on a plain load so the line
-                    // stays shared while the holder works. Relaxed: the
-                    // cmpxchg above does the synchronising.
+                // Acquire: pairs with the Release store in `Held::drop`.
+                while self
+                    .spin
+                    .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_err()
+                {
+                    // Test-and-test-and-set: wait on a plain load so that the
+                    // line stays shared while the holder works.
                     while self.spin.load(Ordering::Relaxed) {
                         spin_hint();
                     }
                 }
-                MmuLockGuard::Spin(&self.spin)
+                Held::Spin(&self.spin)
             }
-            LockKind::Park => MmuLockGuard::Park(self.park.lock().unwrap()),
-        };
-        obs.lock_acquired();
-        guard
-    }
-
-    #[inline]
-    pub(crate) fn unlock(&self, guard: MmuLockGuard<'_>, obs: &mut dyn Observer) {
-        drop(guard);
-        obs.lock_released();
+            LockKind::Park => Held::Park {
+                _guard: self.park.lock().unwrap(),
+            },
+        }
     }
 }

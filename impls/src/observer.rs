@@ -2,17 +2,17 @@
 //! and holds, each gfn a write-protect batch finished). This crate never
 //! reads a clock; the workloads implement the trait to time these events.
 
-use crate::rmap::WalkStats;
 use crate::spte::Gfn;
+use crate::stats::WalkStats;
 
 /// What an implementation reports while it works; the workloads time these
 /// events (this crate never reads a clock).
 pub trait Observer {
-    /// About to acquire `mmu_lock` (or, for `rmap-lock`, an rmap lock).
+    /// About to acquire `mmu_lock`.
     fn lock_wait(&mut self) {}
-    /// The lock is held.
+    /// `mmu_lock` is held.
     fn lock_acquired(&mut self) {}
-    /// The lock was released.
+    /// `mmu_lock` was released.
     fn lock_released(&mut self) {}
     /// The write-protect walk of one gfn of a batch is done.
     fn gfn_walked(&mut self, _gfn: Gfn, _stats: &WalkStats) {}

@@ -5,8 +5,8 @@
 //! nothing else in the crate mentions loom (the crossbeam-epoch habit).
 //!
 //! Under loom there is no crossbeam-epoch: the descriptor pool never returns
-//! memory inside a model, so a grace period is not needed there and [`pin`]
-//! returns a guard that does nothing.
+//! memory inside a model, so a grace period is not needed there, and the
+//! pool's own `DescPool::pin` stands in for [`pin`].
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
@@ -39,13 +39,4 @@ pub(crate) fn spin_hint() {
 #[inline]
 pub(crate) fn pin() -> crossbeam_epoch::Guard {
     crossbeam_epoch::pin()
-}
-
-#[cfg(loom)]
-pub(crate) struct NoGuard;
-
-#[cfg(loom)]
-#[inline]
-pub(crate) fn pin() -> NoGuard {
-    NoGuard
 }

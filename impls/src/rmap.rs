@@ -1,78 +1,11 @@
-//! The [`Rmap`] trait: what every design offers and what a walk guarantees.
+//! The [`Rmap`] trait: what every design offers and what a walk guarantees,
+//! and [`RmapConfig`], what it takes to build one.
 
+use crate::lock::LockKind;
 use crate::observer::Observer;
 use crate::spte::{Gfn, SlotId, SpteTable};
+use crate::stats::WalkStats;
 use std::ops::Range;
-
-/// Why a lockless walk started over, or a seqlock walk retried.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RestartReason {
-    /// A `more` link was 0: the descriptor was being initialised (seed 3.b).
-    DescInit,
-    /// The walk ended on the nulls marker of another rmap (seed 3.c.2).
-    ForeignNulls,
-    /// `lockless-gen`: a descriptor's sequence count was odd or moved while
-    /// its slots and `more` link were read.
-    DescSeq,
-    /// `seqlock`: the rmap's sequence count was odd or moved.
-    RmapSeq,
-    /// A walker with the `stale-head-restart` bug gave up after too many
-    /// restarts from the same stale head (only that bug can loop forever).
-    Limit,
-}
-
-impl RestartReason {
-    pub const ALL: [RestartReason; 5] = [
-        RestartReason::DescInit,
-        RestartReason::ForeignNulls,
-        RestartReason::DescSeq,
-        RestartReason::RmapSeq,
-        RestartReason::Limit,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            RestartReason::DescInit => "desc-init",
-            RestartReason::ForeignNulls => "foreign-nulls",
-            RestartReason::DescSeq => "desc-seq",
-            RestartReason::RmapSeq => "rmap-seq",
-            RestartReason::Limit => "restart-limit",
-        }
-    }
-}
-
-/// What one walk (or a batch of walks) did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WalkStats {
-    /// Rmaps walked (gfns).
-    pub walks: u64,
-    /// spte references visited, counting revisits after a restart.
-    pub visited: u64,
-    /// sptes whose W bit this walk cleared.
-    pub protected: u64,
-    /// Restarts (retries for `seqlock`), indexed like [`RestartReason::ALL`].
-    pub restarts: [u64; 5],
-}
-
-impl WalkStats {
-    #[inline]
-    pub fn restart(&mut self, why: RestartReason) {
-        self.restarts[why as usize] += 1;
-    }
-
-    pub fn total_restarts(&self) -> u64 {
-        self.restarts.iter().sum()
-    }
-
-    pub fn add(&mut self, other: &WalkStats) {
-        self.walks += other.walks;
-        self.visited += other.visited;
-        self.protected += other.protected;
-        for (a, b) in self.restarts.iter_mut().zip(other.restarts.iter()) {
-            *a += b;
-        }
-    }
-}
 
 /// Result of a slow-fault [`Rmap::map`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,11 +19,18 @@ pub enum MapOutcome {
 /// A reverse map for every gfn of one memslot, with its own synchronisation.
 ///
 /// **What a walk guarantees.** Every spte that is present, and in rmap
-/// `gfn`, for the whole duration of a walk of `gfn` is visited at least once
-/// (and, for [`Rmap::write_protect`], has W clear when the walk returns).
-/// sptes added or removed during the walk may or may not be visited. Every
-/// implementation is tested against exactly this sentence: property tests
-/// against a sequential model, a concurrent stress test, and loom models.
+/// `gfn`, for the whole duration of a walk of `gfn` is visited at least
+/// once; for [`Rmap::write_protect`], its W bit was clear at some instant
+/// between that visit and the walk's return. sptes added to or removed from
+/// the rmap during the walk may or may not be visited.
+///
+/// W need not still be clear when the walk returns: a fast page fault may
+/// set it again at any time, with a cmpxchg and no lock, and that is legal
+/// (the fault marks the gfn dirty, so the next dirty-log round sees it).
+/// Every implementation is tested against exactly this sentence: property
+/// tests against a sequential model, a concurrent stress test that decides
+/// the W half whenever no fast fault completed during the walk, and loom
+/// models (the crate docs, "Checking").
 ///
 /// The workloads call this trait and nothing else: whether an operation
 /// takes `mmu_lock`, an rmap lock, or nothing is the implementation's
@@ -137,5 +77,63 @@ pub trait Rmap: Send + Sync {
     /// Descriptors in use (0 for designs without a pool).
     fn descs_in_use(&self) -> usize {
         0
+    }
+}
+
+/// Everything needed to build an rmap for one memslot.
+#[derive(Clone, Debug)]
+pub struct RmapConfig {
+    pub gfns: u64,
+    /// spte references per descriptor, 1..=[`crate::MAX_DESC_EXT`].
+    pub desc_ext: usize,
+    pub mmu_lock: LockKind,
+    /// Descriptors per pool page.
+    pub page_descs: usize,
+}
+
+impl RmapConfig {
+    pub fn new(gfns: u64, desc_ext: usize, mmu_lock: LockKind) -> Self {
+        RmapConfig {
+            gfns,
+            desc_ext,
+            mmu_lock,
+            page_descs: 256,
+        }
+    }
+}
+
+/// The dirty-log write-protect of a batch as every design runs it: `walk`
+/// each gfn of `gfns` with a [`Protector`], which clears W on each spte the
+/// walk visits, and report the gfn to `obs`.
+pub(crate) fn write_protect_each(
+    sptes: &SpteTable,
+    gfns: &[Gfn],
+    obs: &mut dyn Observer,
+    mut walk: impl FnMut(Gfn, &mut Protector<'_>) -> WalkStats,
+) -> WalkStats {
+    let mut total = WalkStats::default();
+    for &gfn in gfns {
+        let mut p = Protector {
+            sptes,
+            protected: 0,
+        };
+        let mut st = walk(gfn, &mut p);
+        st.protected = p.protected;
+        obs.gfn_walked(gfn, &st);
+        total.add(&st);
+    }
+    total
+}
+
+/// What a write-protect walk does with each spte it visits.
+pub(crate) struct Protector<'a> {
+    sptes: &'a SpteTable,
+    protected: u64,
+}
+
+impl Protector<'_> {
+    #[inline]
+    pub(crate) fn protect(&mut self, slot: SlotId) {
+        self.protected += self.sptes.write_protect(slot) as u64;
     }
 }

@@ -5,10 +5,45 @@
 //! stable `AtomicU64`: the rmap stores the slot's index ([`SlotId`]) the way
 //! KVM's rmap stores a `u64 *sptep`.
 //!
-//! Every spte update that can race is an atomic: the fast page fault sets
-//! `WRITABLE` with a cmpxchg and no lock, so the write-protect walk must clear
-//! it with a cmpxchg too (a plain store could undo a concurrent fast fault's
-//! `ACCESSED` update or resurrect a zapped spte).
+//! # Who changes what
+//!
+//! * Presence changes only under the writer lock of the spte's rmap
+//!   (`mmu_lock`, or `concurrent-map`'s shard lock): [`SpteTable::install`]
+//!   in a slow fault, [`SpteTable::clear`] in a zap.
+//! * W changes without that lock: a fast page fault sets it
+//!   ([`SpteTable::fast_fault_fix`]) and a write-protect walk clears it
+//!   ([`SpteTable::write_protect`]), both by cmpxchg, so that neither undoes
+//!   the other, nor a zap (a plain store could resurrect a zapped spte).
+//!
+//! # Memory ordering
+//!
+//! What each ordering below is for (the dirty-log protocol that relies on
+//! them lives in `rmap-workloads`):
+//!
+//! * [`SpteTable::install`] is Release, paired with the vCPU's SeqCst read
+//!   of its slot: a vCPU that sees a new spte sees what the slow fault did
+//!   before installing it, its in-flight fault record in particular, which
+//!   the migration oracle relies on to excuse a write that goes through the
+//!   new spte before the gfn is marked dirty. It does *not* order the rmap
+//!   add, which every design makes after the install; a walker sees the
+//!   install because it read the rmap entry (stored Release after it) with
+//!   an Acquire load, or under the writer's lock.
+//! * [`SpteTable::write_protect`]'s cmpxchg is Release, paired with the
+//!   Acquire of the [`SpteTable::fast_fault_fix`] that restores W: such a
+//!   vCPU is ordered after everything the dirty-log round did before the
+//!   walk, its harvest of the dirty bitmap included, so the vCPU's dirty
+//!   mark is left for the next round instead of being taken by a harvest
+//!   that copies the page before the write.
+//! * [`SpteTable::clear`] and `fast_fault_fix` are Release: a thread that
+//!   reads the value they store (Acquire or stronger) sees what the zapper
+//!   or the vCPU did before; the stress test's generation counters rely on
+//!   it (`tests/stress.rs`).
+//! * A cleared W (or spte) reaches the vCPUs through the remote TLB flush,
+//!   whose SeqCst fence orders it before the flusher reads the vCPUs' modes;
+//!   no ordering here is needed for that.
+//!
+//! Everything else is Relaxed: a writer reads presence under the lock that
+//! orders every install and clear.
 
 use crate::primitive::{AtomicU64, Ordering};
 
@@ -97,39 +132,39 @@ impl SpteTable {
         &self.slots[slot]
     }
 
-    /// Read an spte. Acquire: pairs with the Release in [`Self::install`] so
-    /// that a vCPU that sees a present spte also sees the rmap add that the
-    /// slow fault did before granting W (see `rmap-workloads`).
+    /// Read an spte. Relaxed: a caller that needs ordering has it from
+    /// elsewhere: the writer lock it holds (presence only changes under it),
+    /// a thread join, or its own SeqCst load of [`Self::slot`].
     #[inline]
     pub fn load(&self, slot: SlotId) -> u64 {
-        self.slots[slot].load(Ordering::Acquire)
+        self.slots[slot].load(Ordering::Relaxed)
     }
 
     /// Install a new spte in an empty slot (slow fault, under the
-    /// implementation's writer lock). Release: pairs with the Acquire in
-    /// [`Self::load`].
+    /// implementation's writer lock). Release: pairs with the vCPU's SeqCst
+    /// read of the slot (module doc).
     #[inline]
     pub fn install(&self, slot: SlotId, spte: u64) {
         self.slots[slot].store(spte, Ordering::Release);
     }
 
-    /// Zap: make the spte not present, returning the old value. AcqRel: the
-    /// swap orders against the fast fault's cmpxchg on the same slot (a
-    /// cmpxchg that lost to the zap fails and refaults).
+    /// Zap: make the spte not present, returning the old value (a swap, so
+    /// that a concurrent cmpxchg of W either lands before it and is returned,
+    /// or fails and refaults). Release: a thread that reads the cleared spte
+    /// sees what the zapper did before (module doc).
     #[inline]
     pub fn clear(&self, slot: SlotId) -> u64 {
-        self.slots[slot].swap(0, Ordering::AcqRel)
+        self.slots[slot].swap(0, Ordering::Release)
     }
 
     /// Write-protect for dirty logging: clear W by cmpxchg, keep
-    /// MMU_WRITABLE. Returns whether this call cleared W. AcqRel on success:
-    /// the cleared W must be ordered before the remote TLB flush that the
-    /// round performs next (the flush's own SeqCst accesses make it visible
-    /// to every vCPU that enters guest mode afterwards).
+    /// MMU_WRITABLE. Returns whether this call cleared W. Release on
+    /// success: pairs with the Acquire of the fast fault that restores W
+    /// (module doc).
     #[inline]
     pub fn write_protect(&self, slot: SlotId) -> bool {
         let cell = &self.slots[slot];
-        let mut old = cell.load(Ordering::Acquire);
+        let mut old = cell.load(Ordering::Relaxed);
         loop {
             if old & SPTE_WRITABLE == 0 {
                 return false;
@@ -137,8 +172,8 @@ impl SpteTable {
             match cell.compare_exchange_weak(
                 old,
                 old & !SPTE_WRITABLE,
-                Ordering::AcqRel,
-                Ordering::Acquire,
+                Ordering::Release,
+                Ordering::Relaxed,
             ) {
                 Ok(_) => return true,
                 Err(now) => old = now,
@@ -149,8 +184,9 @@ impl SpteTable {
     /// Fast page fault: set W again on a present, write-protected,
     /// MMU-writable spte with one cmpxchg and no lock. Returns false when
     /// the spte changed under us (zapped, or another vCPU fixed it): the
-    /// caller retries the access. AcqRel: pairs with the zap's swap and the
-    /// walker's cmpxchg on the same slot.
+    /// caller retries the access. AcqRel on success: the Acquire pairs with
+    /// the Release of the write-protect that cleared W, the Release with a
+    /// reader of the restored W (module doc).
     #[inline]
     pub fn fast_fault_fix(&self, slot: SlotId, seen: u64) -> bool {
         debug_assert!(is_present(seen) && seen & SPTE_MMU_WRITABLE != 0);
@@ -159,8 +195,6 @@ impl SpteTable {
                 seen,
                 seen | SPTE_WRITABLE,
                 Ordering::AcqRel,
-                // Relaxed on failure: the value is dropped, the caller
-                // retries the whole access.
                 Ordering::Relaxed,
             )
             .is_ok()

@@ -1,6 +1,7 @@
 //! Loom models of the rmap walkers: one walker against one writer script,
 //! every interleaving (within a preemption bound), for each case of the
-//! 2013 review thread (`shared/seeds/`) and DESIGN.md §1's counterexample.
+//! 2013 review thread and for the counterexample (both in the crate docs,
+//! `impls/README.md`: "The seed thread" and "The counterexample").
 //!
 //! # Running
 //!
@@ -14,17 +15,16 @@
 //! the restart reasons met, and every counterexample found.
 //!
 //! Each model has a preemption bound (2 or 3, see `B2` and `B3`) that keeps
-//! the suite to a few minutes on two cores. `LOOM_MAX_PREEMPTIONS=N`, which
+//! the suite short enough for every CI run. `LOOM_MAX_PREEMPTIONS=N`, which
 //! loom reads, replaces it; `RMAP_LOOM_UNBOUNDED=1` removes it, for an
 //! occasional exhaustive run, one group at a time (e.g. `RMAP_LOOM_UNBOUNDED=1
-//! ... --test loom rmap_lock::`). Measured unbounded: `rmap-lock`, all of
-//! its models in 32 s; `lockless` and the deferred-reuse pool, seconds per
-//! script except `lockless`'s case 3.c.3 (1.37 million interleavings, about
-//! 5 minutes); `lockless-gen`, all scripts but the recycling one in under
-//! 3 minutes each (3.c.3: 1.1 million interleavings), the recycling one
-//! unfinished after 25 minutes (it holds at bound 3, 177 000 interleavings
-//! in 9 s, and at bound 4, 615 000 in 32 s); `seqlock`, not tried (its
-//! bounded models are already the largest).
+//! ... --test loom rmap_lock::`). Unbounded, `rmap-lock`'s models, the
+//! deferred-reuse pool's and `lockless`'s all finish (`lockless`'s case
+//! 3.c.3 is the largest, 1.37 million interleavings); `lockless-gen`'s
+//! finish for every script but the recycling one (3.c.3: 1.1 million
+//! interleavings), which did not finish (it holds at bound 3, 177 000
+//! interleavings, and at bound 4, 615 000); `seqlock`'s were not tried
+//! (its bounded models are already the largest).
 //!
 //! # What a model checks
 //!
@@ -34,8 +34,12 @@
 //! thread runs the script's `map`/`unmap` steps (under `mmu_lock`, as the
 //! designs do) while a walker thread walks R (`Rmap::walk`) or
 //! write-protects it (`Rmap::write_protect`). The one property, in every
-//! interleaving: every spte of R that the writer never touches (present in
-//! R for the whole walk) is visited, or has W clear when the walk returns.
+//! interleaving, is the sentence of the `Rmap` trait: every spte of R that
+//! the writer never touches (present in R for the whole walk) is visited,
+//! or, for `write_protect`, had W clear at some instant between its visit
+//! and the walk's return. No script fast-faults, so nothing but a walk
+//! changes W of those sptes, and the second half is decided exactly by
+//! reading W when the walk has returned.
 //! The setup also asserts the layout drawn below (for the nulls walkers
 //! slot by slot, in the order they visit), so the drawings cannot drift
 //! from the code.
@@ -86,19 +90,16 @@
 //! | `lockless-gen` + `stale-head-restart` | 3.b, 3.c.2, recycled, single-form (tested on 3.c.2) |
 //! | `seqlock` + `seq-no-retry` | 3.b, 3.c.1, 3.c.2, 3.c.3, entry-moved, recycled, single-form (tested on recycled) |
 //! | `lockless-gen` + `seq-no-retry` | recycled (it is `lockless` again) |
-//! | `more` read before the slots (`lockless::LocklessMoreFirst`) | recycled and single-form |
+//! | `more` read before the slots (`designs::lockless::more_first`) | recycled and single-form |
 //! | `lockless` with reuse deferred by a grace period | none, also unbounded |
 //!
-//! So DESIGN.md §1's claim holds, made precise: the seed's case 3.c.1 as it
-//! argues it (the descriptor comes back as the new head and still links to
-//! the rest of the chain) holds; it fails when the descriptor comes back
-//! through the single-spte form, where it links to nothing and the spte
-//! that used to follow it has been copied into it.
-//!
-//! # The counterexample, step by step
-//!
-//! The checker's report for `lockless::recycled_through_single_form` (a
-//! walker's visits are logged once it has read the descriptor's `more`):
+//! So the seed's case 3.c.1 as it argues it (the descriptor comes back as
+//! the new head and still links to the rest of the chain) holds; it fails
+//! when the descriptor comes back through the single-spte form, where it
+//! links to nothing and the spte that used to follow it has been copied into
+//! it. The checker's report for `lockless::recycled_through_single_form`
+//! (a walker's visits are logged once it has read the descriptor's `more`)
+//! is the schedule the crate docs draw ("The counterexample"):
 //!
 //! ```text
 //! v present in R for the whole walk but not visited
@@ -108,36 +109,10 @@
 //!   walker: returns after 0 restarts
 //! ```
 //!
-//! The walker read one descriptor, found y in slot 1 and x in slot 0 (D as
-//! the setup left it; step 1 already changes slot 0), and stopped at its
-//! `more` without a restart: that link held nulls(R), which only step 5
-//! stores. As a schedule, with `desc_ext` 2:
-//!
-//! ```text
-//!   R = [D: x y] -> [E: v w] -> nulls(R);  Q = {a}
-//!   walker (no lock)                 writer (holds mmu_lock)
-//!   head(R) = D
-//!   D.slot1 = y, D.slot0 = x
-//!                                    1 unmap x: y moves to D.slot0
-//!                                    2 unmap y: D empty, head(R) = E, free D
-//!                                    3 unmap w: R = {v}, single form, free E
-//!                                    4 map b:   Q = [E: a b]   (E reused)
-//!                                    5 map u:   R = [D: v u] -> nulls(R)
-//!                                               (D reused, v copied in)
-//!   D.more = nulls(R): "my own end", return
-//!   v was in R all along and was not visited.
-//! ```
-//!
-//! It is the trace in `lockless.rs`'s module doc, step for step. It also
-//! shows why re-reading the head at the end does not help: head(R) is D|1
-//! before step 1 and again after step 5. `lockless-gen` catches it: D's
-//! sequence count goes from even `s` to `s + 2` between the walker's reads
-//! before the slots and after `more`.
-//!
-//! # DESIGN.md §1's open questions
+//! # The open questions
 //!
 //! * **Reading `more` before the slots, without a count, does not close the
-//!   hole** (`open_questions::more_first_*`, walker `LocklessMoreFirst`).
+//!   hole** (`open_questions::more_first_*`, walker `designs::lockless::more_first`).
 //!   It opens another: the `more` it keeps belongs to the descriptor's old
 //!   life and the slots it reads next may belong to the new one. In
 //!   `single_form_reused_elsewhere` it reads D.more = nulls(R) and
@@ -191,7 +166,8 @@ struct Limits {
     max_branches: usize,
 }
 
-/// Bound 2: the `lockless-gen` and `seqlock` models stay in seconds.
+/// Bound 2: for the designs whose models are the largest (`lockless-gen`,
+/// `seqlock`).
 const B2: Limits = Limits {
     bound: 2,
     max_branches: 1000,
@@ -539,6 +515,20 @@ fn broken(design: Design, script: &'static Script, walker: Walker, limits: Limit
     msg
 }
 
+/// One test per broken design: the checker finds an interleaving, on the
+/// given script, that breaks the walk guarantee.
+macro_rules! caught {
+    ($($(#[$doc:meta])* $name:ident: $design:expr, $script:ident, $limits:expr;)*) => {
+        $(
+            $(#[$doc])*
+            #[test]
+            fn $name() {
+                broken($design, &scripts::$script, Walker::Walk, $limits);
+            }
+        )*
+    };
+}
+
 /// The writer scripts, one per case of the seed thread (see the module doc
 /// for the drawings). R = gfn 0 is walked; `desc_ext` is 2.
 #[allow(non_upper_case_globals)]
@@ -601,7 +591,7 @@ mod scripts {
         writer: &[Unmap(X), Unmap(Y)],
     };
 
-    /// DESIGN.md §1's counterexample: R shrinks to {v} and grows again into the reused D.
+    /// The counterexample: R shrinks to {v} and grows again into the reused D.
     pub static recycled_through_single_form: Script = Script {
         setup: &[Map(V), Map(W), Map(X), Map(Y), Map(QA)],
         layout: "yxwv",
@@ -680,83 +670,52 @@ mod lockless {
         }
     }
 
-    #[test]
-    fn case_1_deleted_behind_walker() {
-        holds_reaching(&scripts::case_1_deleted_behind_walker, None);
+    /// One test per script that must hold, with the restart its seed case
+    /// is about (if any).
+    macro_rules! holds_reaching {
+        ($($case:ident => $reason:expr),* $(,)?) => {
+            $(
+                #[test]
+                fn $case() {
+                    holds_reaching(&scripts::$case, $reason);
+                }
+            )*
+        };
     }
 
-    #[test]
-    fn case_2_deleted_ahead_of_walker() {
-        holds_reaching(&scripts::case_2_deleted_ahead_of_walker, None);
-    }
+    holds_reaching!(
+        case_1_deleted_behind_walker => None,
+        case_2_deleted_ahead_of_walker => None,
+        case_3a_deleted_under_walker => None,
+        case_3b_reused_while_initialising => Some(RestartReason::DescInit),
+        case_3c1_readded_to_same_rmap => None,
+        case_3c2_moved_to_other_rmap => Some(RestartReason::ForeignNulls),
+        case_3c3_moved_away_and_back => Some(RestartReason::ForeignNulls),
+        entry_moved_under_walker => None,
+        single_form_reused_elsewhere => None,
+    );
 
-    #[test]
-    fn case_3a_deleted_under_walker() {
-        holds_reaching(&scripts::case_3a_deleted_under_walker, None);
-    }
-
-    #[test]
-    fn case_3b_reused_while_initialising() {
-        holds_reaching(
-            &scripts::case_3b_reused_while_initialising,
-            Some(RestartReason::DescInit),
-        );
-    }
-
-    #[test]
-    fn case_3c1_readded_to_same_rmap() {
-        holds_reaching(&scripts::case_3c1_readded_to_same_rmap, None);
-    }
-
-    #[test]
-    fn case_3c2_moved_to_other_rmap() {
-        holds_reaching(
-            &scripts::case_3c2_moved_to_other_rmap,
-            Some(RestartReason::ForeignNulls),
-        );
-    }
-
-    #[test]
-    fn case_3c3_moved_away_and_back() {
-        holds_reaching(
-            &scripts::case_3c3_moved_away_and_back,
-            Some(RestartReason::ForeignNulls),
-        );
-    }
-
-    #[test]
-    fn entry_moved_under_walker() {
-        holds_reaching(&scripts::entry_moved_under_walker, None);
-    }
-
-    #[test]
-    fn single_form_reused_elsewhere() {
-        holds_reaching(&scripts::single_form_reused_elsewhere, None);
-    }
-
-    /// DESIGN.md §1's counterexample: found, and it is the one drawn in the
-    /// module doc (the walker read only D, as x and y, and no restart).
-    #[test]
-    fn recycled_through_single_form() {
+    /// The counterexample (crate docs) is found, and the spte it misses is
+    /// v: `how` says how a miss shows.
+    fn misses_v(walker: Walker, how: &str) {
         let msg = broken(
             faithful(),
             &scripts::recycled_through_single_form,
-            Walker::Walk,
+            walker,
             B3,
         );
-        assert!(msg.contains("v present in R for the whole walk but not visited"));
+        assert!(msg.contains(&format!("v present in R for the whole walk but {how}")));
+    }
+
+    #[test]
+    fn recycled_through_single_form() {
+        misses_v(Walker::Walk, "not visited");
     }
 
     /// The same interleaving seen by the dirty log: v keeps its W bit.
     #[test]
     fn write_protect_recycled_through_single_form() {
-        let msg = broken(
-            faithful(),
-            &scripts::recycled_through_single_form,
-            Walker::WriteProtect,
-            B3,
-        );
-        assert!(msg.contains("v present in R for the whole walk but still writable"));
+        misses_v(Walker::WriteProtect, "still writable");
     }
 }
 
@@ -769,160 +728,56 @@ mod injected_bugs {
         Design::built(ImplKind::LocklessGen, Some(bug))
     }
 
-    /// Tail discipline: removing y moves v from the tail descriptor (ahead
-    /// of the walker) into the hole y left in the head (behind it).
-    #[test]
-    fn backward_move() {
-        broken(
-            gen_with(Bug::BackwardMove),
-            &scripts::entry_moved_under_walker,
-            Walker::Walk,
-            B2,
-        );
-    }
-
-    /// The walker follows D into Q and stops at Q's nulls.
-    #[test]
-    fn no_nulls_check() {
-        broken(
-            gen_with(Bug::NoNullsCheck),
-            &scripts::case_3c2_moved_to_other_rmap,
-            Walker::Walk,
-            B2,
-        );
-    }
-
-    /// Slot 0 before slot 1: the walker reads x in slot 0, then the hole
-    /// that v left in slot 1 when it moved down into x's place.
-    #[test]
-    fn top_down_walk() {
-        broken(
-            gen_with(Bug::TopDownWalk),
-            &scripts::entry_moved_under_walker,
-            Walker::Walk,
-            B2,
-        );
-    }
-
-    /// The walker restarts from D, now Q's, until it gives up. It spins
-    /// 1000 restarts before that, hence the larger branch limit.
-    #[test]
-    fn stale_head_restart() {
-        broken(
-            gen_with(Bug::StaleHeadRestart),
-            &scripts::case_3c2_moved_to_other_rmap,
-            Walker::Walk,
-            Limits {
-                bound: 2,
-                max_branches: 50_000,
-            },
-        );
-    }
-
-    /// `seqlock` without its retry reads the recycled chain as it is.
-    #[test]
-    fn seq_no_retry() {
-        broken(
-            Design::built(ImplKind::Seqlock, Some(Bug::SeqNoRetry)),
-            &scripts::recycled_through_single_form,
-            Walker::Walk,
-            B2,
-        );
-    }
-
-    /// `lockless-gen` without acting on its count is `lockless` again.
-    #[test]
-    fn seq_no_retry_on_lockless_gen() {
-        broken(
-            gen_with(Bug::SeqNoRetry),
-            &scripts::recycled_through_single_form,
-            Walker::Walk,
-            B2,
-        );
+    caught! {
+        /// Tail discipline: removing y moves v from the tail descriptor
+        /// (ahead of the walker) into the hole y left in the head (behind it).
+        backward_move: gen_with(Bug::BackwardMove), entry_moved_under_walker, B2;
+        /// The walker follows D into Q and stops at Q's nulls.
+        no_nulls_check: gen_with(Bug::NoNullsCheck), case_3c2_moved_to_other_rmap, B2;
+        /// Slot 0 before slot 1: the walker reads x in slot 0, then the hole
+        /// that v left in slot 1 when it moved down into x's place.
+        top_down_walk: gen_with(Bug::TopDownWalk), entry_moved_under_walker, B2;
+        /// The walker restarts from D, now Q's, until it gives up. It spins
+        /// 1000 restarts before that, hence the larger branch limit.
+        stale_head_restart: gen_with(Bug::StaleHeadRestart), case_3c2_moved_to_other_rmap,
+            Limits { bound: 2, max_branches: 50_000 };
+        /// `seqlock` without its retry reads the recycled chain as it is.
+        seq_no_retry: Design::built(ImplKind::Seqlock, Some(Bug::SeqNoRetry)),
+            recycled_through_single_form, B2;
+        /// `lockless-gen` without acting on its count is `lockless` again.
+        seq_no_retry_on_lockless_gen: gen_with(Bug::SeqNoRetry), recycled_through_single_form, B2;
     }
 }
 
-/// DESIGN.md §1's two open questions.
+/// The two open questions of the crate docs ("The counterexample").
 mod open_questions {
     use super::*;
-    use rmap_impls::designs::lockless::{Lockless, LocklessMoreFirst};
+    use rmap_impls::designs::lockless;
 
     fn more_first() -> Design {
         Design {
-            make: Arc::new(|c: &RmapConfig| {
-                Box::new(LocklessMoreFirst::new(
-                    c.gfns,
-                    c.desc_ext,
-                    c.mmu_lock,
-                    c.page_descs,
-                )) as Box<dyn Rmap>
-            }),
+            make: Arc::new(|c: &RmapConfig| lockless::more_first(c)),
             nulls_order: true,
         }
     }
 
     fn deferred_reuse() -> Design {
         Design {
-            make: Arc::new(|c: &RmapConfig| {
-                Box::new(
-                    Lockless::new(c.gfns, c.desc_ext, c.mmu_lock, c.page_descs)
-                        .with_deferred_reuse(),
-                ) as Box<dyn Rmap>
-            }),
+            make: Arc::new(|c: &RmapConfig| lockless::with_deferred_reuse(c)),
             nulls_order: true,
         }
     }
 
-    /// Reading `more` first does not close the hole: the walker keeps E's
-    /// old link (nulls of R) and reads E's new slots (Q's a, b).
-    #[test]
-    fn more_first_recycled_through_single_form() {
-        broken(
-            more_first(),
-            &scripts::recycled_through_single_form,
-            Walker::Walk,
-            B3,
-        );
+    caught! {
+        /// Reading `more` first does not close the hole: the walker keeps E's
+        /// old link (nulls of R) and reads E's new slots (Q's a, b).
+        more_first_recycled_through_single_form: more_first(), recycled_through_single_form, B3;
+        /// ... and opens one the faithful walker does not have.
+        more_first_single_form_reused_elsewhere: more_first(), single_form_reused_elsewhere, B3;
     }
 
-    /// ... and opens one the faithful walker does not have.
-    #[test]
-    fn more_first_single_form_reused_elsewhere() {
-        broken(
-            more_first(),
-            &scripts::single_form_reused_elsewhere,
-            Walker::Walk,
-            B3,
-        );
-    }
-
-    /// A grace period before reuse closes it, for every script.
-    macro_rules! deferred_holds {
-        ($($case:ident),*) => {
-            $(
-                #[test]
-                fn $case() {
-                    holds(deferred_reuse(), &scripts::$case, Walker::Walk, B3);
-                }
-            )*
-        };
-    }
-
-    mod deferred_reuse {
-        use super::*;
-        deferred_holds!(
-            case_1_deleted_behind_walker,
-            case_2_deleted_ahead_of_walker,
-            case_3a_deleted_under_walker,
-            case_3b_reused_while_initialising,
-            case_3c1_readded_to_same_rmap,
-            case_3c2_moved_to_other_rmap,
-            case_3c3_moved_away_and_back,
-            entry_moved_under_walker,
-            recycled_through_single_form,
-            single_form_reused_elsewhere
-        );
-    }
+    // A grace period before reuse closes it, for every script.
+    all_cases_hold!(deferred_reuse, deferred_reuse(), B3);
 }
 
 /// `mmu_lock` (both kinds) and the pool's mutex under loom: two writers on

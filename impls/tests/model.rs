@@ -32,8 +32,7 @@
 //! The injected bugs are concurrency bugs: their twins must stay
 //! sequentially correct, so every twin runs the same sequences.
 //!
-//! The default is 64 cases per test, a few seconds in a debug build; set
-//! `PROPTEST_CASES` for a longer run.
+//! The default is 64 cases per test; set `PROPTEST_CASES` for a longer run.
 
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;

@@ -1,8 +1,8 @@
 //! Timestamps for latency histograms: the TSC through `quanta` where it is
-//! invariant (about 10 ns a read on the 2-core machines, against 24 ns for
-//! `std::time::Instant`), `Instant` otherwise. `quanta` calibrates the TSC
-//! against the monotonic clock and falls back by itself when the TSC is not
-//! usable.
+//! invariant (a read is cheaper than a `std::time::Instant`, which matters
+//! at one or two reads per operation), `Instant` otherwise. `quanta`
+//! calibrates the TSC against the monotonic clock and falls back by itself
+//! when the TSC is not usable.
 
 use std::sync::OnceLock;
 

@@ -1,4 +1,4 @@
-//! What one run does: the parameters of DESIGN §5, validated.
+//! What one run does: every parameter of a run ([`Config`]), validated.
 
 use rmap_impls::{Bug, BugLayer, ImplKind, LockKind, MAX_DESC_EXT};
 use std::fmt;
@@ -215,13 +215,13 @@ impl Config {
         self.mem_bytes / PAGE_SIZE
     }
 
-    /// Worker threads a run starts: the vCPUs, the migration thread where
-    /// the workload logs dirty pages, and the zapper where it zaps.
+    /// Worker threads a run starts: the vCPUs, the walker where the
+    /// workload logs dirty pages, and the zapper where it zaps.
     pub fn worker_threads(&self) -> u32 {
         self.vcpus + self.dirty_logging() as u32 + self.zapping() as u32
     }
 
-    /// The workload runs dirty-log rounds (a migration thread).
+    /// The workload runs dirty-log rounds (a walker thread).
     pub fn dirty_logging(&self) -> bool {
         self.workload != WorkloadKind::Idle
     }

@@ -12,8 +12,8 @@ pub enum Metric {
     /// Slow fault: the whole `Rmap::map` path including `mmu_lock` wait.
     FaultSlow,
     /// Fast fault: cmpxchg W back on plus marking the gfn dirty (sampled, 1
-    /// in [`FAULT_FAST_SAMPLE`]: millions a second, and two clock reads each
-    /// cost more than a tenth of the guest-write throughput).
+    /// in [`FAULT_FAST_SAMPLE`]: there are millions a second, and two clock
+    /// reads around each would slow the vCPUs down measurably).
     FaultFast,
     /// A guest write that needed no fault (sampled, 1 in [`WRITE_SAMPLE`]).
     Write,
@@ -34,7 +34,8 @@ pub enum Metric {
 
 pub const METRIC_COUNT: usize = 9;
 
-/// Result-file names of the metrics (DESIGN §8).
+/// Result-file names of the metrics: `<role>.<operation>`, the role being
+/// the [`RoleKind`] that records it (`mmu_lock.*`: whichever takes the lock).
 pub const METRIC_NAMES: [&str; METRIC_COUNT] = [
     "vcpu.fault_slow",
     "vcpu.fault_fast",
@@ -163,21 +164,39 @@ pub struct Counters {
 
 impl Counters {
     pub fn add(&mut self, o: &Counters) {
-        self.guest_writes += o.guest_writes;
-        self.guest_reads += o.guest_reads;
-        self.faults_fast += o.faults_fast;
-        self.faults_slow += o.faults_slow;
-        self.faults_raced += o.faults_raced;
-        self.fast_fault_retries += o.fast_fault_retries;
-        self.zaps += o.zaps;
-        self.sptes_zapped += o.sptes_zapped;
-        self.rounds += o.rounds;
-        self.rounds_empty += o.rounds_empty;
-        self.pages_harvested += o.pages_harvested;
-        self.pages_copied += o.pages_copied;
-        self.tlb_flushes += o.tlb_flushes;
-        self.walk.add(&o.walk);
-        self.mmu_lock_holds += o.mmu_lock_holds;
+        // Destructured without `..`: a new counter cannot be left out here.
+        let Counters {
+            guest_writes,
+            guest_reads,
+            faults_fast,
+            faults_slow,
+            faults_raced,
+            fast_fault_retries,
+            zaps,
+            sptes_zapped,
+            rounds,
+            rounds_empty,
+            pages_harvested,
+            pages_copied,
+            tlb_flushes,
+            walk,
+            mmu_lock_holds,
+        } = o;
+        self.guest_writes += guest_writes;
+        self.guest_reads += guest_reads;
+        self.faults_fast += faults_fast;
+        self.faults_slow += faults_slow;
+        self.faults_raced += faults_raced;
+        self.fast_fault_retries += fast_fault_retries;
+        self.zaps += zaps;
+        self.sptes_zapped += sptes_zapped;
+        self.rounds += rounds;
+        self.rounds_empty += rounds_empty;
+        self.pages_harvested += pages_harvested;
+        self.pages_copied += pages_copied;
+        self.tlb_flushes += tlb_flushes;
+        self.walk.add(walk);
+        self.mmu_lock_holds += mmu_lock_holds;
     }
 
     /// Restarts (and seqlock retries) by reason name, zeros left out.

@@ -13,8 +13,9 @@
 //! wait behind a fault on an unrelated gfn of the same shard.
 
 use crate::observer::Observer;
-use crate::rmap::{MapOutcome, Rmap, WalkStats};
+use crate::rmap::{write_protect_each, MapOutcome, Rmap};
 use crate::spte::{is_present, Gfn, SlotId, SpteTable};
+use crate::stats::WalkStats;
 use dashmap::DashMap;
 use std::ops::Range;
 
@@ -27,6 +28,19 @@ impl ConcurrentMapRmap {
         ConcurrentMapRmap {
             map: DashMap::with_capacity(gfns.min(1 << 20) as usize),
         }
+    }
+
+    /// The walk of both `walk` and `write_protect`, holding the shard's read
+    /// lock throughout.
+    fn visit(&self, gfn: Gfn, f: &mut impl FnMut(SlotId)) -> WalkStats {
+        let mut st = WalkStats::one_walk();
+        if let Some(set) = self.map.get(&gfn) {
+            for &s in set.iter() {
+                st.visited += 1;
+                f(s);
+            }
+        }
+        st
     }
 }
 
@@ -86,35 +100,12 @@ impl Rmap for ConcurrentMapRmap {
     }
 
     fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], obs: &mut dyn Observer) -> WalkStats {
-        let mut total = WalkStats::default();
-        for &gfn in gfns {
-            let mut st = WalkStats {
-                walks: 1,
-                ..WalkStats::default()
-            };
-            if let Some(set) = self.map.get(&gfn) {
-                for &s in set.iter() {
-                    st.visited += 1;
-                    st.protected += sptes.write_protect(s) as u64;
-                }
-            }
-            obs.gfn_walked(gfn, &st);
-            total.add(&st);
-        }
-        total
+        write_protect_each(sptes, gfns, obs, |gfn, p| {
+            self.visit(gfn, &mut |s| p.protect(s))
+        })
     }
 
-    fn walk(&self, gfn: Gfn, f: &mut dyn FnMut(SlotId)) -> WalkStats {
-        let mut st = WalkStats {
-            walks: 1,
-            ..WalkStats::default()
-        };
-        if let Some(set) = self.map.get(&gfn) {
-            for &s in set.iter() {
-                st.visited += 1;
-                f(s);
-            }
-        }
-        st
+    fn walk(&self, gfn: Gfn, mut f: &mut dyn FnMut(SlotId)) -> WalkStats {
+        self.visit(gfn, &mut f)
     }
 }

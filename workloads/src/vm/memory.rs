@@ -1,14 +1,6 @@
-//! Guest memory, its migration destination, and the dirty log.
-//!
-//! A guest page's contents are modelled by one `u64`: its *version*. Every
-//! guest write makes the page's version strictly newer (a `fetch_add`), so
-//! "the destination is at least as new as the source was" is a comparison of
-//! two integers. The destination holds what the last copy of each page
-//! brought across.
-//!
-//! The dirty log is KVM's dirty bitmap, one bit per gfn: the fault paths set
-//! a gfn's bit (`mark_page_dirty`), a dirty-log round fetches and clears it a
-//! word at a time (`KVM_GET_DIRTY_LOG` without manual protection).
+//! Guest memory and its migration destination ([`GuestMemory`]): one
+//! version per page (see [memory](crate#the-memslot-and-guest-memory) in the
+//! crate docs).
 
 use rmap_impls::Gfn;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,12 +45,12 @@ impl GuestMemory {
         self.src[gfn as usize].load(Ordering::Acquire)
     }
 
-    /// Copy page `gfn` to the destination (the migration thread only).
+    /// Copy page `gfn` to the destination (the walker only).
     #[inline]
     pub(crate) fn copy(&self, gfn: Gfn) {
         let v = self.version(gfn);
-        // Relaxed: the destination is written by the migration thread and
-        // read by the same thread or after it was joined.
+        // Relaxed: the destination is written by the walker and read by the
+        // same thread or after it was joined.
         self.dst[gfn as usize].store(v, Ordering::Relaxed);
     }
 
@@ -77,77 +69,9 @@ impl GuestMemory {
     }
 }
 
-/// The dirty bitmap of the memslot.
-pub(crate) struct DirtyLog {
-    words: Box<[AtomicU64]>,
-}
-
-impl DirtyLog {
-    pub(crate) fn new(gfns: u64) -> Self {
-        DirtyLog {
-            words: zeroed(gfns.div_ceil(64)),
-        }
-    }
-
-    /// `mark_page_dirty`. Test before set, as the kernel's `set_bit_le`
-    /// callers do, so a page written over and over costs one locked
-    /// operation per round, not per fault. SeqCst: the oracle reads the bit
-    /// after reading a vCPU's in-flight fault gfn and relies on one total
-    /// order of the mark, the fault's end and those reads (see
-    /// `oracle.rs`). A stale "already set" is harmless: the round that
-    /// clears it then write-protects the gfn, after the spte was made
-    /// writable.
-    #[inline]
-    pub(crate) fn mark(&self, gfn: Gfn) {
-        let w = &self.words[(gfn / 64) as usize];
-        let bit = 1u64 << (gfn % 64);
-        if w.load(Ordering::SeqCst) & bit == 0 {
-            w.fetch_or(bit, Ordering::SeqCst);
-        }
-    }
-
-    /// Whether `gfn` is dirty now (the oracle).
-    #[inline]
-    pub(crate) fn is_dirty(&self, gfn: Gfn) -> bool {
-        self.words[(gfn / 64) as usize].load(Ordering::SeqCst) & (1u64 << (gfn % 64)) != 0
-    }
-
-    /// Fetch and clear the whole bitmap, appending the dirty gfns to `out`
-    /// in ascending order. SeqCst swap: every mark is either harvested here
-    /// or left for the next round, never lost between the read and the clear.
-    pub(crate) fn harvest(&self, out: &mut Vec<Gfn>) {
-        for (i, w) in self.words.iter().enumerate() {
-            if w.load(Ordering::SeqCst) == 0 {
-                continue;
-            }
-            let mut bits = w.swap(0, Ordering::SeqCst);
-            while bits != 0 {
-                let b = bits.trailing_zeros() as u64;
-                out.push(i as u64 * 64 + b);
-                bits &= bits - 1;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn harvest_fetches_and_clears_every_mark_once() {
-        let d = DirtyLog::new(200);
-        for g in [0, 5, 63, 64, 130, 199, 5] {
-            d.mark(g);
-        }
-        assert!(d.is_dirty(130) && !d.is_dirty(131));
-        let mut out = Vec::new();
-        d.harvest(&mut out);
-        assert_eq!(out, vec![0, 5, 63, 64, 130, 199]);
-        out.clear();
-        d.harvest(&mut out);
-        assert!(out.is_empty(), "a harvested mark is gone");
-    }
 
     #[test]
     fn versions_only_move_forward() {
@@ -159,5 +83,42 @@ mod tests {
         assert_eq!(m.copied(2), 2);
         m.settle(2, 1);
         assert_eq!(m.copied(2), 2, "settle never moves the destination back");
+    }
+
+    /// Under concurrent writes, each copy brings the destination forward
+    /// and never past the source: two vCPUs write the same pages while the
+    /// walker copies them over and over and settles them (as the oracle
+    /// does) to what it saw.
+    #[test]
+    fn under_concurrent_writes_the_destination_only_moves_forward() {
+        const GFNS: u64 = 4;
+        const WRITES: u64 = 100_000;
+        let m = GuestMemory::new(GFNS);
+        let writers_done = std::sync::atomic::AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for g in (0..GFNS).cycle().take(WRITES as usize) {
+                        m.guest_write(g);
+                    }
+                    writers_done.fetch_add(1, Ordering::Relaxed);
+                });
+            }
+            let mut last = [0u64; GFNS as usize];
+            while writers_done.load(Ordering::Relaxed) < 2 {
+                for g in 0..GFNS {
+                    let seen = m.version(g);
+                    m.copy(g);
+                    m.settle(g, seen);
+                    let now = m.copied(g);
+                    assert!(now >= last[g as usize], "the destination moved back");
+                    assert!(now >= seen && now <= m.version(g));
+                    last[g as usize] = now;
+                }
+            }
+        });
+        for g in 0..GFNS {
+            assert_eq!(m.version(g), 2 * WRITES / GFNS, "every write counted");
+        }
     }
 }

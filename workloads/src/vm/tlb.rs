@@ -1,35 +1,14 @@
-//! vCPU modes and the remote TLB flush.
+//! The vCPUs as the rest of the VM sees them ([`Vcpus`]): each one's mode
+//! (in guest mode or not) and the gfn of its fault in flight, and the remote
+//! TLB flush that waits on the modes (see [the remote TLB
+//! flush](crate#the-remote-tlb-flush) in the crate docs, which gives the
+//! store-buffering argument the orderings below rely on).
 //!
-//! A vCPU translates a guest address when it enters guest mode and keeps
-//! using that translation (its "TLB") for the rest of the access, a burst of
-//! `tlb_burst` writes. So a write-protect does not stop a vCPU that read W
-//! before it: that vCPU may keep writing until it leaves guest mode. KVM makes
-//! this safe with `kvm_flush_remote_tlbs`: it sends a request plus an IPI to
-//! every vCPU in guest mode and waits until each has exited. Here every vCPU
-//! has a mode counter, odd while in guest mode, and the flush waits for each
-//! vCPU it saw odd to move on. After the flush returns, every write that used
-//! a translation from before the flush has landed.
-//!
-//! The ordering argument is store buffering. The flusher clears W (or the
-//! whole spte, for a zap) and then reads the modes; a vCPU bumps its mode and
-//! then reads the spte. With the flusher's SeqCst fence between its clears
-//! and its reads, and the vCPU's SeqCst mode bump and SeqCst spte read, one
-//! of the two sees the other: either the vCPU's translation sees W clear, or
-//! the flusher sees the vCPU in guest mode and waits for it.
-//!
-//! On an oversubscribed machine the wait is long, and partly an artefact of
-//! userspace. In KVM a preempted vCPU has already left guest mode (the
-//! host's timer interrupt is a VM exit), so `kvm_flush_remote_tlbs` only
-//! waits for IPIs to vCPUs that are running. A vCPU *thread* here can be
-//! descheduled inside its guest-mode window, and the lab cannot see that,
-//! so the flush waits until the scheduler runs it again. With a CPU per
-//! thread the wait is the handshake alone; with more threads than CPUs it is
-//! dominated by scheduling, and the run's output says so. The waiter spins
-//! briefly, then yields, then sleeps, so that it gives its CPU to the vCPU it
-//! waits for instead of competing with it. While a flush waits, running
-//! vCPUs yield their CPU at their next guest entry ([`Vcpus::kicked`]): the
-//! kick of KVM's flush IPI, which here lets a descheduled vCPU run and
-//! leave guest mode instead of queueing behind vCPUs that are running.
+//! A vCPU's mode is a counter, odd while in guest mode; the flush waits for
+//! each vCPU it saw odd to move on. The waiter spins briefly, then yields,
+//! then sleeps, so that it gives its CPU to the vCPU it waits for instead of
+//! competing with it; while a flush waits, running vCPUs yield their CPU at
+//! their next guest entry ([`Vcpus::kicked`]).
 
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{fence, AtomicU64, Ordering};
@@ -38,6 +17,15 @@ use std::sync::atomic::{fence, AtomicU64, Ordering};
 /// times, then sleeps.
 const SPIN_TRIES: u32 = 128;
 const YIELD_TRIES: u32 = 16;
+
+/// Which flush [`Vcpus::flush_as`] is: the protocol, or one of two broken
+/// twins that only the protocol's test instantiates (a const parameter, so
+/// the run's flush compiles neither branch).
+const FLUSH: u8 = 0;
+/// Broken: never waits for the last vCPU.
+const FLUSH_SKIPS_LAST: u8 = 1;
+/// Broken: waits for no vCPU at all.
+const FLUSH_WAITS_FOR_NONE: u8 = 2;
 
 /// No fault in flight.
 pub(crate) const NO_FAULT: u64 = u64::MAX;
@@ -81,8 +69,8 @@ impl Vcpus {
     }
 
     /// Enter guest mode. SeqCst: the store half of the store-buffering pair
-    /// with [`Self::flush`] (module doc); the caller's spte read that follows
-    /// must be SeqCst too.
+    /// with [`Self::flush`] (crate docs); the caller's spte read that
+    /// follows must be SeqCst too.
     #[inline]
     pub(crate) fn enter(&self, i: usize) {
         self.v[i].mode.fetch_add(1, Ordering::SeqCst);
@@ -96,11 +84,12 @@ impl Vcpus {
         self.v[i].mode.fetch_add(1, Ordering::Release);
     }
 
-    /// The fault path is about to make an spte of `gfn` writable.
+    /// The fault path of vCPU `i` is about to make an spte of `gfn` writable.
     #[inline]
     pub(crate) fn fault_begin(&self, i: usize, gfn: u64) {
-        // SeqCst: the oracle reads it before the dirty bit in one total
-        // order with the mark and `fault_end` (oracle.rs).
+        // SeqCst: the oracle reads it before the dirty bit, in one total
+        // order with the mark and `fault_end` (crate docs, "The migration
+        // oracle").
         self.v[i].fault_gfn.store(gfn, Ordering::SeqCst);
     }
 
@@ -122,12 +111,22 @@ impl Vcpus {
     /// The remote TLB flush: return once every vCPU that was in guest mode
     /// when it started has left it. The caller made its spte changes before.
     pub(crate) fn flush(&self) {
-        // SeqCst fence: the load half of the store-buffering pair (module
-        // doc); orders the caller's spte cmpxchgs/swaps before the mode reads.
+        self.flush_as::<FLUSH>();
+    }
+
+    #[inline(always)]
+    fn flush_as<const HOW: u8>(&self) {
+        // SeqCst fence: the load half of the store-buffering pair (crate
+        // docs); orders the caller's spte cmpxchgs/swaps before the mode
+        // reads.
         fence(Ordering::SeqCst);
-        for v in self.v.iter() {
+        let n = self.v.len();
+        for (i, v) in self.v.iter().enumerate() {
             let seen = v.mode.load(Ordering::SeqCst);
-            if seen & 1 == 0 {
+            if seen & 1 == 0
+                || (HOW == FLUSH_SKIPS_LAST && i + 1 == n)
+                || HOW == FLUSH_WAITS_FOR_NONE
+            {
                 continue;
             }
             let mut tries = 0u32;
@@ -157,7 +156,86 @@ impl Vcpus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rmap_impls::spte::{is_writable, make_spte, spte_gfn};
+    use rmap_impls::SpteTable;
     use std::sync::atomic::AtomicBool;
+
+    /// The flush's guarantee under concurrency. The flusher makes an spte
+    /// writable, with a new generation number in its gfn field, waits until
+    /// a vCPU writes through it, write-protects it, flushes, and publishes
+    /// the generation as flushed. vCPUs enter guest mode, read the spte,
+    /// and while it is writable write through it for a long burst, looking
+    /// before each write whether the flush that followed the write-protect
+    /// of that generation has returned. A write after that is a translation
+    /// that outlived its flush: the flush skipped a vCPU in guest mode,
+    /// returned before one left, or let one that entered after its fence
+    /// see W. Returns how many bursts made such a write.
+    fn bursts_that_outlived_their_flush<const HOW: u8>() -> u64 {
+        const VCPUS: u32 = 2;
+        const FLUSHES: u64 = 100;
+        const BURST: u32 = 1_000;
+        let vcpus = Vcpus::new(VCPUS);
+        let sptes = SpteTable::new(1, 1);
+        let flushed = AtomicU64::new(0);
+        let page = AtomicU64::new(0);
+        let stop = AtomicBool::new(false);
+        let outlived = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for i in 0..VCPUS as usize {
+                let (vcpus, sptes, flushed, page, stop, outlived) =
+                    (&vcpus, &sptes, &flushed, &page, &stop, &outlived);
+                s.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        if vcpus.kicked() {
+                            std::thread::yield_now();
+                        }
+                        vcpus.enter(i);
+                        // SeqCst: the vCPU's half of the store-buffering
+                        // pair, as in the vCPU thread.
+                        let spte = sptes.slot(0).load(Ordering::SeqCst);
+                        if is_writable(spte) {
+                            for _ in 0..BURST {
+                                // Relaxed is enough: the flusher publishes
+                                // only after it saw this vCPU leave guest
+                                // mode, which comes after this load.
+                                if flushed.load(Ordering::Relaxed) >= spte_gfn(spte) {
+                                    outlived.fetch_add(1, Ordering::Relaxed);
+                                    break;
+                                }
+                                page.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        vcpus.exit(i);
+                    }
+                });
+            }
+            for generation in 1..=FLUSHES {
+                sptes.install(0, make_spte(generation, true));
+                let before = page.load(Ordering::Relaxed);
+                while page.load(Ordering::Relaxed) == before {
+                    std::thread::yield_now();
+                }
+                sptes.write_protect(0);
+                vcpus.flush_as::<HOW>();
+                flushed.store(generation, Ordering::Relaxed);
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        outlived.into_inner()
+    }
+
+    #[test]
+    fn no_translation_outlives_its_flush() {
+        assert_eq!(bursts_that_outlived_their_flush::<FLUSH>(), 0);
+    }
+
+    /// The check above is not blind: it catches a flush that never waits
+    /// for the last vCPU, and one that waits for none.
+    #[test]
+    fn a_flush_that_skips_a_vcpu_or_returns_early_is_caught() {
+        assert!(bursts_that_outlived_their_flush::<FLUSH_SKIPS_LAST>() > 0);
+        assert!(bursts_that_outlived_their_flush::<FLUSH_WAITS_FOR_NONE>() > 0);
+    }
 
     #[test]
     fn flush_waits_for_a_vcpu_in_guest_mode() {

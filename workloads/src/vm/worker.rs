@@ -1,7 +1,7 @@
-//! What every worker thread carries: its histograms and counters, the run
-//! phase it last saw, its trace sampling state, and the [`Observer`] through
-//! which an rmap implementation reports `mmu_lock` waits, holds and walked
-//! gfns.
+//! One thread's measurement state ([`Worker`]): its histograms and
+//! counters, the run phase it last saw, its trace sampling state, and the
+//! [`Observer`] through which an rmap implementation reports `mmu_lock`
+//! waits, holds and walked gfns.
 //!
 //! Measuring must not distort what it measures. A thread reads one shared
 //! word per operation (the run's phase and interval, a Relaxed load of a
@@ -9,11 +9,11 @@
 //! reads no clock at all; lock-holder preemption is sampled (one hold in
 //! [`PREEMPT_SAMPLE`] pays two `getrusage` calls).
 
-use super::{Shared, SpanKind};
+use super::probe::SpanKind;
+use super::shared::{Phase, Shared};
 use crate::clock;
 use crate::metrics::{Counters, LiveField, Metric, Recorder, RoleKind};
 use rmap_impls::{Gfn, Observer, RestartReason, WalkStats};
-use std::sync::atomic::Ordering;
 
 /// One `mmu_lock` hold in this many has its thread's involuntary context
 /// switches read before and after.
@@ -21,33 +21,6 @@ pub(crate) const PREEMPT_SAMPLE: u64 = 64;
 
 /// Live progress is published every this many operations.
 const LIVE_BATCH: u64 = 256;
-
-/// The run's phase, as workers see it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Phase {
-    Warmup,
-    Measure,
-    Stop,
-}
-
-/// Encoding of the shared control word: phase in bits 0..2, interval above.
-pub(crate) fn control_word(phase: Phase, interval: u64) -> u64 {
-    let p = match phase {
-        Phase::Warmup => 0,
-        Phase::Measure => 1,
-        Phase::Stop => 2,
-    };
-    p | (interval << 2)
-}
-
-fn decode_control(w: u64) -> (Phase, u64) {
-    let p = match w & 3 {
-        0 => Phase::Warmup,
-        1 => Phase::Measure,
-        _ => Phase::Stop,
-    };
-    (p, w >> 2)
-}
 
 /// One traced operation kind's sampling counter.
 #[derive(Default)]
@@ -127,9 +100,7 @@ impl<'a> Worker<'a> {
     /// recorded; a new interval hands the last one over.
     #[inline]
     pub(crate) fn poll(&mut self) -> bool {
-        // Relaxed: a flag; what it guards (this thread's recorder) is
-        // thread-local, and the phase boundary is fuzzy by one operation.
-        let (phase, interval) = decode_control(self.ctx.control.load(Ordering::Relaxed));
+        let (phase, interval) = self.ctx.phase();
         match phase {
             Phase::Stop => false,
             Phase::Warmup => true,
@@ -286,7 +257,7 @@ impl Observer for Worker<'_> {
         self.lock_hold_start = now;
         self.last_gfn_ts = now;
         self.lock_holds += 1;
-        if self.lock_holds % PREEMPT_SAMPLE == 0 {
+        if self.lock_holds.is_multiple_of(PREEMPT_SAMPLE) {
             self.nivcsw_at_acquire = thread_nivcsw();
         }
     }
@@ -334,15 +305,6 @@ impl Observer for Worker<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn control_word_round_trips() {
-        for p in [Phase::Warmup, Phase::Measure, Phase::Stop] {
-            for i in [0, 1, 12345] {
-                assert_eq!(decode_control(control_word(p, i)), (p, i));
-            }
-        }
-    }
 
     #[test]
     fn nivcsw_is_readable_and_monotonic() {

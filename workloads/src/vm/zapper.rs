@@ -1,13 +1,9 @@
-//! The zapper: mmu-notifier invalidations (DESIGN §3).
+//! The zapper: mmu-notifier invalidations (see [zaps](crate#zaps) in the
+//! crate docs).
 //!
-//! A zap clears every spte of a gfn range and removes it from its rmap
-//! (`Rmap::zap`), then flushes remote TLBs, as `kvm_mmu_notifier_invalidate_
-//! range_start` does; the vCPUs refault what they touch next. This is the
-//! "spte del" traffic of the seed thread, and refaults are the "spte add".
-//!
-//! `dirty-log` and `idle` zap `--zap-gfns` consecutive gfns `--zap-rate`
-//! times a second (paced by a deadline, so a late zap does not cause a
-//! burst). `churn` works on the hot gfns back to back, for the most add and
+//! `dirty-log` and `idle` zap `Config::zap_gfns` consecutive gfns
+//! `Config::zap_rate` times a second (paced by a deadline, so a late zap
+//! does not cause a burst). `churn` works on the hot gfns back to back, for the most add and
 //! remove traffic against continuous walks: mostly it drops a *single* spte
 //! (one address space's mapping of one hot gfn, as zapping a shadow page
 //! does), so rmaps shrink entry by entry, fall back to the single-spte form
@@ -15,9 +11,9 @@
 //! through the pool; one operation in [`CHURN_FULL_ZAP`] is a full
 //! invalidation of the gfn.
 
-use super::vcpu::hot_gfns;
+use super::picker::hot_gfns;
+use super::probe::SpanKind;
 use super::worker::Worker;
-use super::SpanKind;
 use crate::config::WorkloadKind;
 use crate::metrics::{LiveField, Metric};
 use rand::rngs::SmallRng;
@@ -56,7 +52,7 @@ pub(crate) fn zapper_main(w: &mut Worker<'_>) {
         }
         let range = if churn {
             let g = hot[rng.gen_range(0..hot.len())];
-            if w.counters.zaps % CHURN_FULL_ZAP != 0 {
+            if !w.counters.zaps.is_multiple_of(CHURN_FULL_ZAP) {
                 // Drop one spte of `g`, as zapping a shadow page does.
                 let alias = rng.gen_range(0..cfg.aliases);
                 let t0 = w.now();

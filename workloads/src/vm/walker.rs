@@ -1,25 +1,26 @@
-//! The migration thread: dirty-log rounds back to back (DESIGN §3).
+//! The walker: the thread that runs dirty-log rounds back to back (see
+//! [the dirty-log round](crate#the-dirty-log-round) in the crate docs).
 //!
-//! One round is `KVM_GET_DIRTY_LOG` followed by the copy:
+//! In KVM's terms it is the userspace migration thread (QEMU's) calling
+//! `KVM_GET_DIRTY_LOG` and copying what it returns: in Linux 3.10 the ioctl
+//! (`kvm_vm_ioctl_get_dirty_log`, `arch/x86/kvm/x86.c`) fetches and clears
+//! the dirty bitmap a word at a time, write-protects every spte of every
+//! harvested gfn through its rmap, and flushes remote TLBs when anything
+//! was dirty; userspace then copies the pages. The lab names the thread
+//! after the walks it makes: its role is [`RoleKind::Walker`] and its
+//! metrics are `walker.round`, `walker.wp_gfn` and `walker.tlb_flush`.
 //!
-//! 1. fetch and clear the dirty bitmap (the harvest);
-//! 2. write-protect every spte of every harvested gfn through the rmap, in
-//!    calls of `--wp-batch` gfns (`mmu-lock` holds `mmu_lock` for a whole
-//!    call; by default one call takes the whole harvest, as in 2013);
-//! 3. flush remote TLBs: wait until no vCPU can still write through a W it
-//!    read before step 2;
-//! 4. copy the harvested pages to the destination.
+//! A [`Walker::round`] is those four steps, with the oracle's snapshot
+//! before the harvest and its check after the copy, both outside the
+//! round's timing. The `skip-flush` injected bug copies before the flush.
 //!
-//! `skip-flush` (an injected bug) copies before the flush: a vCPU still in
-//! guest mode writes after its page was copied, and the write is never
-//! logged. The oracle snapshots the source before step 1 and checks the
-//! destination after step 4 (`oracle.rs`); neither is inside the round's
-//! timing.
+//! [`RoleKind::Walker`]: crate::RoleKind::Walker
 
 use super::memory::GuestMemory;
 use super::oracle::Oracle;
+use super::probe::SpanKind;
+use super::report::RoundSample;
 use super::worker::Worker;
-use super::{RoundSample, SpanKind};
 use crate::clock;
 use crate::metrics::{LiveField, Metric};
 use rmap_impls::{Bug, Gfn};
@@ -27,7 +28,9 @@ use rmap_impls::{Bug, Gfn};
 /// A round's record is kept for at most this many rounds.
 const MAX_ROUND_SAMPLES: usize = 100_000;
 
-pub(crate) struct Migration {
+/// The walker's state across rounds: the oracle, the harvest buffer, and
+/// the rounds it timed.
+pub(crate) struct Walker {
     pub(crate) oracle: Oracle,
     harvest: Vec<Gfn>,
     pub(crate) rounds: Vec<RoundSample>,
@@ -35,9 +38,9 @@ pub(crate) struct Migration {
     walk_all: Option<Vec<Gfn>>,
 }
 
-impl Migration {
+impl Walker {
     pub(crate) fn new(oracle: Oracle, walk_all: Option<Vec<Gfn>>) -> Self {
-        Migration {
+        Walker {
             oracle,
             harvest: Vec::new(),
             rounds: Vec::new(),
@@ -77,9 +80,9 @@ impl Migration {
             w.live(LiveField::Restarts, st.total_restarts());
         }
         let pages = self.harvest.len() as u64;
-        // As `kvm_get_dirty_log_protect`: flush only when something was
-        // harvested (or, in churn, write-protected). An empty round is the
-        // ioctl returning an empty bitmap: it is counted, not timed.
+        // As Linux 3.10's `kvm_vm_ioctl_get_dirty_log`: flush only when
+        // something was harvested (or, in churn, write-protected). An empty
+        // round is the ioctl returning an empty bitmap: counted, not timed.
         let flush = pages > 0 || protected > 0;
         if skip_flush {
             for &g in &self.harvest {

@@ -1,0 +1,99 @@
+//! The fault paths: what a vCPU does when its spte refused an access (see
+//! [the access paths](crate#the-three-access-paths) in the crate docs).
+//!
+//! * [`Faults::fast`]: present, W clear, MMU_WRITABLE set, a write: one
+//!   cmpxchg sets W back, without a lock, then the gfn is marked dirty;
+//! * [`Faults::slow`]: not present: [`Rmap::map`](rmap_impls::Rmap::map)
+//!   installs the spte and adds it to the rmap (taking whatever the design
+//!   takes), and only then is the gfn marked dirty, when W was granted.
+//!
+//! Each path announces the gfn to the oracle ([`Vcpus::fault_begin`]) before
+//! it can make an spte writable and withdraws it after the mark, so that a
+//! write through the new spte before the mark counts as logged.
+//!
+//! [`Vcpus::fault_begin`]: super::tlb::Vcpus::fault_begin
+
+use super::probe::SpanKind;
+use super::worker::Worker;
+use crate::config::Config;
+use crate::metrics::{LiveField, Metric, FAULT_FAST_SAMPLE};
+use rmap_impls::spte::make_spte;
+use rmap_impls::{Bug, Gfn, MapOutcome, SlotId};
+
+/// One vCPU's fault paths, with what the run decided about them.
+pub(crate) struct Faults {
+    /// The vCPU's index.
+    vcpu: usize,
+    /// Faults that grant W mark the gfn dirty (every workload but `idle`).
+    dirty_logging: bool,
+    /// The `dirty-before-rmap` injected bug: the slow fault marks the gfn
+    /// dirty before the rmap add, so a round can harvest the mark and walk
+    /// the rmap before the spte is in it; the writes through it are lost.
+    dirty_before_rmap: bool,
+}
+
+impl Faults {
+    pub(crate) fn new(cfg: &Config, vcpu: usize) -> Self {
+        Faults {
+            vcpu,
+            dirty_logging: cfg.dirty_logging(),
+            dirty_before_rmap: cfg.workload_bug() == Some(Bug::DirtyBeforeRmap),
+        }
+    }
+
+    /// The slow fault on `slot` (of `gfn`), which was not present: map it,
+    /// writable when the access is a `write`.
+    pub(crate) fn slow(&self, w: &mut Worker<'_>, gfn: Gfn, slot: SlotId, write: bool) {
+        let ctx = w.ctx;
+        let traced = w.trace_begin(SpanKind::FaultSlow);
+        let t = w.now();
+        ctx.vcpus.fault_begin(self.vcpu, gfn);
+        let mark = write && self.dirty_logging;
+        if mark && self.dirty_before_rmap {
+            ctx.dirty.mark(gfn);
+        }
+        let out = ctx
+            .rmap
+            .map(&ctx.sptes, gfn, slot, make_spte(gfn, write), w);
+        if mark && !self.dirty_before_rmap && out == MapOutcome::Mapped {
+            ctx.dirty.mark(gfn);
+        }
+        ctx.vcpus.fault_end(self.vcpu);
+        match out {
+            MapOutcome::Mapped => {
+                let end = w.record_since(Metric::FaultSlow, t);
+                w.counters.faults_slow += 1;
+                if traced {
+                    w.span(SpanKind::FaultSlow, t, end, gfn);
+                }
+            }
+            MapOutcome::AlreadyPresent => w.counters.faults_raced += 1,
+        }
+        w.trace_end();
+        w.live(LiveField::Faults, 1);
+    }
+
+    /// The fast fault on `slot` (of `gfn`), whose spte was `spte`: present,
+    /// write-protected, MMU-writable. Timed one in [`FAULT_FAST_SAMPLE`].
+    #[inline]
+    pub(crate) fn fast(&self, w: &mut Worker<'_>, gfn: Gfn, slot: SlotId, spte: u64) {
+        let ctx = w.ctx;
+        let timed = w.counters.faults_fast.is_multiple_of(FAULT_FAST_SAMPLE);
+        let t = if timed { w.now() } else { 0 };
+        ctx.vcpus.fault_begin(self.vcpu, gfn);
+        if ctx.sptes.fast_fault_fix(slot, spte) {
+            if self.dirty_logging {
+                ctx.dirty.mark(gfn);
+            }
+            ctx.vcpus.fault_end(self.vcpu);
+            if timed {
+                w.record_since(Metric::FaultFast, t);
+            }
+            w.counters.faults_fast += 1;
+            w.live(LiveField::Faults, 1);
+        } else {
+            ctx.vcpus.fault_end(self.vcpu);
+            w.counters.fast_fault_retries += 1;
+        }
+    }
+}

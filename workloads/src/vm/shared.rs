@@ -1,0 +1,174 @@
+//! What every thread of a run shares ([`Shared`]): the VM itself (the
+//! memslot's sptes, guest memory, the dirty log, the vCPUs' modes, the rmap
+//! under test), the run's control word (phase and interval), the clock
+//! origins, the per-interval table the workers hand their measurements to,
+//! and the caller's progress counters and probe.
+
+use super::dirty_log::DirtyLog;
+use super::memory::GuestMemory;
+use super::probe::Probe;
+use super::report::IntervalSample;
+use super::tlb::Vcpus;
+use crate::clock;
+use crate::config::Config;
+use crate::metrics::{Counters, Live, Recorder};
+use rmap_impls::{Rmap, SpteTable};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The run's phase, as workers see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Warmup,
+    Measure,
+    Stop,
+}
+
+/// Encoding of the shared control word: phase in bits 0..2, interval above.
+fn control_word(phase: Phase, interval: u64) -> u64 {
+    let p = match phase {
+        Phase::Warmup => 0,
+        Phase::Measure => 1,
+        Phase::Stop => 2,
+    };
+    p | (interval << 2)
+}
+
+fn decode_control(w: u64) -> (Phase, u64) {
+    let p = match w & 3 {
+        0 => Phase::Warmup,
+        1 => Phase::Measure,
+        _ => Phase::Stop,
+    };
+    (p, w >> 2)
+}
+
+/// What every thread of a run shares.
+pub(crate) struct Shared<'a> {
+    pub(crate) cfg: &'a Config,
+    pub(crate) rmap: &'a dyn Rmap,
+    pub(crate) sptes: SpteTable,
+    pub(crate) mem: GuestMemory,
+    pub(crate) dirty: DirtyLog,
+    pub(crate) vcpus: Vcpus,
+    /// Phase and interval ([`control_word`]).
+    control: AtomicU64,
+    /// Raw clock at the start of the run (trace timestamps count from here).
+    pub(crate) t_start: u64,
+    /// Raw clock at the start of the measured phase.
+    t_measure: AtomicU64,
+    pub(crate) intervals: IntervalTable,
+    pub(crate) live: &'a Live,
+    pub(crate) probe: &'a dyn Probe,
+}
+
+impl<'a> Shared<'a> {
+    /// A fresh VM for `cfg` around `rmap`: every spte absent, every page at
+    /// version 0, the dirty log clean, no vCPU in guest mode, in warmup.
+    pub(crate) fn new(
+        cfg: &'a Config,
+        rmap: &'a dyn Rmap,
+        live: &'a Live,
+        probe: &'a dyn Probe,
+    ) -> Self {
+        Shared {
+            cfg,
+            rmap,
+            sptes: SpteTable::new(cfg.gfns(), cfg.aliases),
+            mem: GuestMemory::new(cfg.gfns()),
+            dirty: DirtyLog::new(cfg.gfns()),
+            vcpus: Vcpus::new(cfg.vcpus),
+            control: AtomicU64::new(control_word(Phase::Warmup, 0)),
+            t_start: clock::now(),
+            t_measure: AtomicU64::new(0),
+            intervals: IntervalTable::default(),
+            live,
+            probe,
+        }
+    }
+
+    /// The phase and interval now (each worker, before each operation).
+    #[inline]
+    pub(crate) fn phase(&self) -> (Phase, u64) {
+        // Relaxed: a flag; what it guards (each worker's recorder) is
+        // thread-local, and the phase boundary is fuzzy by one operation.
+        // A worker that sees a new interval late hands its data over one
+        // operation later.
+        decode_control(self.control.load(Ordering::Relaxed))
+    }
+
+    /// Move the run to `phase` and `interval` (the coordinator).
+    pub(crate) fn set_phase(&self, phase: Phase, interval: u64) {
+        // Relaxed: see `phase`.
+        self.control
+            .store(control_word(phase, interval), Ordering::Relaxed);
+    }
+
+    /// The measured phase starts now: round samples count their `t_s` from
+    /// here (the coordinator, before it switches the phase).
+    pub(crate) fn stamp_measure_start(&self) {
+        // Relaxed: the workers read the raw timestamp only after they saw
+        // the measured phase, and a slightly stale 0 only shifts the first
+        // round's `t_s`.
+        self.t_measure.store(clock::now(), Ordering::Relaxed);
+    }
+
+    /// Raw clock at the start of the measured phase.
+    pub(crate) fn measure_start(&self) -> u64 {
+        // Relaxed: see `stamp_measure_start`.
+        self.t_measure.load(Ordering::Relaxed)
+    }
+}
+
+/// Per-interval histograms and counters, merged as workers hand them over.
+#[derive(Default)]
+pub(crate) struct IntervalTable {
+    slots: Mutex<Vec<(Recorder, Counters)>>,
+}
+
+impl IntervalTable {
+    pub(crate) fn add(&self, interval: u64, rec: &Recorder, counters: &Counters) {
+        let mut slots = self.slots.lock().unwrap();
+        let i = interval as usize;
+        while slots.len() <= i {
+            slots.push((Recorder::new(true), Counters::default()));
+        }
+        slots[i].0.merge(rec);
+        slots[i].1.add(counters);
+    }
+
+    pub(crate) fn into_samples(
+        self,
+        every: Option<Duration>,
+        measured: Duration,
+    ) -> Vec<IntervalSample> {
+        let Some(d) = every else {
+            return Vec::new();
+        };
+        let slots = self.slots.into_inner().unwrap();
+        slots
+            .into_iter()
+            .enumerate()
+            .map(|(i, (rec, counters))| IntervalSample {
+                t_s: ((i + 1) as f64 * d.as_secs_f64()).min(measured.as_secs_f64()),
+                histograms: rec.into_named(),
+                counters,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_word_round_trips() {
+        for p in [Phase::Warmup, Phase::Measure, Phase::Stop] {
+            for i in [0, 1, 12345] {
+                assert_eq!(decode_control(control_word(p, i)), (p, i));
+            }
+        }
+    }
+}
