@@ -108,6 +108,21 @@ enum Op {
     Empty,
 }
 
+impl Op {
+    /// The function that runs the operation. A benchmark names its `Op` as
+    /// a constant, so its call of `op.on()` compiles to a direct call.
+    #[inline(always)]
+    fn on(self) -> fn(&Fixture, &Target) -> Done {
+        match self {
+            Op::Walk => Fixture::walk_on,
+            Op::Floor => Fixture::floor_on,
+            Op::Add => Fixture::add_on,
+            Op::Remove => Fixture::remove_on,
+            Op::Empty => Fixture::empty_on,
+        }
+    }
+}
+
 /// What the operation returned, for the teardown to check. Small: it is
 /// written into the harness's frame, which is not warm.
 enum Done {
@@ -173,42 +188,45 @@ impl Fixture {
         }))
     }
 
-    /// The measured operation.
-    #[inline(always)]
-    fn run(&self) -> Done {
-        self.run_on(&self.measured)
+    /// The operation on `g`, each in a function of its own: the measured
+    /// call and the warming one in [`Self::go_cold`] run the same machine
+    /// code and read the same constants (the observer's vtable), and a
+    /// change to one operation's code leaves the others' alone.
+    #[inline(never)]
+    fn walk_on(&self, g: &Target) -> Done {
+        let st = self.r.write_protect(&self.t, &[g.gfn], &mut NoObserver);
+        Done::Walk(st.protected, st.visited)
     }
 
-    /// Not inlined: the measured call and the warming one in
-    /// [`Self::go_cold`] run the same machine code, and read the same
-    /// constants (the observer's vtable, the jump table of the `match`).
     #[inline(never)]
-    fn run_on(&self, g: &Target) -> Done {
-        match self.op {
-            Op::Walk => {
-                let st = self.r.write_protect(&self.t, &[g.gfn], &mut NoObserver);
-                Done::Walk(st.protected, st.visited)
-            }
-            Op::Floor => {
-                let mut protected = 0;
-                for &s in &g.slots {
-                    protected += u64::from(self.t.write_protect(s));
-                }
-                Done::Floor(protected)
-            }
-            Op::Add => {
-                let spte = make_spte(g.gfn, true);
-                Done::Add(self.r.map(&self.t, g.gfn, g.newest, spte, &mut NoObserver))
-            }
-            Op::Remove => Done::Remove(self.r.unmap(&self.t, g.gfn, g.newest, &mut NoObserver)),
-            Op::Empty => Done::Empty,
+    fn floor_on(&self, g: &Target) -> Done {
+        let mut protected = 0;
+        for &s in &g.slots {
+            protected += u64::from(self.t.write_protect(s));
         }
+        Done::Floor(protected)
+    }
+
+    #[inline(never)]
+    fn add_on(&self, g: &Target) -> Done {
+        let spte = make_spte(g.gfn, true);
+        Done::Add(self.r.map(&self.t, g.gfn, g.newest, spte, &mut NoObserver))
+    }
+
+    #[inline(never)]
+    fn remove_on(&self, g: &Target) -> Done {
+        Done::Remove(self.r.unmap(&self.t, g.gfn, g.newest, &mut NoObserver))
+    }
+
+    #[inline(never)]
+    fn empty_on(&self, _: &Target) -> Done {
+        Done::Empty
     }
 
     /// Run the operation on `g` (outside the count), check it, and put `g`'s
     /// rmap back as it was.
     fn dry_run(&self, g: &Target) {
-        let done = self.run_on(g);
+        let done = self.op.on()(self, g);
         check(&done);
         match done {
             Done::Walk(..) | Done::Floor(_) => {
@@ -326,7 +344,7 @@ macro_rules! bench {
         #[bench::e28_k64(args = ($op, $kind, 28, 64))]
         #[bench::e64_k64(args = ($op, $kind, 64, 64))]
         fn $name(f: &'static Fixture) -> Done {
-            f.run()
+            $op.on()(f, &f.measured)
         }
     };
     ($name:ident = $op:expr, $kind:expr) => {
@@ -340,7 +358,7 @@ macro_rules! bench {
         #[bench::e14_k14(args = ($op, $kind, 14, 14))]
         #[bench::e14_k64(args = ($op, $kind, 14, 64))]
         fn $name(f: &'static Fixture) -> Done {
-            f.run()
+            $op.on()(f, &f.measured)
         }
     };
 }
@@ -406,7 +424,7 @@ mod fixture_benches {
     #[library_benchmark(setup = setup, teardown = teardown)]
     #[bench::cold(args = (Op::Empty, ImplKind::MmuLock, 3, 1))]
     fn empty(f: &'static Fixture) -> Done {
-        f.run()
+        Op::Empty.on()(f, &f.measured)
     }
 
     library_benchmark_group!(name = fixture; benchmarks = empty);
