@@ -26,8 +26,10 @@
 //! A descriptor is `3 + desc_ext` words in a pool page: `seq`, `more`,
 //! `count`, then `desc_ext` spte slots (`slot + 1`, or 0 for a hole).
 //! `seq` is even while the descriptor is stable and odd while a writer sets it
-//! up (bumped by every [`DescPool::alloc`] / [`DescPool::publish`] pair);
-//! only `lockless-gen` readers look at it. `count` is writer-private (read and
+//! up (bumped by every [`DescPool::alloc`] / [`DescPool::publish`] pair of a
+//! pool that counts); only `lockless-gen` readers look at it, so only its
+//! pool counts ([`DescPool::with_seq`]), and every other design's pool leaves
+//! `seq` at 0 and pays no store for it. `count` is writer-private (read and
 //! written only under the writer's lock).
 //!
 //! # Type stability
@@ -313,6 +315,8 @@ struct PoolInner {
 pub(crate) struct DescPool {
     desc_ext: usize,
     page_descs: usize,
+    /// Bump each descriptor's `seq` around its setup (`lockless-gen` only).
+    seq: bool,
     inner: Mutex<PoolInner>,
     /// Walkers pinned on this pool; `Some` when reuse is deferred.
     #[cfg(loom)]
@@ -343,6 +347,7 @@ impl DescPool {
         DescPool {
             desc_ext,
             page_descs,
+            seq: true,
             inner: Mutex::new(PoolInner {
                 free: Vec::new(),
                 pages: Vec::new(),
@@ -352,6 +357,15 @@ impl DescPool {
             #[cfg(loom)]
             pinned: None,
         }
+    }
+
+    /// Whether `alloc` and `publish` bump each descriptor's `seq` (the
+    /// default): a pool whose walkers never read it (every design but
+    /// `lockless-gen`) turns the two stores off, so that the designs compared
+    /// with `lockless-gen` do not pay for its repair.
+    pub(crate) fn with_seq(mut self, seq: bool) -> Self {
+        self.seq = seq;
+        self
     }
 
     /// Enter a walker's read-side section: the pool's pages stay allocated
@@ -401,9 +415,10 @@ impl DescPool {
         unsafe { std::slice::from_raw_parts(d.0.as_ptr().add(SLOTS), self.desc_ext) }
     }
 
-    /// Take a descriptor and start setting it up: its `seq` becomes odd and
-    /// its `more` link 0 ("being initialised"), in that order, before the
-    /// writer touches anything else. Its slots are all holes.
+    /// Take a descriptor and start setting it up: its `seq` becomes odd (in
+    /// a pool that counts) and its `more` link 0 ("being initialised"), in
+    /// that order, before the writer touches anything else. Its slots are
+    /// all holes.
     pub(crate) fn alloc(&self) -> DescRef {
         let d = {
             let mut inner = self.inner.lock().unwrap();
@@ -435,14 +450,16 @@ impl DescPool {
                 }
             }
         };
-        let seq = d.seq().load(Ordering::Relaxed);
-        debug_assert!(seq % 2 == 0);
-        // Release, as every store a lockless walker may read (crate docs,
-        // "Memory ordering"). What the `lockless-gen` recheck relies on is
-        // not this store's ordering but the Release of the setup's stores
-        // that follow it: a walker that reads one of them reads this odd
-        // count, or a later one, when it rechecks.
-        d.seq().store(seq + 1, Ordering::Release);
+        if self.seq {
+            let seq = d.seq().load(Ordering::Relaxed);
+            debug_assert!(seq % 2 == 0);
+            // Release, as every store a lockless walker may read (crate docs,
+            // "Memory ordering"). What the `lockless-gen` recheck relies on
+            // is not this store's ordering but the Release of the setup's
+            // stores that follow it: a walker that reads one of them reads
+            // this odd count, or a later one, when it rechecks.
+            d.seq().store(seq + 1, Ordering::Release);
+        }
         // Release: as above. A walker still on the previous incarnation that
         // reads this 0 (Acquire) restarts (seed case 3.b).
         d.more().store(0, Ordering::Release);
@@ -450,10 +467,15 @@ impl DescPool {
         d
     }
 
-    /// End the setup of `d`: its `seq` becomes even again. Release: pairs
-    /// with the Acquire load of `seq` in the `lockless-gen` walker, which then
-    /// sees every slot and `more` value stored during the setup.
+    /// End the setup of `d`: its `seq` becomes even again (in a pool that
+    /// counts; otherwise nothing). Release: pairs with the Acquire load of
+    /// `seq` in the `lockless-gen` walker, which then sees every slot and
+    /// `more` value stored during the setup.
+    #[inline]
     pub(crate) fn publish(&self, d: DescRef) {
+        if !self.seq {
+            return;
+        }
         let seq = d.seq().load(Ordering::Relaxed);
         debug_assert!(seq % 2 == 1);
         d.seq().store(seq + 1, Ordering::Release);
@@ -572,6 +594,22 @@ mod tests {
         assert_eq!(pool.alloc(), a, "last freed is next handed out");
         assert_eq!(a.seq().load(Ordering::Relaxed), 3);
         assert_eq!(pool.in_use(), 2);
+    }
+
+    #[test]
+    fn a_pool_without_seq_never_stores_it() {
+        let pool = DescPool::new(2, 4).with_seq(false);
+        let a = pool.alloc();
+        pool.publish(a);
+        pool.free(a);
+        assert_eq!(pool.alloc(), a);
+        pool.publish(a);
+        assert_eq!(a.seq().load(Ordering::Relaxed), 0);
+        assert_eq!(
+            a.more().load(Ordering::Relaxed),
+            0,
+            "more is still 0 in setup"
+        );
     }
 
     #[test]

@@ -837,3 +837,55 @@ mod writer_locks {
         two_writers(LockKind::Park);
     }
 }
+
+/// `mmu_lock`'s spinning kind, a ticket lock: three threads each take it
+/// once, and in every interleaving it is granted one holder at a time, in
+/// the order the tickets were taken (the order of arrival).
+///
+/// Preemption bound 1, not 2: a waiter spins with a yield, and loom may
+/// switch between two yielding waiters for free (a yield is not a
+/// preemption), so with the two preemptions that keep the holder off the
+/// CPU it finds schedules where the two waiters yield to each other forever
+/// and the model never ends. At bound 1 every schedule ends and the threads
+/// still arrive in several orders (the test asserts more than one). The
+/// two-thread model above (`spin_mmu_lock_serialises_writers`) runs the same
+/// lock at bound 2.
+mod ticket_lock {
+    use super::*;
+    use rmap_impls::lock::TicketLock;
+
+    #[test]
+    fn grants_in_ticket_order() {
+        // Per interleaving, which thread took each ticket: more than one
+        // such order proves the threads really raced for their tickets.
+        let arrivals = Arc::new(StdMutex::new(BTreeSet::new()));
+        let seen = arrivals.clone();
+        let b1 = Limits { bound: 1, ..B2 };
+        builder(b1).check(move || {
+            let lock = Arc::new(TicketLock::new());
+            // (ticket, thread), appended by each holder; `try_lock` finding
+            // it taken would mean two holders at once.
+            let log = Arc::new(loom::sync::Mutex::new(Vec::new()));
+            let threads: Vec<_> = (0..3)
+                .map(|me| {
+                    let (lock, log) = (lock.clone(), log.clone());
+                    loom::thread::spawn(move || {
+                        let held = lock.lock();
+                        log.try_lock()
+                            .expect("two holders at once")
+                            .push((held.ticket(), me));
+                    })
+                })
+                .collect();
+            threads.into_iter().for_each(|t| t.join().unwrap());
+            let log = log.lock().unwrap().clone();
+            let tickets: Vec<u32> = log.iter().map(|&(t, _)| t).collect();
+            assert_eq!(tickets, [0, 1, 2], "granted out of ticket order");
+            let who: Vec<i32> = log.iter().map(|&(_, me)| me).collect();
+            seen.lock().unwrap().insert(who);
+        });
+        let arrivals = arrivals.lock().unwrap();
+        println!("{} orders of arrival", arrivals.len());
+        assert!(arrivals.len() > 1, "the threads never raced for a ticket");
+    }
+}

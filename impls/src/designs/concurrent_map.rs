@@ -100,7 +100,7 @@ impl Rmap for ConcurrentMapRmap {
     }
 
     fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], obs: &mut dyn Observer) -> WalkStats {
-        write_protect_each(sptes, gfns, obs, |gfn, p| {
+        write_protect_each(sptes, gfns, obs, |gfn, p, _| {
             self.visit(gfn, &mut |s| p.protect(s))
         })
     }

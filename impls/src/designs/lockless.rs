@@ -55,6 +55,7 @@ use super::chained::{Batch, ChainRmap, Chains, Direct, Walker};
 use super::optimistic::{Deviation, MoreFirst, SlotBuf};
 use crate::chain::HeadChain;
 use crate::desc::{decode_head, slot_entry, DescRef, Head, More};
+use crate::observer::Observer;
 use crate::primitive::{spin_hint, AtomicUsize, Ordering};
 use crate::rmap::{Rmap, RmapConfig};
 use crate::spte::{Gfn, SlotId};
@@ -93,20 +94,28 @@ const STALE_HEAD_LIMIT: u64 = 1000;
 impl<const GEN: bool, D: Deviation> Walker<Direct> for Nulls<GEN, D> {
     const NAME: &'static str = if GEN { "lockless-gen" } else { "lockless" };
     const BATCH: Batch = Batch::Pinned;
+    const READS_DESC_SEQ: bool = GEN;
 
-    fn walk(c: &Chains, _: &Direct, gfn: Gfn, f: &mut impl FnMut(SlotId)) -> WalkStats {
+    fn walk(
+        c: &Chains,
+        _: &Direct,
+        gfn: Gfn,
+        f: &mut impl FnMut(SlotId),
+        obs: &mut dyn Observer,
+    ) -> WalkStats {
         let head = c.head(gfn);
         let mut stats = WalkStats::one_walk();
         let mut buf = SlotBuf::new();
         let first = Self::load_head(head);
         let mut from = first;
-        // The one restart path: count the reason, pause, start again from
-        // the head.
+        // The one restart path: count the reason, tell the observer, pause,
+        // start again from the head.
         loop {
             match Self::pass(c, gfn, from, &mut buf, f, &mut stats) {
                 Ok(()) => return stats,
                 Err(why) => stats.restart(why),
             }
+            obs.walk_pass_failed();
             spin_hint();
             match Self::restart_head(head, first, &mut stats) {
                 Some(h) => from = h,

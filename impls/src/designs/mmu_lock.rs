@@ -10,6 +10,7 @@
 use super::chained::{Batch, ChainRmap, Chains, Direct, Walker};
 use crate::chain::{walk_locked, TailChain};
 use crate::desc::decode_head;
+use crate::observer::Observer;
 use crate::primitive::Ordering;
 use crate::spte::{Gfn, SlotId};
 use crate::stats::WalkStats;
@@ -23,7 +24,13 @@ impl Walker<Direct> for UnderMmuLock {
     const NAME: &'static str = "mmu-lock";
     const BATCH: Batch = Batch::MmuLock;
 
-    fn walk(c: &Chains, _: &Direct, gfn: Gfn, f: &mut impl FnMut(SlotId)) -> WalkStats {
+    fn walk(
+        c: &Chains,
+        _: &Direct,
+        gfn: Gfn,
+        f: &mut impl FnMut(SlotId),
+        _obs: &mut dyn Observer,
+    ) -> WalkStats {
         let v = c.head(gfn).load(Ordering::Relaxed);
         // SAFETY: read from an rmap head while holding `mmu_lock`
         // (`Batch::MmuLock`), which every writer of the head holds: the chain

@@ -31,6 +31,7 @@ use super::chained::{Batch, ChainRmap, Chains, Section, Walker};
 use super::optimistic::{Deviation, SlotBuf};
 use crate::chain::{DirectHead, HeadChain};
 use crate::desc::{decode_head, slot_entry, Head, More};
+use crate::observer::Observer;
 use crate::primitive::{spin_hint, AtomicU64, AtomicUsize, Ordering};
 use crate::spte::{Gfn, SlotId};
 use crate::stats::{RestartReason, WalkStats};
@@ -64,7 +65,12 @@ impl Section for SeqCount {
         }
     }
 
-    fn open<'a>(&'a self, head: &'a AtomicUsize, gfn: Gfn) -> (DirectHead<'a>, Odd<'a>) {
+    fn open<'a>(
+        &'a self,
+        head: &'a AtomicUsize,
+        gfn: Gfn,
+        _obs: &mut dyn Observer,
+    ) -> (DirectHead<'a>, Odd<'a>) {
         let seq = &self.seqs[gfn as usize];
         let even = seq.load(Ordering::Relaxed);
         // Release, as every store a walker may read (module doc): pairs with
@@ -73,7 +79,7 @@ impl Section for SeqCount {
         (DirectHead(head), Odd { seq, even })
     }
 
-    fn close(&self, _cell: DirectHead<'_>, odd: Odd<'_>) {
+    fn close(&self, _cell: DirectHead<'_>, odd: Odd<'_>, _obs: &mut dyn Observer) {
         // Release (even): pairs with the walker's Acquire first read; a
         // walker that reads this count sees the chain the section left.
         odd.seq.store(odd.even + 2, Ordering::Release);
@@ -88,12 +94,19 @@ impl<D: Deviation> Walker<SeqCount> for SeqWalker<D> {
     const NAME: &'static str = "seqlock";
     const BATCH: Batch = Batch::Pinned;
 
-    fn walk(c: &Chains, counts: &SeqCount, gfn: Gfn, f: &mut impl FnMut(SlotId)) -> WalkStats {
+    fn walk(
+        c: &Chains,
+        counts: &SeqCount,
+        gfn: Gfn,
+        f: &mut impl FnMut(SlotId),
+        obs: &mut dyn Observer,
+    ) -> WalkStats {
         let seq = &counts.seqs[gfn as usize];
         let mut stats = WalkStats::one_walk();
         let mut buf = SlotBuf::new();
         while let Err(why) = Self::pass(c, seq, gfn, &mut buf) {
             stats.restart(why);
+            obs.walk_pass_failed();
             spin_hint();
         }
         buf.visit(&mut stats, f);
