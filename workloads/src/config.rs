@@ -99,6 +99,43 @@ impl Regions {
     }
 }
 
+/// Where the dirty-log round's remote TLB flush runs relative to
+/// `mmu_lock`, for the design that write-protects under it (`mmu-lock`).
+/// Every other design write-protects without `mmu_lock`, so its flush always
+/// runs after the walk, outside any lock, whichever is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TlbFlush {
+    /// Inside `mmu_lock`, at the end of the last write-protect batch: Linux
+    /// 3.10's `kvm_vm_ioctl_get_dirty_log` (`if (is_dirty)
+    /// kvm_flush_remote_tlbs(kvm)` before `spin_unlock(&kvm->mmu_lock)`), and
+    /// so the 2013 baseline. The default.
+    UnderLock,
+    /// After `mmu_lock` is released: commit 198c74f43f0f ("KVM: MMU: flush
+    /// tlb out of mmu lock when write-protect the sptes", 2014) and later.
+    AfterUnlock,
+}
+
+impl TlbFlush {
+    pub const ALL: [TlbFlush; 2] = [TlbFlush::UnderLock, TlbFlush::AfterUnlock];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TlbFlush::UnderLock => "under-lock",
+            TlbFlush::AfterUnlock => "after-unlock",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == s)
+    }
+}
+
+impl fmt::Display for TlbFlush {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Every parameter of a run. [`Config::default`] gives the defaults that
 /// finish in about 10 s on a 2-core machine.
 #[derive(Clone, Debug)]
@@ -126,6 +163,8 @@ pub struct Config {
     /// harvest in one call (2013's behaviour for `mmu-lock`).
     pub wp_batch: Option<u64>,
     pub mmu_lock: LockKind,
+    /// Where `mmu-lock`'s dirty-log round flushes remote TLBs ([`TlbFlush`]).
+    pub tlb_flush: TlbFlush,
     pub bug: Option<Bug>,
     /// Record per-operation latency histograms (off: counters only, to
     /// measure what measuring costs).
@@ -160,6 +199,7 @@ impl Default for Config {
             pin: false,
             wp_batch: None,
             mmu_lock: LockKind::Spin,
+            tlb_flush: TlbFlush::UnderLock,
             bug: None,
             record_latency: true,
             tlb_burst: 4,
@@ -278,6 +318,13 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Where this run's dirty-log round flushes remote TLBs: under
+    /// `mmu_lock` only when asked for and the design write-protects under
+    /// it; every other design flushes after its walk, outside any lock.
+    pub fn flush_under_lock(&self) -> bool {
+        self.tlb_flush == TlbFlush::UnderLock && self.impl_kind == ImplKind::MmuLock
     }
 
     /// The bug, if it lives in the workload.

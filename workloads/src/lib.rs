@@ -7,6 +7,6 @@ pub mod kvm;
 pub mod metrics;
 mod vm;
 
-pub use config::{Config, ConfigError, Pattern, Regions, WorkloadKind};
-pub use metrics::{Counters, Live, Metric, RoleKind, METRIC_NAMES};
+pub use config::{Config, ConfigError, Pattern, Regions, TlbFlush, WorkloadKind};
+pub use metrics::{Counters, Live, LockName, Metric, RoleKind, METRIC_NAMES, RMAP_LOCK_SAMPLE};
 pub use vm::{run, IntervalSample, NoProbe, Probe, RoundSample, RunReport, SpanKind, Verdict};

@@ -1,7 +1,7 @@
 //! A run through the library API: which threads it starts and what they
 //! are called, and which metrics its report names after which role.
 
-use rmap_impls::ImplKind;
+use rmap_impls::{ImplKind, LockKind};
 use rmap_workloads::{run, Config, Live, Probe, RoleKind, RunReport, WorkloadKind, METRIC_NAMES};
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
@@ -87,9 +87,100 @@ fn a_dirty_log_run_starts_vcpus_a_walker_and_a_zapper() {
     for (name, _) in &r.histograms {
         let role = name.split('.').next().unwrap();
         assert!(
-            role == "mmu_lock" || RoleKind::ALL.iter().any(|r| r.name() == role),
+            role == "mmu_lock"
+                || role == "rmap_lock"
+                || RoleKind::ALL.iter().any(|r| r.name() == role),
             "{name} is named after a role"
         );
+    }
+}
+
+/// Each lock's waits and holds are recorded per role, by exactly the
+/// designs that take that lock in that role: `mmu_lock` by every writer of
+/// every design but `concurrent-map` and by `mmu-lock`'s walker;
+/// `rmap-lock`'s bit lock by every role of `rmap-lock` and nobody else. The
+/// all-roles `mmu_lock.wait` and `mmu_lock.hold` are the sums of the roles'.
+///
+/// A metric that must be absent is checked in every run; one that must be
+/// present needs its thread to have run during the measured phase, which a
+/// loaded machine may delay, so a design whose run lacks one runs again,
+/// longer (no timing is asserted).
+#[test]
+fn lock_metrics_are_per_role_and_only_where_the_lock_is_taken() {
+    let roles = ["vcpu", "walker", "zapper"];
+    for kind in ImplKind::ALL {
+        let expected = |name: &str| {
+            let role = name.rsplit('.').next().unwrap();
+            match name.split('.').next().unwrap() {
+                "mmu_lock" => {
+                    kind != ImplKind::ConcurrentMap
+                        && (role != "walker" || kind == ImplKind::MmuLock)
+                }
+                _ => kind == ImplKind::RmapLock,
+            }
+        };
+        let names: Vec<String> = ["mmu_lock", "rmap_lock"]
+            .iter()
+            .flat_map(|lock| {
+                ["wait", "hold"]
+                    .iter()
+                    .flat_map(move |what| roles.map(|role| format!("{lock}.{what}.{role}")))
+            })
+            .collect();
+        let mut missing = Vec::new();
+        for attempt in 0..4 {
+            // `churn`: every role changes or walks the same few rmaps over
+            // and over, so each thread takes each lock far more often than
+            // the bit lock's sampling rate. A parking `mmu_lock` keeps the
+            // run's progress independent of how loaded the machine is.
+            let cfg = Config {
+                impl_kind: kind,
+                mmu_lock: LockKind::Park,
+                duration: Duration::from_millis(300 << (2 * attempt)),
+                ..short(WorkloadKind::Churn)
+            };
+            let r = run_with(&cfg, &Threads::default());
+            let count = |name: &str| {
+                r.histograms
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, h)| h.len())
+            };
+            for n in names.iter().filter(|n| !expected(n)) {
+                assert_eq!(count(n), None, "{kind} recorded {n}");
+            }
+            for what in ["wait", "hold"] {
+                let merged = count(&format!("mmu_lock.{what}"));
+                let by_role: u64 = roles
+                    .iter()
+                    .filter_map(|role| count(&format!("mmu_lock.{what}.{role}")))
+                    .sum();
+                assert_eq!(merged.unwrap_or(0), by_role, "{kind}: mmu_lock.{what}");
+            }
+            // The 2013 flush is under `mmu_lock` (the default): the walker's
+            // hold of the round with the longest flush contains that flush.
+            let max = |name: &str| {
+                r.histograms
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, h)| h.max())
+            };
+            if let (ImplKind::MmuLock, Some(hold), Some(flush)) =
+                (kind, max("mmu_lock.hold.walker"), max("walker.tlb_flush"))
+            {
+                assert!(hold >= flush, "the flush ran outside the walker's hold");
+            }
+            missing = names
+                .iter()
+                .filter(|n| expected(n) && count(n).is_none())
+                .cloned()
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            eprintln!("{kind}: run {attempt} lacks {missing:?}; running longer");
+        }
+        assert!(missing.is_empty(), "{kind} never recorded {missing:?}");
     }
 }
 

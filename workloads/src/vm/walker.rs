@@ -14,6 +14,17 @@
 //! before the harvest and its check after the copy, both outside the
 //! round's timing. The `skip-flush` injected bug copies before the flush.
 //!
+//! **Where the flush runs** (`Config::tlb_flush`). In Linux 3.10 the flush
+//! is inside `mmu_lock`: the ioctl write-protects and then, `if (is_dirty)`,
+//! calls `kvm_flush_remote_tlbs` before `spin_unlock(&kvm->mmu_lock)`;
+//! commit 198c74f43f0f ("KVM: MMU: flush tlb out of mmu lock when
+//! write-protect the sptes", 2014) moved it after the unlock. By default
+//! (`under-lock`) the round hands the flush to the last write-protect call
+//! as the work it does at the end of its batch
+//! ([`rmap_impls::Rmap::write_protect_then`]), which `mmu-lock` runs inside
+//! `mmu_lock` and every other design after its walk; `after-unlock` flushes
+//! after the last call returns.
+//!
 //! [`RoleKind::Walker`]: crate::RoleKind::Walker
 
 use super::memory::GuestMemory;
@@ -22,8 +33,9 @@ use super::probe::SpanKind;
 use super::report::RoundSample;
 use super::worker::Worker;
 use crate::clock;
+use crate::config::TlbFlush;
 use crate::metrics::{LiveField, Metric};
-use rmap_impls::{Bug, Gfn};
+use rmap_impls::{Bug, Gfn, WalkStats};
 
 /// A round's record is kept for at most this many rounds.
 const MAX_ROUND_SAMPLES: usize = 100_000;
@@ -70,29 +82,58 @@ impl Walker {
         // continuous walks of the rmaps under churn. Protecting more than
         // the harvest is always safe; only harvested pages are copied.
         let walk = self.walk_all.as_deref().unwrap_or(&self.harvest);
+        let pages = self.harvest.len() as u64;
         let mut protected = 0;
-        for gfns in walk.chunks(batch) {
+        // The flush step (with `skip-flush`'s early copy before it), run at
+        // the end of the last batch or after it. It may run inside
+        // `mmu_lock`, where the worker is the lock's observer, so it keeps
+        // its timestamps here and the worker records them afterwards.
+        let harvest = &self.harvest;
+        let timing = w.timing;
+        let mut flushed: Option<(u64, u64)> = None;
+        let mut flush_step = |protected: u64| {
+            // As Linux 3.10's `kvm_vm_ioctl_get_dirty_log`: flush only when
+            // something was harvested (or, in churn, write-protected). An
+            // empty round is the ioctl returning an empty bitmap: counted,
+            // not timed.
+            if skip_flush {
+                for &g in harvest {
+                    ctx.mem.copy(g);
+                }
+            }
+            if pages > 0 || protected > 0 {
+                let tf = if timing { clock::now() } else { 0 };
+                ctx.vcpus.flush();
+                let tf_end = if timing { clock::now() } else { 0 };
+                flushed = Some((tf, tf_end));
+            }
+        };
+        let under_lock = ctx.cfg.tlb_flush == TlbFlush::UnderLock;
+        let batches = walk.len().div_ceil(batch);
+        for (i, gfns) in walk.chunks(batch).enumerate() {
             w.walks_begin();
-            let st = ctx.rmap.write_protect(&ctx.sptes, gfns, w);
+            let st = if under_lock && i + 1 == batches {
+                let before = protected;
+                let mut end = |st: &WalkStats, _: &mut dyn rmap_impls::Observer| {
+                    flush_step(before + st.protected)
+                };
+                ctx.rmap.write_protect_then(&ctx.sptes, gfns, w, &mut end)
+            } else {
+                ctx.rmap.write_protect(&ctx.sptes, gfns, w)
+            };
             protected += st.protected;
             w.counters.walk.add(&st);
             w.live(LiveField::Walks, st.walks);
             w.live(LiveField::Restarts, st.total_restarts());
         }
-        let pages = self.harvest.len() as u64;
-        // As Linux 3.10's `kvm_vm_ioctl_get_dirty_log`: flush only when
-        // something was harvested (or, in churn, write-protected). An empty
-        // round is the ioctl returning an empty bitmap: counted, not timed.
-        let flush = pages > 0 || protected > 0;
-        if skip_flush {
-            for &g in &self.harvest {
-                ctx.mem.copy(g);
-            }
+        if !under_lock || batches == 0 {
+            flush_step(protected);
         }
-        if flush {
-            let tf = w.now();
-            ctx.vcpus.flush();
-            let tf_end = w.record_since(Metric::TlbFlush, tf);
+        let flush = flushed.is_some();
+        if let Some((tf, tf_end)) = flushed {
+            if timing {
+                w.record_span(Metric::TlbFlush, tf, tf_end);
+            }
             if traced {
                 w.span(SpanKind::TlbFlush, tf, tf_end, 0);
             }
