@@ -173,6 +173,56 @@ fn the_summary_names_the_machine_and_the_oversubscription() {
         .any(|w| w.as_str().unwrap().contains("oversubscription")));
 }
 
+/// Two `lab run`s of the same design, workload and vCPU count started in
+/// the same second into one `--out` name their results after the same
+/// stamp; both results must survive, whole. (If the two happen to start in
+/// different seconds the collision is not tested, and the pair runs again.)
+#[test]
+fn two_runs_started_in_the_same_second_keep_both_results() {
+    for _ in 0..5 {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().to_str().unwrap();
+        let args = short(&["--impl", "lockless-gen", "--vcpus", "1"], out);
+        let spawn = || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_lab"))
+                .args(&args)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("the lab binary runs")
+        };
+        let (mut a, mut b) = (spawn(), spawn());
+        assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+        let mut files: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), 2, "two results and nothing else: {files:?}");
+        let results: Vec<Value> = files
+            .iter()
+            .map(|f| serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap())
+            .collect();
+        for r in &results {
+            assert_schema(r, "lockless-gen", "dirty-log", 1);
+        }
+        let second = |r: &Value| r["started_at"].as_str().unwrap()[..19].to_string();
+        if second(&results[0]) == second(&results[1]) {
+            // Stamped to the second, both took the same name first: the
+            // second to link it got the next free one.
+            let names: Vec<&str> = files
+                .iter()
+                .map(|f| f.file_name().unwrap().to_str().unwrap())
+                .collect();
+            let base = names[0].trim_end_matches(".json");
+            if names[1].starts_with(base) {
+                assert_eq!(names[1], format!("{base}-2.json"));
+            }
+            return;
+        }
+    }
+    panic!("five pairs of runs never started in the same second");
+}
+
 /// `lab check` with `args`; its JSON and exit status.
 fn check(args: &[&str], out: &str) -> (Option<i32>, Value) {
     let mut v = vec!["check", "--no-progress", "--json", "--out", out];

@@ -163,6 +163,11 @@ pub struct Config {
     /// harvest in one call (2013's behaviour for `mmu-lock`).
     pub wp_batch: Option<u64>,
     pub mmu_lock: LockKind,
+    /// `mmu_lock` was chosen by the caller's `auto` rule (spin while every
+    /// worker thread has a CPU, park once they outnumber the CPUs) rather
+    /// than asked for: recorded, so that runs which asked for `auto` group
+    /// together whatever kind each got.
+    pub mmu_lock_auto: bool,
     /// Where `mmu-lock`'s dirty-log round flushes remote TLBs ([`TlbFlush`]).
     pub tlb_flush: TlbFlush,
     pub bug: Option<Bug>,
@@ -199,6 +204,7 @@ impl Default for Config {
             pin: false,
             wp_batch: None,
             mmu_lock: LockKind::Spin,
+            mmu_lock_auto: false,
             tlb_flush: TlbFlush::UnderLock,
             bug: None,
             record_latency: true,

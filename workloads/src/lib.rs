@@ -8,5 +8,7 @@ pub mod metrics;
 mod vm;
 
 pub use config::{Config, ConfigError, Pattern, Regions, TlbFlush, WorkloadKind};
-pub use metrics::{Counters, Live, LockName, Metric, RoleKind, METRIC_NAMES, RMAP_LOCK_SAMPLE};
+pub use metrics::{
+    Counters, Live, LockName, Metric, RoleKind, METRIC_NAMES, PREEMPT_SAMPLE, RMAP_LOCK_SAMPLE,
+};
 pub use vm::{run, IntervalSample, NoProbe, Probe, RoundSample, RunReport, SpanKind, Verdict};

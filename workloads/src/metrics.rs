@@ -99,6 +99,11 @@ pub const FAULT_FAST_SAMPLE: u64 = 16;
 /// walk of a few sptes would slow the walk measurably.
 pub const RMAP_LOCK_SAMPLE: u64 = 16;
 
+/// One `mmu_lock` acquisition in this many of a thread's measured phase has
+/// the thread's involuntary context switches read before it asks for the
+/// lock and after it released it (the holder-preemption sample).
+pub const PREEMPT_SAMPLE: u64 = 64;
+
 /// Which lock a lock metric is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LockName {

@@ -18,9 +18,14 @@ impl Probe for Threads {
     }
 }
 
+/// A short run. `mmu_lock` parks, as `--mmu-lock auto` would choose with
+/// more worker threads than a small test machine has CPUs: a spinning FIFO
+/// lock hands over to waiters in arrival order, so on a loaded machine
+/// every descheduled waiter stalls the queue for a time slice.
 fn short(workload: WorkloadKind) -> Config {
     Config {
         impl_kind: ImplKind::MmuLock,
+        mmu_lock: LockKind::Park,
         workload,
         vcpus: 2,
         mem_bytes: 64 * 4096,
@@ -131,11 +136,9 @@ fn lock_metrics_are_per_role_and_only_where_the_lock_is_taken() {
         for attempt in 0..4 {
             // `churn`: every role changes or walks the same few rmaps over
             // and over, so each thread takes each lock far more often than
-            // the bit lock's sampling rate. A parking `mmu_lock` keeps the
-            // run's progress independent of how loaded the machine is.
+            // the bit lock's sampling rate.
             let cfg = Config {
                 impl_kind: kind,
-                mmu_lock: LockKind::Park,
                 duration: Duration::from_millis(300 << (2 * attempt)),
                 ..short(WorkloadKind::Churn)
             };

@@ -10,7 +10,7 @@
 //! ratio above 1 is good depends on the figure ([`Figure::better`]).
 
 use super::figure::Figure;
-use super::group::{group_runs, Params};
+use super::group::{group_runs, mmu_lock_used, Params};
 use crate::record::error::{LabError, LabResult};
 use crate::record::result::RunResult;
 use std::path::PathBuf;
@@ -94,6 +94,9 @@ pub struct Row {
     pub has_baseline: bool,
     /// One per figure of the comparison, in order.
     pub cells: Vec<Cell>,
+    /// The `mmu_lock` kind an `auto` choice gave these runs
+    /// (`group::mmu_lock_used`), which tables and plots mark.
+    pub mmu_lock_used: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -228,6 +231,7 @@ pub fn compare(runs: &[(PathBuf, RunResult)], opts: &Options) -> LabResult<Compa
                 is_baseline: g.impl_name == baseline,
                 has_baseline: b.is_some(),
                 cells,
+                mmu_lock_used: mmu_lock_used(runs, &g.runs),
             }
         })
         .collect();

@@ -7,7 +7,7 @@ use crate::record::units::{parse_duration, parse_size};
 use crate::session::perf::PerfSpec;
 use clap::Args;
 use rmap_impls::{Bug, ImplKind, LockKind};
-use rmap_workloads::{Config, Pattern, Regions, WorkloadKind};
+use rmap_workloads::{Config, Pattern, Regions, TlbFlush, WorkloadKind};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -28,6 +28,11 @@ fn parse_lock(s: &str) -> Result<LockChoice, String> {
             .map(LockChoice::Kind)
             .map_err(|_| format!("'{s}' is not an mmu_lock kind (spin, park, auto)"))
     }
+}
+
+fn parse_tlb_flush(s: &str) -> Result<TlbFlush, String> {
+    TlbFlush::from_name(s)
+        .ok_or_else(|| format!("unknown TLB-flush placement '{s}' (under-lock, after-unlock)"))
 }
 
 fn parse_workload(s: &str) -> Result<WorkloadKind, String> {
@@ -150,9 +155,15 @@ pub struct VmArgs {
     /// gfns per write-protect call (default: the whole harvest, as 2013's mmu-lock).
     #[arg(long)]
     pub wp_batch: Option<u64>,
-    /// mmu_lock kind: spin, park or auto.
+    /// mmu_lock kind: spin (a fair FIFO ticket lock, as the kernel's), park (a futex mutex),
+    /// or auto (spin while every worker thread has a CPU, park once they outnumber the CPUs).
     #[arg(long, default_value = "auto", value_parser = parse_lock)]
     pub mmu_lock: LockChoice,
+    /// Where mmu-lock's dirty-log round flushes remote TLBs: under-lock (inside mmu_lock, as
+    /// Linux 3.10) or after-unlock (commit 198c74f43f0f, 2014). The other designs
+    /// write-protect without mmu_lock and always flush after their walk.
+    #[arg(long, default_value = "under-lock", value_parser = parse_tlb_flush)]
+    pub tlb_flush: TlbFlush,
     /// Inject a deliberate bug (see `lab list`).
     #[arg(long, value_parser = parse_bug)]
     pub inject_bug: Option<Bug>,
@@ -240,6 +251,8 @@ impl VmArgs {
             pin: self.pin,
             wp_batch: self.wp_batch.filter(|&b| b > 0),
             mmu_lock: LockKind::Spin,
+            mmu_lock_auto: self.mmu_lock == LockChoice::Auto,
+            tlb_flush: self.tlb_flush,
             bug: self.inject_bug,
             record_latency: !self.no_latency,
             tlb_burst: self.tlb_burst.max(1),

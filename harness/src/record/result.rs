@@ -3,17 +3,19 @@
 //! `session::run`, the real VM in `render::calibrate`), and `lab compare`,
 //! `lab plot`, `lab profile` and the notebook read only this.
 //!
-//! Files are written atomically: a temporary file in the same directory,
-//! `fsync`, then `rename` over the final name, so a reader never sees half a
-//! result, and an interrupted run still leaves a whole one (marked
-//! `interrupted`).
+//! Files are written atomically (`record::file`): a temporary file in the
+//! same directory, `fsync`, then one step to the final name, so a reader
+//! never sees half a result, and an interrupted run still leaves a whole one
+//! (marked `interrupted`). A run's result goes under a name nobody has used
+//! ([`RunResult::save_new`]), so that runs started in the same second keep
+//! both their results.
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+pub use super::file::write_atomic;
 pub use super::machine::Machine;
 
 pub const SCHEMA: &str = "rmap-lab/result/v1";
@@ -127,6 +129,17 @@ pub struct VmConfig {
     pub wp_batch: Option<u64>,
     /// `spin` or `park`, as the run used it.
     pub mmu_lock: String,
+    /// What was asked for: `auto`, `spin` or `park` (absent in files from
+    /// before it was recorded). Runs group on this, not on `mmu_lock`, so
+    /// that an `auto` sweep gives one line per design.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mmu_lock_choice: Option<String>,
+    /// Where `mmu-lock`'s dirty-log round flushed remote TLBs:
+    /// `under-lock` or `after-unlock` (absent in files from before the
+    /// choice existed, which flushed after the unlock). Other designs flush
+    /// after their walk whatever it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tlb_flush: Option<String>,
     #[serde(deserialize_with = "present")]
     pub inject_bug: Option<String>,
     pub record_latency: bool,
@@ -579,38 +592,26 @@ impl RunResult {
         serde_json::from_value(v).map_err(|e| format!("invalid {SCHEMA} result: {e}"))
     }
 
-    /// Write atomically to `path` (temporary file, fsync, rename).
+    /// Write atomically to `path` (temporary file, fsync, rename),
+    /// replacing what is there.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let json = serde_json::to_vec_pretty(self).expect("a result always serialises");
-        write_atomic(path, &json)
+        write_atomic(path, &self.to_json())
+    }
+
+    /// Write atomically to a new file in `dir` named `<base>.json`, or
+    /// `<base>-<n>.json` when that is taken, never replacing one
+    /// (`record::file::write_new`). Returns the path written.
+    pub fn save_new(&self, dir: &Path, base: &str) -> std::io::Result<PathBuf> {
+        super::file::write_new(dir, base, "json", &self.to_json())
+    }
+
+    fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("a result always serialises")
     }
 
     pub fn metric(&self, name: &str) -> Option<&MetricSummary> {
         self.metrics.get(name)
     }
-}
-
-/// Write `bytes` to `path` atomically: a temporary file beside it, fsync,
-/// rename. Used for every file the lab writes that a reader may race.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp: PathBuf = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }
 
 impl MetricSummary {

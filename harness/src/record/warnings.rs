@@ -15,14 +15,16 @@ pub fn oversubscription(vcpus: u32, threads: u32, online: u32, lock: LockKind) -
         return None;
     }
     let lock_note = match lock {
-        LockKind::Spin => "mmu_lock spins (--mmu-lock spin): a waiter burns its whole time slice while the holder is descheduled, so lock waits measure the scheduler",
+        LockKind::Spin => "mmu_lock spins in FIFO order (--mmu-lock spin): a waiter burns its whole time slice while the holder, or any waiter queued ahead of it, is descheduled, so lock waits measure the scheduler",
         LockKind::Park => "mmu_lock parks (auto-chosen because threads outnumber CPUs; --mmu-lock spin forces the kernel's spinning behaviour)",
     };
     Some(format!(
         "{vcpus} vCPUs ({threads} worker threads) on {online} online CPUs: {}-fold oversubscription. \
          A descheduled mmu_lock holder stalls every waiter, and a remote TLB flush waits for each \
-         vCPU descheduled in guest mode; {lock_note}. On a host with a CPU per vCPU these latencies \
-         are far lower.",
+         vCPU descheduled in guest mode; {lock_note}. The kernel's mmu_lock holder runs with \
+         preemption disabled and cannot be descheduled, the lab's can: lock tails and holder \
+         preemption here are a property of userspace, not of the design. On a host with a CPU per \
+         vCPU these latencies are far lower.",
         fold(threads as f64 / online as f64)
     ))
 }
@@ -65,7 +67,12 @@ pub fn for_run(report: &RunReport, r: &RunResult) -> Vec<String> {
         w.push("latency recording is off (--no-latency): no percentiles, counters only".into());
     }
     for (name, m) in &r.metrics {
-        if m.count < FEW_SAMPLES && !name.starts_with("mmu_lock") {
+        // Lock metrics and walker.wp_retry count events, not operations: few
+        // samples there is a finding, not a weak estimate.
+        let event = name.starts_with("mmu_lock")
+            || name.starts_with("rmap_lock")
+            || name == "walker.wp_retry";
+        if m.count < FEW_SAMPLES && !event {
             w.push(format!(
                 "{name}: only {} samples, so its p99 and p99.9 are among its largest few values",
                 m.count

@@ -78,7 +78,11 @@ pub fn run_header(cfg: &Config) {
         cfg.gfns(),
         cfg.aliases,
         cfg.desc_ext,
-        cfg.mmu_lock,
+        if cfg.mmu_lock_auto {
+            format!("{} (auto)", cfg.mmu_lock)
+        } else {
+            cfg.mmu_lock.to_string()
+        },
         cfg.duration.as_secs_f64(),
         cfg.warmup.as_secs_f64()
     );
@@ -160,12 +164,18 @@ pub fn run_summary(r: &RunResult) {
             }
         );
     }
+    for line in lock_lines(r) {
+        println!("{line}");
+    }
     let holds = vm.lock_holds_sampled;
     if holds > 0 {
         let pre = vm.lock_holder_preempted;
         println!(
-            "mmu_lock holder preempted: {pre} of {holds} sampled holds ({:.1} per 1,000)",
-            pre as f64 * 1000.0 / holds as f64
+            "mmu_lock descheduled between asking for it and releasing it: {pre} of {holds} sampled \
+             acquisitions ({:.1} per 1,000; 1 in {} of the measured phase). The kernel's holder \
+             cannot be preempted, the lab's can: this is a cost of userspace, not of the design",
+            pre as f64 * 1000.0 / holds as f64,
+            rmap_workloads::PREEMPT_SAMPLE,
         );
     }
     print_perf(r);
@@ -190,6 +200,41 @@ pub fn run_summary(r: &RunResult) {
     for w in &r.warnings {
         println!("  ! {w}");
     }
+}
+
+/// What `mmu_lock` was and where the round's TLB flush ran, for the runs
+/// of the simulated VM that record it.
+pub fn lock_lines(r: &RunResult) -> Vec<String> {
+    let Some(vm) = r.config.part.vm() else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    if r.impl_name != "concurrent-map" {
+        let kind = match vm.mmu_lock.as_str() {
+            "spin" => "spin: a fair FIFO ticket lock, as the kernel's",
+            "park" => "park: a futex mutex that sleeps when contended, not FIFO",
+            other => other,
+        };
+        let auto = if vm.mmu_lock_choice.as_deref() == Some("auto") {
+            ", chosen by --mmu-lock auto"
+        } else {
+            ""
+        };
+        lines.push(format!("mmu_lock: {kind}{auto}"));
+    }
+    if r.workload != "idle" {
+        let flush = match (r.impl_name.as_str(), vm.tlb_flush.as_deref()) {
+            ("mmu-lock", Some("under-lock")) => "inside mmu_lock, at the end of the write-protect \
+                batch, as Linux 3.10 (--tlb-flush after-unlock: after it, as since commit 198c74f43f0f)",
+            ("mmu-lock", Some("after-unlock")) => "after mmu_lock is released, as since commit \
+                198c74f43f0f (2014); the 2013 baseline flushes under it (--tlb-flush under-lock)",
+            ("mmu-lock", _) => "after mmu_lock is released (a result from before --tlb-flush)",
+            _ => "after the write-protect walk, outside any lock (this design write-protects \
+                without mmu_lock)",
+        };
+        lines.push(format!("remote TLB flush: {flush}"));
+    }
+    lines
 }
 
 fn print_perf(r: &RunResult) {

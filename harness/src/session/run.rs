@@ -272,6 +272,12 @@ pub fn config_json(cfg: &Config) -> RunConfig {
             pin: cfg.pin,
             wp_batch: cfg.wp_batch,
             mmu_lock: cfg.mmu_lock.name().into(),
+            mmu_lock_choice: Some(if cfg.mmu_lock_auto {
+                "auto".into()
+            } else {
+                cfg.mmu_lock.name().into()
+            }),
+            tlb_flush: Some(cfg.tlb_flush.name().into()),
             inject_bug: cfg.bug.map(|b| b.name().into()),
             record_latency: cfg.record_latency,
             tlb_burst: cfg.tlb_burst,
@@ -281,31 +287,30 @@ pub fn config_json(cfg: &Config) -> RunConfig {
     }
 }
 
-/// `results/<impl>-<workload>-<N>v-<stamp>.json`, not overwriting.
-pub fn result_path(dir: &Path, r: &RunResult) -> PathBuf {
+/// `<impl>-<workload>-<N>v-<stamp>`: a result's file name, before the
+/// suffix that keeps it unique.
+pub fn result_base(r: &RunResult) -> String {
     let stamp: String = r
         .started_at
         .chars()
         .filter(|c| c.is_ascii_digit())
         .take(14)
         .collect();
-    let base = format!(
+    format!(
         "{}-{}-{}v-{}",
         r.impl_name, r.workload, r.config.vcpus, stamp
-    );
-    let mut p = dir.join(format!("{base}.json"));
-    let mut n = 1;
-    while p.exists() {
-        n += 1;
-        p = dir.join(format!("{base}-{n}.json"));
-    }
-    p
+    )
 }
 
-/// Write a result into `dir` under [`result_path`]'s name; returns the path.
+/// Write a result into `dir` as `<result_base>.json`, or `-2.json`, ...
+/// when a run started in the same second took that name (never replacing
+/// a file); returns the path.
 pub fn save(dir: &Path, r: &RunResult) -> LabResult<PathBuf> {
-    let path = result_path(dir, r);
-    r.save(&path)
-        .map_err(|e| LabError::failed(format!("{}: cannot write result: {e}", path.display())))?;
-    Ok(path)
+    let base = result_base(r);
+    r.save_new(dir, &base).map_err(|e| {
+        LabError::failed(format!(
+            "{}: cannot write result: {e}",
+            dir.join(format!("{base}.json")).display()
+        ))
+    })
 }

@@ -21,12 +21,10 @@
 use super::probe::SpanKind;
 use super::shared::{Phase, Shared};
 use crate::clock;
-use crate::metrics::{Counters, LiveField, LockName, Metric, Recorder, RoleKind, RMAP_LOCK_SAMPLE};
+use crate::metrics::{
+    Counters, LiveField, LockName, Metric, Recorder, RoleKind, PREEMPT_SAMPLE, RMAP_LOCK_SAMPLE,
+};
 use rmap_impls::{Gfn, Observer, RestartReason, WalkStats};
-
-/// One `mmu_lock` acquisition in this many has its thread's involuntary
-/// context switches read before and after ([`PreemptSample`]).
-pub(crate) const PREEMPT_SAMPLE: u64 = 64;
 
 /// Lock-holder preemption, sampled: one `mmu_lock` acquisition in
 /// [`PREEMPT_SAMPLE`] of the measured phase has its thread's involuntary

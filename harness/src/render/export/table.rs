@@ -16,9 +16,14 @@ pub fn render(c: &Comparison) -> String {
     let mut lines: Vec<Vec<String>> = Vec::new();
     let mut header = vec!["impl".to_string()];
     header.extend(c.keys.iter().cloned());
+    // The kind an `auto` mmu_lock resolved to, where runs asked for `auto`.
+    let lock_used = c.rows.iter().any(|r| r.mmu_lock_used.is_some());
+    if lock_used {
+        header.push("mmu_lock used".into());
+    }
     header.push("runs".into());
     header.extend(c.figures.iter().map(|f| f.label.clone()));
-    let nkeys = 2 + c.keys.len();
+    let nkeys = 2 + c.keys.len() + lock_used as usize;
 
     let mut blank_before = Vec::new();
     let mut prev_params = None;
@@ -29,6 +34,9 @@ pub fn render(c: &Comparison) -> String {
         prev_params = Some(&row.params);
         let mut l1 = vec![row.impl_name.clone()];
         l1.extend(row.params.iter().map(|(k, v)| format_param(k, v)));
+        if lock_used {
+            l1.push(row.mmu_lock_used.clone().unwrap_or_else(|| "-".into()));
+        }
         l1.push(row.runs.len().to_string());
         let mut l2 = vec![String::new(); nkeys];
         let mut any_range = false;
