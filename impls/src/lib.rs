@@ -6,6 +6,8 @@ mod primitive;
 mod stats;
 
 pub mod designs;
+#[cfg(not(loom))]
+pub mod floor;
 pub mod lock;
 pub mod observer;
 pub mod rmap;

@@ -35,7 +35,7 @@ use super::worker::Worker;
 use crate::clock;
 use crate::config::TlbFlush;
 use crate::metrics::{LiveField, Metric};
-use rmap_impls::{Bug, Gfn, WalkStats};
+use rmap_impls::{Bug, Gfn, Observer, WalkStats};
 
 /// A round's record is kept for at most this many rounds.
 const MAX_ROUND_SAMPLES: usize = 100_000;
@@ -114,9 +114,8 @@ impl Walker {
             w.walks_begin();
             let st = if under_lock && i + 1 == batches {
                 let before = protected;
-                let mut end = |st: &WalkStats, _: &mut dyn rmap_impls::Observer| {
-                    flush_step(before + st.protected)
-                };
+                let mut end =
+                    |st: &WalkStats, _: &mut dyn Observer| flush_step(before + st.protected);
                 ctx.rmap.write_protect_then(&ctx.sptes, gfns, w, &mut end)
             } else {
                 ctx.rmap.write_protect(&ctx.sptes, gfns, w)
