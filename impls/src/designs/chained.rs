@@ -213,6 +213,39 @@ impl<W: Walker<S>, S: Section, C: Chain> ChainRmap<W, S, C> {
     }
 }
 
+impl<W: Walker<S>, S: Section, C: Chain> ChainRmap<W, S, C> {
+    /// `write_protect_then` with its `end` known at compile time, so that
+    /// a plain `write_protect` (an empty `end`) pays nothing for it.
+    #[inline]
+    fn protect_batch(
+        &self,
+        sptes: &SpteTable,
+        gfns: &[Gfn],
+        obs: &mut dyn Observer,
+        mut end: impl FnMut(&WalkStats, &mut dyn Observer),
+    ) -> WalkStats {
+        let walks = |obs: &mut dyn Observer| {
+            write_protect_each(sptes, gfns, obs, |gfn, p, obs| {
+                W::walk(&self.chains, &self.section, gfn, &mut |s| p.protect(s), obs)
+            })
+        };
+        match W::BATCH {
+            // The end of the batch body, inside `mmu_lock`.
+            Batch::MmuLock => self.batch(obs, |obs| {
+                let st = walks(obs);
+                end(&st, obs);
+                st
+            }),
+            // After the walks, outside any lock (and the pin).
+            Batch::Pinned | Batch::Nothing => {
+                let st = self.batch(obs, walks);
+                end(&st, obs);
+                st
+            }
+        }
+    }
+}
+
 impl<W: Walker<S>, S: Section, C: Chain> Rmap for ChainRmap<W, S, C> {
     fn name(&self) -> &'static str {
         W::NAME
@@ -267,7 +300,7 @@ impl<W: Walker<S>, S: Section, C: Chain> Rmap for ChainRmap<W, S, C> {
     }
 
     fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], obs: &mut dyn Observer) -> WalkStats {
-        self.write_protect_then(sptes, gfns, obs, &mut |_, _| {})
+        self.protect_batch(sptes, gfns, obs, |_, _| {})
     }
 
     fn write_protect_then(
@@ -277,25 +310,7 @@ impl<W: Walker<S>, S: Section, C: Chain> Rmap for ChainRmap<W, S, C> {
         obs: &mut dyn Observer,
         end: &mut dyn FnMut(&WalkStats, &mut dyn Observer),
     ) -> WalkStats {
-        let walks = |obs: &mut dyn Observer| {
-            write_protect_each(sptes, gfns, obs, |gfn, p, obs| {
-                W::walk(&self.chains, &self.section, gfn, &mut |s| p.protect(s), obs)
-            })
-        };
-        match W::BATCH {
-            // The end of the batch body, inside `mmu_lock`.
-            Batch::MmuLock => self.batch(obs, |obs| {
-                let st = walks(obs);
-                end(&st, obs);
-                st
-            }),
-            // After the walks, outside any lock (and the pin).
-            Batch::Pinned | Batch::Nothing => {
-                let st = self.batch(obs, walks);
-                end(&st, obs);
-                st
-            }
-        }
+        self.protect_batch(sptes, gfns, obs, end)
     }
 
     fn walk(&self, gfn: Gfn, mut f: &mut dyn FnMut(SlotId)) -> WalkStats {

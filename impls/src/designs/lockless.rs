@@ -96,6 +96,7 @@ impl<const GEN: bool, D: Deviation> Walker<Direct> for Nulls<GEN, D> {
     const BATCH: Batch = Batch::Pinned;
     const READS_DESC_SEQ: bool = GEN;
 
+    #[inline]
     fn walk(
         c: &Chains,
         _: &Direct,

@@ -94,6 +94,7 @@ impl<D: Deviation> Walker<SeqCount> for SeqWalker<D> {
     const NAME: &'static str = "seqlock";
     const BATCH: Batch = Batch::Pinned;
 
+    #[inline]
     fn walk(
         c: &Chains,
         counts: &SeqCount,
