@@ -163,7 +163,10 @@ mod tests {
                     tv_nsec: 0,
                 };
                 // SAFETY: `ts` is a valid, writable timespec.
-                assert_eq!(unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) }, 0);
+                assert_eq!(
+                    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) },
+                    0
+                );
                 let mono = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
                 assert!(raw <= mono && mono - raw < 1_000_000_000, "{raw} {mono}");
             }

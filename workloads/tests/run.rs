@@ -135,7 +135,10 @@ fn every_histogram_has_its_sampling_step_and_every_slow_fault_is_timed() {
         };
         assert_eq!(*every, want, "{name}");
     }
-    assert!(r.sample_every.iter().any(|(n, e)| *n == "vcpu.write" && *e > 1));
+    assert!(r
+        .sample_every
+        .iter()
+        .any(|(n, e)| *n == "vcpu.write" && *e > 1));
     assert_eq!(count(&r, "vcpu.fault_slow"), r.counters.faults_slow);
     assert_eq!(count(&r, "vcpu.fault_slow_raced"), r.counters.faults_raced);
     assert!(r.counters.faults_slow > 0);
@@ -182,7 +185,10 @@ fn the_zapper_counts_requested_issued_and_late_zaps() {
     let paced = run_with(&short(WorkloadKind::Idle), &Threads::default());
     let c = &paced.counters;
     assert!(c.zaps_requested > 0 && c.zaps > 0, "{c:?}");
-    assert!(c.zaps <= c.zaps_requested + 1, "ran ahead of its schedule: {c:?}");
+    assert!(
+        c.zaps <= c.zaps_requested + 1,
+        "ran ahead of its schedule: {c:?}"
+    );
     assert!(c.zaps_late <= c.zaps);
 
     let cfg = Config {

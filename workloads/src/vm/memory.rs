@@ -179,10 +179,20 @@ mod layout_tests {
         let addr = |g: usize| &*m.src[g] as *const AtomicU64 as usize;
         for g in 0..63 {
             let (a, b) = (addr(g), addr(g + 1));
-            assert!(b - a >= 64, "pages {g} and {} are {} bytes apart", g + 1, b - a);
+            assert!(
+                b - a >= 64,
+                "pages {g} and {} are {} bytes apart",
+                g + 1,
+                b - a
+            );
             assert_ne!(a / 64, b / 64, "pages {g} and {} share a line", g + 1);
             if cfg!(target_arch = "x86_64") {
-                assert_ne!(a / 128, b / 128, "pages {g} and {} share a line pair", g + 1);
+                assert_ne!(
+                    a / 128,
+                    b / 128,
+                    "pages {g} and {} share a line pair",
+                    g + 1
+                );
             }
         }
         let per_page = std::mem::size_of::<CachePadded<AtomicU64>>() as u64 + 16;

@@ -182,7 +182,7 @@ impl Vcpus {
             }
             std::hint::spin_loop();
             spins += 1;
-            if spins % 16 == 0 && clock::delta_ns(start, clock::now()) >= SPIN_NS {
+            if spins.is_multiple_of(16) && clock::delta_ns(start, clock::now()) >= SPIN_NS {
                 break;
             }
         }

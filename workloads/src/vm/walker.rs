@@ -132,10 +132,7 @@ impl Walker {
 
         let s1 = w.now();
         self.oracle.after_copy(&ctx.mem, &ctx.dirty, &ctx.vcpus);
-        w.record_ns(
-            Metric::OracleScan,
-            scan_ns + clock::delta_ns(s1, w.now()),
-        );
+        w.record_ns(Metric::OracleScan, scan_ns + clock::delta_ns(s1, w.now()));
     }
 
     /// The thread: rounds back to back until the run stops.

@@ -388,7 +388,12 @@ mod tests {
         }
         let c = thread_cpu_ns().unwrap();
         assert!(b >= a && c >= b);
-        assert!(c - b > b - a, "sleeping {} ns, spinning {} ns", b - a, c - b);
+        assert!(
+            c - b > b - a,
+            "sleeping {} ns, spinning {} ns",
+            b - a,
+            c - b
+        );
     }
 
     #[test]
