@@ -34,6 +34,16 @@ fn group<'a>(c: &'a Value, impl_name: &str, vcpus: u64) -> &'a Value {
         .unwrap_or_else(|| panic!("no group {impl_name} vcpus={vcpus}"))
 }
 
+/// The warnings of a `--format json` comparison.
+fn warnings_of(c: &Value) -> Vec<&str> {
+    c["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect()
+}
+
 fn close(a: &Value, b: f64) -> bool {
     (a.as_f64().unwrap() - b).abs() < 1e-9 * b.abs().max(1.0)
 }
@@ -88,12 +98,7 @@ fn medians_over_repeats_and_ratios_to_the_baseline() {
     // No baseline at 16 vCPUs: no ratio, and a warning that says so.
     let lone = group(&c, "lockless-gen", 16);
     assert!(lone["figures"]["writes"]["ratio"].is_null());
-    let warnings: Vec<&str> = c["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w.as_str().unwrap())
-        .collect();
+    let warnings = warnings_of(&c);
     assert!(
         warnings
             .iter()
@@ -351,12 +356,7 @@ fn a_comparison_of_different_offered_loads_is_flagged() {
         with_zaps("rmap-lock", seed, 19_000).write(d.path(), &format!("r{seed}"));
     }
     let c = compare_json(&[d.path().to_str().unwrap()]);
-    let warnings: Vec<&str> = c["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w.as_str().unwrap())
-        .collect();
+    let warnings = warnings_of(&c);
     let offered: Vec<&&str> = warnings
         .iter()
         .filter(|w| w.starts_with("offered load differs"))
@@ -371,11 +371,8 @@ fn a_comparison_of_different_offered_loads_is_flagged() {
 
     // Baseline lockless: rmap-lock's 95% is within 5 points of 99.5%.
     let c = compare_json(&["--baseline", "lockless", d.path().to_str().unwrap()]);
-    let flagged: Vec<String> = c["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w.as_str().unwrap().to_string())
+    let flagged: Vec<&str> = warnings_of(&c)
+        .into_iter()
         .filter(|w| w.starts_with("offered load differs"))
         .collect();
     assert_eq!(flagged.len(), 1, "{flagged:?}");

@@ -31,7 +31,7 @@
 
 use super::figure::Figure;
 use super::group::{config_map, Params};
-use super::model::{Row, Stats};
+use super::model::Row;
 use crate::record::result::RunResult;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -76,15 +76,6 @@ impl Interference {
         self.writes_per_vcpu_cpu_s
             .and_then(|(d, i)| (i > 0.0).then(|| d / i))
     }
-}
-
-fn median(fig: &Figure, row: &Row, runs: &[(PathBuf, RunResult)]) -> Option<f64> {
-    let v: Vec<f64> = row
-        .run_indices
-        .iter()
-        .filter_map(|&i| fig.value(&runs[i].1))
-        .collect();
-    Stats::of(&v).map(|s| s.median)
 }
 
 /// The `mmu_lock` kinds a row's runs used, in order, without repeats.
@@ -159,7 +150,7 @@ pub fn pairs(rows: &[Row], runs: &[(PathBuf, RunResult)]) -> Vec<Interference> {
                 .flatten(),
             pass_p50: None,
             writes_per_vcpu_cpu_s: None,
-            walker_cpus: median(&walker, r, runs),
+            walker_cpus: r.median(&walker, runs),
             oversubscribed,
             note: None,
         };
@@ -170,7 +161,7 @@ pub fn pairs(rows: &[Row], runs: &[(PathBuf, RunResult)]) -> Vec<Interference> {
                 lock_name(&ik)
             ));
         } else {
-            let both = |f: &Figure| Some((median(f, r, runs)?, median(f, idle, runs)?));
+            let both = |f: &Figure| Some((r.median(f, runs)?, idle.median(f, runs)?));
             pair.pass_p50 = both(&pass);
             pair.writes_per_vcpu_cpu_s = both(&rate);
             if pair.pass_p50.is_none() && pair.writes_per_vcpu_cpu_s.is_none() {

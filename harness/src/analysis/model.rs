@@ -117,6 +117,19 @@ pub struct Comparison {
     pub warnings: Vec<String>,
 }
 
+impl Row {
+    /// The median of `fig` over this row's repeats (`runs` as given to
+    /// [`compare`]), or `None` when no repeat has a value.
+    pub fn median(&self, fig: &Figure, runs: &[(PathBuf, RunResult)]) -> Option<f64> {
+        let v: Vec<f64> = self
+            .run_indices
+            .iter()
+            .filter_map(|&i| fig.value(&runs[i].1))
+            .collect();
+        Stats::of(&v).map(|s| s.median)
+    }
+}
+
 impl Comparison {
     /// The row of `impl_name` at `params`.
     pub fn row(&self, impl_name: &str, params: &Params) -> Option<&Row> {

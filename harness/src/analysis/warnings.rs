@@ -24,24 +24,13 @@
 
 use super::figure::Figure;
 use super::group::format_params;
-use super::model::{Comparison, Row, Stats};
+use super::model::Comparison;
 use crate::record::result::RunResult;
 use std::path::PathBuf;
 
 /// Issued/requested zap shares further apart than this many percentage
 /// points mean the runs were offered different loads.
 pub const OFFERED_LOAD_POINTS: f64 = 5.0;
-
-/// The median share of requested zaps a row's runs issued.
-fn zaps_issued(row: &Row, runs: &[(PathBuf, RunResult)]) -> Option<f64> {
-    let f = Figure::zaps_issued();
-    let v: Vec<f64> = row
-        .run_indices
-        .iter()
-        .filter_map(|&i| f.value(&runs[i].1))
-        .collect();
-    Stats::of(&v).map(|s| s.median)
-}
 
 /// The offered-load warnings of `c`: one per row whose zapper issued a
 /// share of its requested zaps more than [`OFFERED_LOAD_POINTS`] points
@@ -52,7 +41,8 @@ pub fn offered_load(c: &Comparison, runs: &[(PathBuf, RunResult)]) -> Vec<String
         let Some(base) = c.row(&c.baseline, &row.params) else {
             continue;
         };
-        let (Some(a), Some(b)) = (zaps_issued(row, runs), zaps_issued(base, runs)) else {
+        let zaps = Figure::zaps_issued();
+        let (Some(a), Some(b)) = (row.median(&zaps, runs), base.median(&zaps, runs)) else {
             continue;
         };
         if (100.0 * (a - b)).abs() > OFFERED_LOAD_POINTS {
