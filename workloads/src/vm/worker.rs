@@ -54,7 +54,7 @@ pub(crate) struct Worker<'a> {
     /// Latency of the current interval (or of the whole measured phase).
     rec: Recorder,
     /// Intervals already handed over, merged (only when sampling).
-    rec_done: Recorder,
+    rec_done: Option<Recorder>,
     pub(crate) counters: Counters,
     counters_done: Counters,
     /// Read clocks at all (latency recording on, or tracing).
@@ -87,7 +87,7 @@ impl<'a> Worker<'a> {
             role,
             index,
             rec: Recorder::default(),
-            rec_done: Recorder::default(),
+            rec_done: ctx.cfg.sample_interval.map(|_| Recorder::default()),
             counters: Counters::default(),
             counters_done: Counters::default(),
             timing: record || every.is_some(),
@@ -157,7 +157,9 @@ impl<'a> Worker<'a> {
         self.ctx
             .intervals
             .add(self.interval, &self.rec, &self.counters);
-        self.rec_done.merge(&self.rec);
+        if let Some(done) = &mut self.rec_done {
+            done.merge(&self.rec);
+        }
         self.rec.reset();
         self.counters_done.add(&self.counters);
         self.counters = Counters::default();
@@ -172,9 +174,10 @@ impl<'a> Worker<'a> {
         } else {
             0
         };
-        let (mut rec, mut counters) = if self.ctx.cfg.sample_interval.is_some() && self.measuring {
+        let (mut rec, mut counters) = if self.rec_done.is_some() && self.measuring {
             self.hand_over_interval();
-            (self.rec_done, self.counters_done)
+            let done = self.rec_done.take().expect("sampling keeps a recorder");
+            (done, self.counters_done)
         } else {
             (self.rec, self.counters)
         };
