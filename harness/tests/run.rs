@@ -107,6 +107,84 @@ fn assert_schema(r: &Value, impl_name: &str, workload: &str, vcpus: u64) {
         assert!(s["p50_ns"].as_u64() <= s["p99_ns"].as_u64());
         assert!(!s["hdr"].as_str().unwrap().is_empty());
     }
+    // Every sampled histogram says its step; every one the clock's
+    // resolution.
+    for (name, m) in r["metrics"].as_object().unwrap() {
+        let every = match name.as_str() {
+            "vcpu.write" => Value::from(64),
+            "vcpu.fault_fast" => Value::from(16),
+            n if n.starts_with("rmap_lock.") => Value::from(16),
+            _ => Value::Null,
+        };
+        assert_eq!(m["sample_every"], every, "{name}");
+        assert!(m["resolution_ns"].as_f64().unwrap() > 0.0, "{name}");
+    }
+    assert!(r["clock"]["read_ns"].as_f64().unwrap() > 0.0);
+    assert_eq!(r["clock"]["source"], r["machine"]["clock_source"]);
+    // Guest progress: one vcpu.pass sample per pass; CPU time per role.
+    let passes = r["counters"]["passes"].as_u64().unwrap();
+    assert!(passes > 0, "{impl_name}/{workload}");
+    assert_eq!(r["metrics"]["vcpu.pass"]["count"].as_u64(), Some(passes));
+    assert!(r["thread_cpu_s"]["vcpu"].as_f64().unwrap() > 0.0);
+    assert_eq!(r["thread_cpu_s"]["walker"].is_f64(), workload != "idle");
+    // The open-loop zapper's schedule, where it is paced.
+    let c = &r["counters"];
+    if workload == "churn" {
+        assert!(c["zaps_requested"].is_null());
+    } else {
+        assert_eq!(c["zaps_issued"], c["zaps"]);
+        assert!(c["zaps_requested"].as_u64().unwrap() + 1 >= c["zaps"].as_u64().unwrap());
+        assert!(c["zaps_late"].as_u64().unwrap() <= c["zaps"].as_u64().unwrap());
+    }
+}
+
+/// A zapper that cannot keep up (a zap of half the memslot every
+/// microsecond) issues far fewer zaps than requested: the result's counters
+/// say so, and so do its warnings and the summary.
+#[test]
+fn a_slow_zapper_is_counted_and_warned_about() {
+    let d = tempfile::tempdir().unwrap();
+    let o = lab(&short(
+        &[
+            "--impl",
+            "rmap-lock",
+            "--workload",
+            "idle",
+            "--vcpus",
+            "2",
+            "--zap-rate",
+            "1000000",
+            "--zap-gfns",
+            "1024",
+        ],
+        d.path().to_str().unwrap(),
+    ));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = only_result_file(d.path());
+    let c = &r["counters"];
+    let (req, issued) = (
+        c["zaps_requested"].as_u64().unwrap(),
+        c["zaps_issued"].as_u64().unwrap(),
+    );
+    assert!((issued as f64) < 0.95 * req as f64, "{c}");
+    assert!(c["zaps_late"].as_u64().unwrap() > 0, "{c}");
+    let warned = r["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str())
+        .find(|w| w.starts_with("the zapper issued"))
+        .unwrap_or_else(|| panic!("no zapper warning in {}", r["warnings"]));
+    assert!(
+        warned.contains(&format!("{issued} of the {req} zaps requested")),
+        "{warned}"
+    );
+    let s = stdout(&o);
+    assert!(
+        s.contains(&format!("zaps: {issued} issued of {req} requested")),
+        "{s}"
+    );
+    assert!(s.contains("! the zapper issued"), "{s}");
 }
 
 #[test]

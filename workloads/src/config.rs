@@ -7,6 +7,14 @@ use std::time::Duration;
 /// Guest page size: one gfn.
 pub const PAGE_SIZE: u64 = 4096;
 
+/// Host bytes of guest memory per guest page: the source version padded to
+/// its own cache line (`CachePadded`: 128 bytes on x86-64, where the
+/// adjacent-line prefetcher pairs lines), plus 8 for the destination's copy
+/// and 8 for the oracle's snapshot. 256 MiB of guest memory (65,536 pages)
+/// takes 9 MiB.
+pub const HOST_BYTES_PER_PAGE: u64 =
+    std::mem::size_of::<crossbeam_utils::CachePadded<std::sync::atomic::AtomicU64>>() as u64 + 16;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WorkloadKind {
     /// Pre-copy migration: vCPUs write, rounds run back to back, a zapper
@@ -277,12 +285,37 @@ impl Config {
         self.workload == WorkloadKind::Churn || self.zap_rate > 0.0
     }
 
-    /// Host bytes the run will allocate (source and destination pages,
-    /// version snapshot, spte tables, rmap heads), for the "beyond the
-    /// machine" check.
+    /// Host bytes the run will allocate, for the "beyond the machine"
+    /// check: per gfn, [`HOST_BYTES_PER_PAGE`] for guest memory (the source
+    /// page's version on a cache line of its own, the destination's copy,
+    /// the oracle's snapshot), 8 per address space for the sptes, and 16
+    /// for the rmap head.
     pub fn host_bytes(&self) -> u64 {
         let g = self.gfns();
-        g * 8 * 4 + g * self.aliases as u64 * 8 + g * 16
+        g * HOST_BYTES_PER_PAGE + g * self.aliases as u64 * 8 + g * 16
+    }
+
+    /// The accesses that make one vCPU *pass* ([`Metric::Pass`]): as many
+    /// as the vCPU's slice has pages, the slice being `gfns / vcpus` (at
+    /// least 1) whether the vCPUs share the memslot or each writes its own
+    /// part. An access is one guest-mode entry that went through (a read, or
+    /// `tlb_burst` writes), after whatever faults it took. A pass of a
+    /// partitioned sequential run touches every page of the slice once, as a
+    /// `dirty_log_perf_test` iteration writes every page of its slice; under
+    /// the other patterns it is the same amount of guest work at other pages.
+    ///
+    /// [`Metric::Pass`]: crate::Metric::Pass
+    pub fn pass_accesses(&self) -> u64 {
+        (self.gfns() / self.vcpus.max(1) as u64).max(1)
+    }
+
+    /// Every guest page has at most one vCPU that writes it: partitioned
+    /// slices that do not overlap (not `churn`, whose vCPUs share the hot
+    /// gfns). Guest memory then writes a page with a plain store.
+    pub fn pages_have_one_writer(&self) -> bool {
+        self.regions == Regions::Partitioned
+            && self.workload != WorkloadKind::Churn
+            && self.vcpus as u64 <= self.gfns()
     }
 
     /// Check everything that can be checked before building anything.

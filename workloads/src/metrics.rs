@@ -9,14 +9,32 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Latency metrics, in the order of [`METRIC_NAMES`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Metric {
-    /// Slow fault: the whole `Rmap::map` path including `mmu_lock` wait.
+    /// Slow fault that installed the spte: the whole `Rmap::map` path
+    /// including `mmu_lock` wait and the dirty mark.
     FaultSlow,
-    /// Fast fault: cmpxchg W back on plus marking the gfn dirty (sampled, 1
-    /// in [`FAULT_FAST_SAMPLE`]: there are millions a second, and two clock
-    /// reads around each would slow the vCPUs down measurably).
+    /// Fast fault: one write access that found its spte write-protected but
+    /// MMU-writable, from its first fast-fault attempt to its successful
+    /// cmpxchg of W and the dirty mark, failed cmpxchgs and the
+    /// re-translations between them included. One such access in
+    /// [`FAULT_FAST_SAMPLE`] is timed, chosen when it first faults (a retry
+    /// is never chosen anew, so contended faults are not favoured); there
+    /// are millions a second, and two clock reads around each would slow the
+    /// vCPUs down measurably. An access whose spte another vCPU made
+    /// writable first, or a zap removed, ends without a sample.
     FaultFast,
-    /// A guest write that needed no fault (sampled, 1 in [`WRITE_SAMPLE`]).
+    /// One guest-mode entry that wrote `Config::tlb_burst` times through its
+    /// translation without a fault: enter, translate, the writes, exit
+    /// (sampled: the entries whose index is a multiple of [`WRITE_SAMPLE`]).
     Write,
+    /// Slow fault that lost the race: another vCPU installed the spte first
+    /// (`MapOutcome::AlreadyPresent`). These are the contended faults, which
+    /// waited for the same lock or rmap as the winner.
+    FaultSlowRaced,
+    /// Guest progress: the time one vCPU takes to complete as many accesses
+    /// as its slice has pages (`Config::pass_accesses`), faults and
+    /// stalls included; every pass of the measured phase, recorded even
+    /// with latency recording off (one clock read per pass).
+    Pass,
     /// Write-protect walk of one gfn.
     WpGfn,
     /// One dirty-log round that harvested something: harvest, write-protect,
@@ -24,6 +42,10 @@ pub enum Metric {
     Round,
     /// Remote TLB flush wait within a round.
     TlbFlush,
+    /// The migration oracle's work in one round: the version snapshot of
+    /// every watched page before the harvest plus the check after the copy.
+    /// The lab's own cost, outside `walker.round` and every other span.
+    OracleScan,
     /// One zap (mmu-notifier invalidation of `zap_gfns` gfns, with its flush).
     Zap,
     /// Waiting for `mmu_lock`, every role merged: the key the result schema
@@ -57,7 +79,38 @@ pub enum Metric {
     WpRetry,
 }
 
-pub const METRIC_COUNT: usize = 22;
+pub const METRIC_COUNT: usize = 25;
+
+impl Metric {
+    /// Every metric, in the order of [`METRIC_NAMES`].
+    pub const ALL: [Metric; METRIC_COUNT] = [
+        Metric::FaultSlow,
+        Metric::FaultFast,
+        Metric::Write,
+        Metric::FaultSlowRaced,
+        Metric::Pass,
+        Metric::WpGfn,
+        Metric::Round,
+        Metric::TlbFlush,
+        Metric::OracleScan,
+        Metric::Zap,
+        Metric::LockWait,
+        Metric::LockHold,
+        Metric::LockWaitVcpu,
+        Metric::LockWaitWalker,
+        Metric::LockWaitZapper,
+        Metric::LockHoldVcpu,
+        Metric::LockHoldWalker,
+        Metric::LockHoldZapper,
+        Metric::RmapLockWaitVcpu,
+        Metric::RmapLockWaitWalker,
+        Metric::RmapLockWaitZapper,
+        Metric::RmapLockHoldVcpu,
+        Metric::RmapLockHoldWalker,
+        Metric::RmapLockHoldZapper,
+        Metric::WpRetry,
+    ];
+}
 
 /// Result-file names of the metrics: `<role>.<operation>`, the role being
 /// the [`RoleKind`] that records it; a lock's metrics are
@@ -67,9 +120,12 @@ pub const METRIC_NAMES: [&str; METRIC_COUNT] = [
     "vcpu.fault_slow",
     "vcpu.fault_fast",
     "vcpu.write",
+    "vcpu.fault_slow_raced",
+    "vcpu.pass",
     "walker.wp_gfn",
     "walker.round",
     "walker.tlb_flush",
+    "walker.oracle_scan",
     "zapper.zap",
     "mmu_lock.wait",
     "mmu_lock.hold",
@@ -143,6 +199,29 @@ impl Metric {
             (LockName::RmapLock, RoleKind::Zapper) => RmapLockHoldZapper,
         }
     }
+
+    /// One operation in this many is recorded (1: every one).
+    pub fn sample_every(self) -> u64 {
+        match self {
+            Metric::Write => WRITE_SAMPLE,
+            Metric::FaultFast => FAULT_FAST_SAMPLE,
+            Metric::RmapLockWaitVcpu
+            | Metric::RmapLockWaitWalker
+            | Metric::RmapLockWaitZapper
+            | Metric::RmapLockHoldVcpu
+            | Metric::RmapLockHoldWalker
+            | Metric::RmapLockHoldZapper => RMAP_LOCK_SAMPLE,
+            _ => 1,
+        }
+    }
+
+    /// The metric named `name` (a [`METRIC_NAMES`] entry).
+    pub fn from_name(name: &str) -> Option<Metric> {
+        METRIC_NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| Metric::ALL[i])
+    }
 }
 
 /// The role of a worker thread.
@@ -169,57 +248,52 @@ fn new_hist() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 100_000_000_000, 2).expect("valid histogram bounds")
 }
 
-/// Per-thread histograms; `None` where latency recording is off.
+/// Per-thread histograms, one per metric. Always there: `vcpu.pass` is
+/// recorded in every run; with latency recording off the workers read no
+/// clock for the others, which stay empty and are left out of the report.
 pub struct Recorder {
-    hists: Option<Vec<Histogram<u64>>>,
+    hists: Vec<Histogram<u64>>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            hists: (0..METRIC_COUNT).map(|_| new_hist()).collect(),
+        }
+    }
 }
 
 impl Recorder {
-    pub fn new(enabled: bool) -> Self {
-        Recorder {
-            hists: enabled.then(|| (0..METRIC_COUNT).map(|_| new_hist()).collect()),
-        }
-    }
-
-    #[inline]
-    pub fn enabled(&self) -> bool {
-        self.hists.is_some()
-    }
-
     #[inline]
     pub fn record(&mut self, m: Metric, ns: u64) {
-        if let Some(h) = &mut self.hists {
-            h[m as usize].saturating_record(ns.max(1));
-        }
+        self.hists[m as usize].saturating_record(ns.max(1));
+    }
+
+    /// Samples of `m` so far.
+    pub fn count(&self, m: Metric) -> u64 {
+        self.hists[m as usize].len()
     }
 
     /// Forget everything recorded so far.
     pub fn reset(&mut self) {
-        if let Some(hs) = &mut self.hists {
-            hs.iter_mut().for_each(|h| h.reset());
-        }
+        self.hists.iter_mut().for_each(|h| h.reset());
     }
 
     /// Merge another thread's histograms into this one.
     pub fn merge(&mut self, other: &Recorder) {
-        if let (Some(a), Some(b)) = (&mut self.hists, &other.hists) {
-            for (x, y) in a.iter_mut().zip(b.iter()) {
-                x.add(y).expect("same bounds");
-            }
+        for (x, y) in self.hists.iter_mut().zip(other.hists.iter()) {
+            x.add(y).expect("same bounds");
         }
     }
 
     /// The merged histograms that saw at least one sample, by name.
     pub fn into_named(self) -> Vec<(&'static str, Histogram<u64>)> {
         self.hists
-            .map(|hs| {
-                hs.into_iter()
-                    .enumerate()
-                    .filter(|(_, h)| !h.is_empty())
-                    .map(|(i, h)| (METRIC_NAMES[i], h))
-                    .collect()
-            })
-            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .filter(|(_, h)| !h.is_empty())
+            .map(|(i, h)| (METRIC_NAMES[i], h))
+            .collect()
     }
 }
 
@@ -234,7 +308,15 @@ pub struct Counters {
     pub faults_raced: u64,
     /// Fast-fault cmpxchgs that lost a race and refaulted.
     pub fast_fault_retries: u64,
+    /// Zaps issued (each one started and completed).
     pub zaps: u64,
+    /// Zaps that started more than one period after their intended start
+    /// (the zapper was still busy with earlier ones, or woke late).
+    pub zaps_late: u64,
+    /// Zaps the open-loop schedule asked for: the intended starts from the
+    /// zapper's first measured zap to the end of the measured phase (0 where
+    /// the zapper is not paced: `churn`, or no zapper).
+    pub zaps_requested: u64,
     pub sptes_zapped: u64,
     pub rounds: u64,
     /// Rounds that harvested nothing (and flushed nothing): not timed.
@@ -245,6 +327,8 @@ pub struct Counters {
     /// Write-protect walk totals.
     pub walk: WalkStats,
     pub mmu_lock_holds: u64,
+    /// vCPU passes completed (see [`Metric::Pass`]).
+    pub passes: u64,
 }
 
 impl Counters {
@@ -258,6 +342,8 @@ impl Counters {
             faults_raced,
             fast_fault_retries,
             zaps,
+            zaps_late,
+            zaps_requested,
             sptes_zapped,
             rounds,
             rounds_empty,
@@ -266,6 +352,7 @@ impl Counters {
             tlb_flushes,
             walk,
             mmu_lock_holds,
+            passes,
         } = o;
         self.guest_writes += guest_writes;
         self.guest_reads += guest_reads;
@@ -274,6 +361,8 @@ impl Counters {
         self.faults_raced += faults_raced;
         self.fast_fault_retries += fast_fault_retries;
         self.zaps += zaps;
+        self.zaps_late += zaps_late;
+        self.zaps_requested += zaps_requested;
         self.sptes_zapped += sptes_zapped;
         self.rounds += rounds;
         self.rounds_empty += rounds_empty;
@@ -282,6 +371,7 @@ impl Counters {
         self.tlb_flushes += tlb_flushes;
         self.walk.add(walk);
         self.mmu_lock_holds += mmu_lock_holds;
+        self.passes += passes;
     }
 
     /// Restarts (and seqlock retries) by reason name, zeros left out.
@@ -344,5 +434,23 @@ impl Live {
     pub fn get(c: &AtomicU64) -> u64 {
         // Relaxed: progress display only.
         c.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_has_its_name_and_sampling_step() {
+        for (i, m) in Metric::ALL.iter().enumerate() {
+            assert_eq!(*m as usize, i);
+            assert_eq!(m.name(), METRIC_NAMES[i]);
+            assert_eq!(Metric::from_name(m.name()), Some(*m));
+        }
+        assert_eq!(Metric::Write.sample_every(), WRITE_SAMPLE);
+        assert_eq!(Metric::FaultFast.sample_every(), FAULT_FAST_SAMPLE);
+        assert_eq!(Metric::Pass.sample_every(), 1);
+        assert_eq!(Metric::from_name("vcpu.nothing"), None);
     }
 }

@@ -198,3 +198,117 @@ fn an_idle_run_has_no_walker() {
     assert!(r.histograms.iter().all(|(n, _)| !n.starts_with("walker.")));
     assert_eq!(r.verdict.rmap_inconsistencies, 0);
 }
+
+fn count(r: &RunReport, metric: &str) -> u64 {
+    r.histograms
+        .iter()
+        .find(|(n, _)| *n == metric)
+        .map_or(0, |(_, h)| h.len())
+}
+
+/// Every histogram says its sampling step: the sampled ones theirs, the
+/// others 1; every slow fault is timed, raced or not.
+#[test]
+fn every_histogram_has_its_sampling_step_and_every_slow_fault_is_timed() {
+    let cfg = Config {
+        vcpus: 4,
+        mem_bytes: 8 * 4096,
+        aliases: 1,
+        zap_rate: 20_000.0,
+        zap_gfns: 8,
+        ..short(WorkloadKind::DirtyLog)
+    };
+    let r = run_with(&cfg, &Threads::default());
+    assert_eq!(r.sample_every.len(), r.histograms.len());
+    for ((name, _), (name2, every)) in r.histograms.iter().zip(&r.sample_every) {
+        assert_eq!(name, name2);
+        let want = match *name {
+            "vcpu.write" => 64,
+            "vcpu.fault_fast" => 16,
+            _ => 1,
+        };
+        assert_eq!(*every, want, "{name}");
+    }
+    assert!(r
+        .sample_every
+        .iter()
+        .any(|(n, e)| *n == "vcpu.write" && *e > 1));
+    assert_eq!(count(&r, "vcpu.fault_slow"), r.counters.faults_slow);
+    assert_eq!(count(&r, "vcpu.fault_slow_raced"), r.counters.faults_raced);
+    assert!(r.counters.faults_slow > 0);
+}
+
+/// `vcpu.pass` holds one sample per pass, in every run (latency recording
+/// off included), and a pass is `gfns / vcpus` accesses that went through.
+#[test]
+fn vcpu_pass_counts_every_pass() {
+    for (workload, record_latency) in [
+        (WorkloadKind::DirtyLog, true),
+        (WorkloadKind::Idle, true),
+        (WorkloadKind::DirtyLog, false),
+    ] {
+        let cfg = Config {
+            record_latency,
+            ..short(workload)
+        };
+        let r = run_with(&cfg, &Threads::default());
+        let c = &r.counters;
+        let passes = count(&r, "vcpu.pass");
+        assert_eq!(passes, c.passes, "{workload} latency {record_latency}");
+        let accesses = c.guest_writes / cfg.tlb_burst as u64 + c.guest_reads;
+        let slice = cfg.pass_accesses();
+        assert_eq!(slice, 32);
+        // Each vCPU completes floor(its accesses / slice) passes.
+        assert!(
+            passes <= accesses / slice && passes + cfg.vcpus as u64 > accesses / slice,
+            "{passes} passes for {accesses} accesses of slices of {slice}"
+        );
+        assert!(passes > 0);
+        if !record_latency {
+            let names: Vec<&str> = r.histograms.iter().map(|(n, _)| *n).collect();
+            assert_eq!(names, ["vcpu.pass"]);
+        }
+    }
+}
+
+/// The zapper is open loop: it never runs ahead of its schedule, and one
+/// that cannot keep up (a zap of the whole memslot a microsecond) issues
+/// far fewer zaps than the schedule requested, most of them late.
+#[test]
+fn the_zapper_counts_requested_issued_and_late_zaps() {
+    let paced = run_with(&short(WorkloadKind::Idle), &Threads::default());
+    let c = &paced.counters;
+    assert!(c.zaps_requested > 0 && c.zaps > 0, "{c:?}");
+    assert!(
+        c.zaps <= c.zaps_requested + 1,
+        "ran ahead of its schedule: {c:?}"
+    );
+    assert!(c.zaps_late <= c.zaps);
+
+    let cfg = Config {
+        mem_bytes: 16 << 20,
+        zap_rate: 1_000_000.0,
+        zap_gfns: 4096,
+        ..short(WorkloadKind::Idle)
+    };
+    let slow = run_with(&cfg, &Threads::default());
+    let c = &slow.counters;
+    // About 1,000,000/s over the measured phase.
+    let want = slow.measured.as_secs_f64() * cfg.zap_rate;
+    assert!(
+        (c.zaps_requested as f64) > 0.5 * want && (c.zaps_requested as f64) < 1.5 * want,
+        "{} requested, {want} expected",
+        c.zaps_requested
+    );
+    assert!(
+        (c.zaps as f64) < 0.95 * c.zaps_requested as f64,
+        "{} of {} issued",
+        c.zaps,
+        c.zaps_requested
+    );
+    assert!(c.zaps_late > 0 && c.zaps_late <= c.zaps, "{c:?}");
+    assert_eq!(count(&slow, "zapper.zap"), c.zaps);
+
+    let churn = run_with(&short(WorkloadKind::Churn), &Threads::default());
+    assert_eq!(churn.counters.zaps_requested, 0, "churn is not paced");
+}

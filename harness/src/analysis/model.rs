@@ -42,6 +42,10 @@ pub struct Stats {
     pub max: f64,
     /// Runs that had a value.
     pub n: usize,
+    /// The run-to-run spread, (max - min) / |median|: how far the figure
+    /// moves between repeats (a headline figure should stay within 0.10
+    /// over 5 repeats); absent for a median of 0.
+    pub relative_spread: Option<f64>,
 }
 
 impl Stats {
@@ -58,11 +62,13 @@ impl Stats {
         } else {
             (v[n / 2 - 1] + v[n / 2]) / 2.0
         };
+        let (min, max) = (v[0], v[n - 1]);
         Some(Stats {
             median,
-            min: v[0],
-            max: v[n - 1],
+            min,
+            max,
             n,
+            relative_spread: (median != 0.0).then(|| (max - min) / median.abs()),
         })
     }
 
@@ -118,6 +124,19 @@ pub struct Comparison {
     pub interference: Vec<super::interference::Interference>,
     /// Why some numbers are suspect, one line each (see `warnings`).
     pub warnings: Vec<String>,
+}
+
+impl Row {
+    /// The median of `fig` over this row's repeats (`runs` as given to
+    /// [`compare`]), or `None` when no repeat has a value.
+    pub fn median(&self, fig: &Figure, runs: &[(PathBuf, RunResult)]) -> Option<f64> {
+        let v: Vec<f64> = self
+            .run_indices
+            .iter()
+            .filter_map(|&i| fig.value(&runs[i].1))
+            .collect();
+        Stats::of(&v).map(|s| s.median)
+    }
 }
 
 impl Comparison {
@@ -262,6 +281,7 @@ mod tests {
         // Even count: the mean of the middle two; non-finite values ignored.
         let s = Stats::of(&[4.0, 1.0, f64::NAN, 2.0, 10.0]).unwrap();
         assert_eq!((s.median, s.n, s.spread()), (3.0, 4, 9.0));
+        assert_eq!(s.relative_spread, Some(3.0));
         assert!(Stats::of(&[]).is_none());
     }
 }

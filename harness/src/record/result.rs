@@ -189,6 +189,13 @@ pub struct MetricSummary {
     pub mean_ns: f64,
     /// The full histogram: HdrHistogram V2 + DEFLATE, base64.
     pub hdr: String,
+    /// One operation in this many was recorded (absent: every one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_every: Option<u64>,
+    /// The resolution of the clock that timed it: the smallest non-zero
+    /// difference of two back-to-back reads, in ns (absent: not measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution_ns: Option<f64>,
 }
 
 /// Totals of the measured phase. The first eight are every producer's
@@ -224,7 +231,21 @@ pub struct VmCounters {
     pub mmu_lock_holds: u64,
     pub lock_holds_sampled: u64,
     pub lock_holder_preempted: u64,
+    /// Rounds of the measured phase the oracle checked.
     pub rounds_checked: u64,
+    /// The zapper's open-loop schedule (absent where it is not paced, and
+    /// in results from before it): zaps it requested up to the end of the
+    /// measured phase, zaps issued (`zaps`), and zaps that started more
+    /// than one period after their intended start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zaps_requested: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zaps_issued: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zaps_late: Option<u64>,
+    /// vCPU passes completed (`vcpu.pass`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passes: Option<u64>,
 }
 
 /// The real VM's own counters.
@@ -355,6 +376,44 @@ pub struct VmDetail {
     /// `lab profile`'s sampling interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample_interval_s: Option<f64>,
+    /// CPU seconds each role's threads used in the measured phase
+    /// (`getrusage(RUSAGE_THREAD)`), by role name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_cpu_s: Option<BTreeMap<String, f64>>,
+    /// The clock the histograms were timed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockRecord>,
+}
+
+/// The clock of a run's histograms (`rmap_workloads::clock::ClockInfo`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClockRecord {
+    /// `tsc`, `cntvct` or `monotonic`: what `quanta` reads.
+    pub source: String,
+    /// Reads are fenced (`lfence; rdtsc; lfence`).
+    pub fenced: bool,
+    /// Smallest non-zero difference of two back-to-back reads, ns.
+    pub resolution_ns: f64,
+    /// Mean cost of one read, ns.
+    pub read_ns: f64,
+}
+
+impl RunResult {
+    /// Zaps issued over zaps requested, where the result has both.
+    pub fn zaps_issued_share(&self) -> Option<f64> {
+        let requested = self.counters.get("zaps_requested")?;
+        (requested > 0).then(|| self.counters.zaps as f64 / requested as f64)
+    }
+
+    /// CPU seconds the role's threads used in the measured phase.
+    pub fn thread_cpu_s(&self, role: &str) -> Option<f64> {
+        match &self.detail {
+            Part::Vm(d) => d.thread_cpu_s.as_ref()?.get(role).copied(),
+            Part::Other(m) => m.get("thread_cpu_s")?.get(role)?.as_f64(),
+            Part::Kvm(_) => None,
+        }
+    }
 }
 
 /// The real VM's top-level fields: what only a real kernel has.
@@ -635,6 +694,8 @@ impl MetricSummary {
             max_ns: h.max(),
             mean_ns: h.mean(),
             hdr: base64::engine::general_purpose::STANDARD.encode(bytes),
+            sample_every: None,
+            resolution_ns: None,
         }
     }
 

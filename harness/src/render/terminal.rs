@@ -167,6 +167,38 @@ pub fn run_summary(r: &RunResult) {
     for line in lock_lines(r) {
         println!("{line}");
     }
+    if let (Some(req), Some(issued)) = (vm.zaps_requested, vm.zaps_issued) {
+        println!(
+            "zaps: {issued} issued of {req} requested ({:.1}%, open loop at --zap-rate), {} late (started more than one period after their intended start)",
+            100.0 * issued as f64 / req.max(1) as f64,
+            vm.zaps_late.unwrap_or(0)
+        );
+    }
+    if let Some(d) = r.detail.vm() {
+        if let Some(cpu) = &d.thread_cpu_s {
+            let busy: Vec<String> = rmap_workloads::RoleKind::ALL
+                .iter()
+                .filter_map(|role| {
+                    let s = cpu.get(role.name())?;
+                    Some(format!("{} {:.2}", role.name(), s / r.duration_s.max(1e-9)))
+                })
+                .collect();
+            println!(
+                "CPUs busy per role (getrusage, measured phase): {} of {} online",
+                busy.join(", "),
+                r.machine.online_cpus
+            );
+        }
+        if let Some(c) = &d.clock {
+            println!(
+                "clock: {}{}, resolution {}, {} a read",
+                c.source,
+                if c.fenced { " (fenced reads)" } else { "" },
+                format_ns(c.resolution_ns),
+                format_ns(c.read_ns)
+            );
+        }
+    }
     let holds = vm.lock_holds_sampled;
     if holds > 0 {
         let pre = vm.lock_holder_preempted;

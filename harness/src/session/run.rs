@@ -7,8 +7,8 @@
 use crate::record::error::{LabError, LabResult};
 use crate::record::machine::VmMachine;
 use crate::record::result::{
-    self as results, Counters, Machine, MetricSummary, Part, RunConfig, RunResult, Throughput,
-    VmConfig, VmCounters, VmDetail, SCHEMA,
+    self as results, ClockRecord, Counters, Machine, MetricSummary, Part, RunConfig, RunResult,
+    Throughput, VmConfig, VmCounters, VmDetail, SCHEMA,
 };
 use crate::record::warnings;
 use crate::session::perf::{PerfSession, PerfSpec};
@@ -163,8 +163,19 @@ pub fn to_result(
     let metrics = report
         .histograms
         .iter()
-        .map(|(name, h)| (name.to_string(), MetricSummary::from_histogram(h)))
+        .map(|(name, h)| {
+            let mut m = MetricSummary::from_histogram(h);
+            m.sample_every = report
+                .sample_every
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, every)| *every)
+                .filter(|&every| every > 1);
+            m.resolution_ns = Some(report.clock.resolution_ns);
+            (name.to_string(), m)
+        })
         .collect();
+    let paced = c.zaps_requested > 0;
     let counters = Counters {
         walks: c.walk.walks,
         restarts: c.walk.total_restarts(),
@@ -193,6 +204,10 @@ pub fn to_result(
             lock_holds_sampled: report.lock_holds_sampled,
             lock_holder_preempted: report.lock_holder_preempted,
             rounds_checked: report.verdict.rounds_checked,
+            zaps_requested: paced.then_some(c.zaps_requested),
+            zaps_issued: paced.then_some(c.zaps),
+            zaps_late: paced.then_some(c.zaps_late),
+            passes: Some(c.passes),
         }),
     };
     let throughput = Throughput {
@@ -239,6 +254,19 @@ pub fn to_result(
             perf_hardware_layout: perf_hardware_layout.to_string(),
             rounds_sample_every: (step > 1).then_some(step as u64),
             sample_interval_s: None,
+            thread_cpu_s: Some(
+                report
+                    .cpu_s
+                    .iter()
+                    .map(|(role, s)| (role.name().to_string(), *s))
+                    .collect(),
+            ),
+            clock: Some(ClockRecord {
+                source: report.clock.source.into(),
+                fenced: report.clock.fenced,
+                resolution_ns: report.clock.resolution_ns,
+                read_ns: report.clock.read_ns,
+            }),
         }),
     };
     result.warnings = warnings::for_run(report, &result);

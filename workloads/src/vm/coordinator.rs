@@ -14,7 +14,7 @@ use super::worker::{Worker, WorkerResult};
 use super::{vcpu, zapper};
 use crate::clock;
 use crate::config::{Config, ConfigError, WorkloadKind};
-use crate::metrics::{Counters, Live, Recorder, RoleKind};
+use crate::metrics::{Counters, Live, Metric, Recorder, RoleKind};
 use rmap_impls::{BuildError, Rmap, RmapConfig};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -35,6 +35,9 @@ pub fn run(
         .map(|n| n.get() as u32)
         .unwrap_or(1);
     let rmap = build_rmap(cfg)?;
+    // Measure the clock before any thread runs (the first call takes about
+    // a millisecond).
+    clock::info();
     let ctx = Shared::new(cfg, &*rmap, live, probe);
     // `churn` works on its hot gfns: the oracle watches them and every round
     // write-protects them all.
@@ -94,33 +97,60 @@ pub fn run(
     rmap.reclaim();
     live.phase.store(3, Ordering::Relaxed);
 
-    let mut rec = Recorder::new(cfg.record_latency);
+    let mut rec = Recorder::default();
     let mut counters = Counters::default();
     let (mut holds_sampled, mut preempted) = (0, 0);
+    let mut cpu_ns = [0u64; RoleKind::ALL.len()];
+    let mut zap_origin = None;
     for r in &results {
         rec.merge(&r.rec);
         counters.add(&r.counters);
         holds_sampled += r.lock_holds_sampled;
         preempted += r.lock_holder_preempted;
+        cpu_ns[r.role as usize] += r.cpu_ns;
+        zap_origin = zap_origin.or(r.zap_schedule_origin);
     }
+    counters.zaps_requested = zapper::requested(cfg, zap_origin, phases.start, phases.end);
+    let histograms = rec.into_named();
+    let sample_every = histograms
+        .iter()
+        .map(|(name, _)| {
+            let m = Metric::from_name(name).expect("a recorder names its metrics");
+            (*name, m.sample_every())
+        })
+        .collect();
+    // The walker's rounds of the measured phase: the oracle checks every
+    // round.
+    let rounds_checked = counters.rounds;
     let o = &walker.oracle;
     Ok(RunReport {
         config: cfg.clone(),
         interrupted: phases.interrupted,
         measured: phases.measured,
-        histograms: rec.into_named(),
+        histograms,
+        sample_every,
         counters,
         verdict: Verdict {
             lost_writes: o.lost_writes,
             lost_write_gfns: o.lost_gfns.clone(),
             rmap_inconsistencies,
-            rounds_checked: o.rounds_checked,
+            rounds_checked,
         },
         rounds: std::mem::take(&mut walker.rounds),
         online_cpus,
         threads: cfg.worker_threads(),
         mmu_lock: cfg.mmu_lock,
         clock_source: clock::source(),
+        clock: clock::info(),
+        cpu_s: RoleKind::ALL
+            .iter()
+            .filter(|r| match r {
+                RoleKind::Vcpu => true,
+                RoleKind::Walker => cfg.dirty_logging(),
+                RoleKind::Zapper => cfg.zapping(),
+            })
+            .map(|&r| (r, cpu_ns[r as usize] as f64 / 1e9))
+            .collect(),
         intervals: ctx
             .intervals
             .into_samples(cfg.sample_interval, phases.measured),
@@ -174,21 +204,30 @@ impl Job<'_> {
         let (role, index) = self.role();
         ctx.probe.thread_start(role, index);
         let mut w = Worker::new(ctx, role, index);
-        match self {
-            Job::Vcpu(i) => vcpu::vcpu_main(&mut w, i),
-            Job::Walker(walker) => walker.main(&mut w),
+        let zap_schedule_origin = match self {
+            Job::Vcpu(i) => {
+                vcpu::vcpu_main(&mut w, i);
+                None
+            }
+            Job::Walker(walker) => {
+                walker.main(&mut w);
+                None
+            }
             Job::Zapper => zapper::zapper_main(&mut w),
-        }
+        };
         ctx.probe.thread_stop(role, index);
-        w.finish()
+        w.finish(zap_schedule_origin)
     }
 }
 
 /// How the measured phase went.
 #[derive(Default)]
-struct Phases {
-    measured: Duration,
-    interrupted: bool,
+pub(crate) struct Phases {
+    pub(crate) measured: Duration,
+    pub(crate) interrupted: bool,
+    /// Raw clock at the start and the end of the measured phase.
+    pub(crate) start: u64,
+    pub(crate) end: u64,
 }
 
 /// Warmup, then the measured phase and its intervals, watching `stop`;
@@ -234,6 +273,7 @@ fn drive(ctx: &Shared<'_>, stop: &AtomicBool) -> Phases {
         std::thread::sleep(wake.saturating_duration_since(Instant::now()));
     }
     let measured = m0.elapsed();
+    let end_raw = clock::now();
     if let Some(d) = cfg.sample_interval {
         // The last, possibly partial, interval.
         ctx.probe.interval(
@@ -248,5 +288,7 @@ fn drive(ctx: &Shared<'_>, stop: &AtomicBool) -> Phases {
     Phases {
         measured,
         interrupted,
+        start: ctx.measure_start(),
+        end: end_raw,
     }
 }

@@ -76,7 +76,7 @@ impl<'a> Shared<'a> {
             cfg,
             rmap,
             sptes: SpteTable::new(cfg.gfns(), cfg.aliases),
-            mem: GuestMemory::new(cfg.gfns()),
+            mem: GuestMemory::new(cfg.gfns(), cfg.pages_have_one_writer()),
             dirty: DirtyLog::new(cfg.gfns()),
             vcpus: Vcpus::new(cfg.vcpus),
             control: AtomicU64::new(control_word(Phase::Warmup, 0)),
@@ -132,7 +132,7 @@ impl IntervalTable {
         let mut slots = self.slots.lock().unwrap();
         let i = interval as usize;
         while slots.len() <= i {
-            slots.push((Recorder::new(true), Counters::default()));
+            slots.push((Recorder::default(), Counters::default()));
         }
         slots[i].0.merge(rec);
         slots[i].1.add(counters);

@@ -12,7 +12,9 @@
 //!
 //! A [`Walker::round`] is those four steps, with the oracle's snapshot
 //! before the harvest and its check after the copy, both outside the
-//! round's timing. The `skip-flush` injected bug copies before the flush.
+//! round's timing and timed together as `walker.oracle_scan` (the lab's own
+//! cost: it reads every watched page's line each round). The `skip-flush`
+//! injected bug copies before the flush.
 //!
 //! **Where the flush runs** (`Config::tlb_flush`). In Linux 3.10 the flush
 //! is inside `mmu_lock`: the ioctl write-protects and then, `if (is_dirty)`,
@@ -71,7 +73,9 @@ impl Walker {
     pub(crate) fn round(&mut self, w: &mut Worker<'_>) {
         let ctx = w.ctx;
         let skip_flush = ctx.cfg.workload_bug() == Some(Bug::SkipFlush);
+        let s0 = w.now();
         self.oracle.before_harvest(&ctx.mem);
+        let scan_ns = clock::delta_ns(s0, w.now());
 
         let traced = w.trace_begin(SpanKind::Round);
         let t0 = w.now();
@@ -166,7 +170,9 @@ impl Walker {
             });
         }
 
+        let s1 = w.now();
         self.oracle.after_copy(&ctx.mem, &ctx.dirty, &ctx.vcpus);
+        w.record_ns(Metric::OracleScan, scan_ns + clock::delta_ns(s1, w.now()));
     }
 
     /// The thread: rounds back to back until the run stops.

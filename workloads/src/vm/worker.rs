@@ -102,8 +102,16 @@ struct TraceState {
 
 /// What a worker hands back when it ends.
 pub(crate) struct WorkerResult {
+    pub(crate) role: RoleKind,
     pub(crate) rec: Recorder,
     pub(crate) counters: Counters,
+    /// CPU time the thread used in the measured phase (user and system,
+    /// `getrusage(RUSAGE_THREAD)` at its first measured operation and at
+    /// its end), in nanoseconds; 0 if it never measured.
+    pub(crate) cpu_ns: u64,
+    /// The zapper: the raw time its open-loop schedule started in the
+    /// measured phase (see `zapper`).
+    pub(crate) zap_schedule_origin: Option<u64>,
     pub(crate) lock_holds_sampled: u64,
     pub(crate) lock_holder_preempted: u64,
 }
@@ -115,12 +123,17 @@ pub(crate) struct Worker<'a> {
     /// Latency of the current interval (or of the whole measured phase).
     rec: Recorder,
     /// Intervals already handed over, merged (only when sampling).
-    rec_done: Recorder,
+    rec_done: Option<Recorder>,
     pub(crate) counters: Counters,
     counters_done: Counters,
     /// Read clocks at all (latency recording on, or tracing).
     pub(crate) timing: bool,
     measuring: bool,
+    /// The measured phase began at the last `poll`, and the role's loop has
+    /// not yet asked ([`Worker::measure_began`]).
+    measure_began: bool,
+    /// Thread CPU time at the first measured operation, nanoseconds.
+    cpu_at_measure: u64,
     interval: u64,
     trace: TraceState,
     // Observer state.
@@ -147,12 +160,14 @@ impl<'a> Worker<'a> {
             ctx,
             role,
             index,
-            rec: Recorder::new(record),
-            rec_done: Recorder::new(record && ctx.cfg.sample_interval.is_some()),
+            rec: Recorder::default(),
+            rec_done: ctx.cfg.sample_interval.map(|_| Recorder::default()),
             counters: Counters::default(),
             counters_done: Counters::default(),
             timing: record || every.is_some(),
             measuring: false,
+            measure_began: false,
+            cpu_at_measure: 0,
             interval: 0,
             trace: TraceState {
                 every: every.unwrap_or(0),
@@ -183,6 +198,8 @@ impl<'a> Worker<'a> {
             Phase::Measure => {
                 if !self.measuring {
                     self.measuring = true;
+                    self.measure_began = true;
+                    self.cpu_at_measure = thread_cpu_ns().unwrap_or(0);
                     self.rec.reset();
                     self.counters = Counters::default();
                     self.preempt.restart();
@@ -200,6 +217,14 @@ impl<'a> Worker<'a> {
         self.measuring
     }
 
+    /// Whether the measured phase began since the last call: true once, at
+    /// the role loop's first measured operation (the vCPU restarts its
+    /// pass there, the zapper its schedule).
+    #[inline]
+    pub(crate) fn measure_began(&mut self) -> bool {
+        std::mem::take(&mut self.measure_began)
+    }
+
     /// Give the current interval's histograms and counters to the run's
     /// per-interval table and start a new interval.
     fn hand_over_interval(&mut self) {
@@ -209,17 +234,27 @@ impl<'a> Worker<'a> {
         self.ctx
             .intervals
             .add(self.interval, &self.rec, &self.counters);
-        self.rec_done.merge(&self.rec);
+        if let Some(done) = &mut self.rec_done {
+            done.merge(&self.rec);
+        }
         self.rec.reset();
         self.counters_done.add(&self.counters);
         self.counters = Counters::default();
     }
 
     /// The thread ends: everything it measured.
-    pub(crate) fn finish(mut self) -> WorkerResult {
-        let (mut rec, mut counters) = if self.ctx.cfg.sample_interval.is_some() && self.measuring {
+    pub(crate) fn finish(mut self, zap_schedule_origin: Option<u64>) -> WorkerResult {
+        let cpu_ns = if self.measuring {
+            thread_cpu_ns()
+                .unwrap_or(0)
+                .saturating_sub(self.cpu_at_measure)
+        } else {
+            0
+        };
+        let (mut rec, mut counters) = if self.rec_done.is_some() && self.measuring {
             self.hand_over_interval();
-            (self.rec_done, self.counters_done)
+            let done = self.rec_done.take().expect("sampling keeps a recorder");
+            (done, self.counters_done)
         } else {
             (self.rec, self.counters)
         };
@@ -229,8 +264,11 @@ impl<'a> Worker<'a> {
             self.preempt.restart();
         }
         WorkerResult {
+            role: self.role,
             rec,
             counters,
+            cpu_ns,
+            zap_schedule_origin,
             lock_holds_sampled: self.preempt.sampled,
             lock_holder_preempted: self.preempt.descheduled,
         }
@@ -256,7 +294,7 @@ impl<'a> Worker<'a> {
         end
     }
 
-    /// Record `m` from `start` to `end`, two timestamps taken elsewhere.
+    /// Record `m` from `start` to `end` (raw timestamps from [`Self::now`]).
     #[inline]
     pub(crate) fn record_span(&mut self, m: Metric, start: u64, end: u64) {
         if self.timing {
@@ -277,6 +315,21 @@ impl<'a> Worker<'a> {
         if lock == LockName::MmuLock {
             self.rec.record(merged, ns);
         }
+    }
+
+    /// Record `ns` nanoseconds of `m`, when latency recording is on.
+    #[inline]
+    pub(crate) fn record_ns(&mut self, m: Metric, ns: u64) {
+        if self.timing {
+            self.rec.record(m, ns);
+        }
+    }
+
+    /// Record `ns` nanoseconds of `m` whether latency recording is on or
+    /// not (`vcpu.pass`, which the caller times with its own clock reads).
+    #[inline]
+    pub(crate) fn record_always(&mut self, m: Metric, ns: u64) {
+        self.rec.record(m, ns);
     }
 
     /// Whether to trace the next operation of `kind` (and what it contains).
@@ -331,14 +384,25 @@ impl<'a> Worker<'a> {
     }
 }
 
-/// Involuntary context switches of the calling thread so far.
-fn thread_nivcsw() -> Option<i64> {
+/// The calling thread's resource usage so far.
+fn thread_rusage() -> Option<libc::rusage> {
     let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: `ru` is a valid, writable rusage; RUSAGE_THREAD reports on
     // the calling thread only.
     let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, ru.as_mut_ptr()) };
     // SAFETY: getrusage filled it on success (and it was zeroed before).
-    (rc == 0).then(|| unsafe { ru.assume_init() }.ru_nivcsw)
+    (rc == 0).then(|| unsafe { ru.assume_init() })
+}
+
+/// Involuntary context switches of the calling thread so far.
+fn thread_nivcsw() -> Option<i64> {
+    thread_rusage().map(|ru| ru.ru_nivcsw)
+}
+
+/// CPU time (user and system) of the calling thread so far, nanoseconds.
+fn thread_cpu_ns() -> Option<u64> {
+    let ns = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
+    thread_rusage().map(|ru| ns(ru.ru_utime) + ns(ru.ru_stime))
 }
 
 impl Observer for Worker<'_> {
@@ -510,7 +574,7 @@ mod tests {
         for i in 0..6400 {
             hold(&mut w, i % 3 == 0);
         }
-        let r = w.finish();
+        let r = w.finish(None);
         assert_eq!(r.lock_holds_sampled, 6400 / PREEMPT_SAMPLE);
         // The 64th, 128th, ... (i = 63, 127, ...): i % 3 == 0 for a third.
         let expected = (1..=100u64).filter(|k| (64 * k - 1) % 3 == 0).count() as u64;
@@ -533,6 +597,27 @@ mod tests {
             }
         }
         assert_eq!(log.iter().filter(|e| **e == "read").count(), 200);
+    }
+
+    /// The thread's CPU time counts what it burns and not what it sleeps.
+    #[test]
+    fn thread_cpu_time_counts_work_not_sleep() {
+        let a = thread_cpu_ns().expect("getrusage(RUSAGE_THREAD) works on Linux");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let b = thread_cpu_ns().unwrap();
+        let spin_until = std::time::Instant::now() + std::time::Duration::from_millis(50);
+        let mut x = 0u64;
+        while std::time::Instant::now() < spin_until {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let c = thread_cpu_ns().unwrap();
+        assert!(b >= a && c >= b);
+        assert!(
+            c - b > b - a,
+            "sleeping {} ns, spinning {} ns",
+            b - a,
+            c - b
+        );
     }
 
     #[test]
