@@ -230,7 +230,7 @@ struct Outcome {
     checked: u64,
     elapsed: Duration,
     /// Restarts by reason, indexed like `RestartReason::ALL`.
-    restarts: [u64; 5],
+    restarts: [u64; RestartReason::COUNT],
     violation: Option<String>,
 }
 
@@ -257,7 +257,7 @@ fn run(p: Params, max_walks: u64, stop_at_violation: bool) -> Outcome {
         writes: 0,
         checked: 0,
         elapsed: Duration::ZERO,
-        restarts: [0; 5],
+        restarts: [0; RestartReason::COUNT],
         violation: None,
     };
     let mut round = 0u64;
@@ -505,7 +505,7 @@ fn walker(sh: &Shared, walks: u64, seed: u64) -> (u64, WalkStats) {
 }
 
 /// "3 desc-seq, 1 foreign-nulls" for the restart counts by reason.
-fn restarts(by_reason: &[u64; 5]) -> String {
+fn restarts(by_reason: &[u64; RestartReason::COUNT]) -> String {
     let parts: Vec<String> = RestartReason::ALL
         .iter()
         .zip(by_reason)
@@ -605,7 +605,7 @@ fn bug_params(bug: Bug, kind: ImplKind) -> Params {
     match bug {
         // The entry moves from the tail to a descriptor the walker passed:
         // the default shape finds it in a few rounds.
-        Bug::BackwardMove => {}
+        Bug::FillFromTail => {}
         // The walker must sit between two descriptors while the one it goes
         // to next is emptied and reused by another rmap: work per spte and
         // the odd yield widen that window (without the yield, detection
@@ -665,7 +665,7 @@ macro_rules! is_caught {
 
 is_caught! {
     /// Means 9 500 .. 71 682 walks; largest 2 052 116.
-    backward_move_is_caught: BackwardMove in LocklessGen, cap 10_000_000;
+    fill_from_tail_is_caught: FillFromTail in LocklessGen, cap 10_000_000;
     /// Means 200 .. 14 763 walks; largest 8 693.
     no_nulls_check_is_caught: NoNullsCheck in LocklessGen, cap 300_000;
     /// Means 2 206 .. 15 742 walks; largest 86 808.
@@ -708,7 +708,7 @@ fn measure_detection() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(50_000_000);
     let cases = [
-        bug_params(Bug::BackwardMove, ImplKind::LocklessGen),
+        bug_params(Bug::FillFromTail, ImplKind::LocklessGen),
         bug_params(Bug::NoNullsCheck, ImplKind::LocklessGen),
         bug_params(Bug::TopDownWalk, ImplKind::LocklessGen),
         bug_params(Bug::StaleHeadRestart, ImplKind::LocklessGen),
@@ -730,7 +730,7 @@ fn measure_detection() {
             continue;
         }
         let (mut walks, mut max, mut time, mut found) = (0u64, 0u64, Duration::ZERO, 0);
-        let mut why = [0u64; 5];
+        let mut why = [0u64; RestartReason::COUNT];
         for _ in 0..trials {
             let out = run(p, cap, true);
             if std::env::var_os("STRESS_VERBOSE").is_some() {

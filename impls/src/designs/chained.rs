@@ -42,6 +42,7 @@ use crate::chain::{first_entry, Chain, DirectHead, HeadCell};
 use crate::desc::DescPool;
 use crate::lock::MmuLock;
 use crate::observer::{NoObserver, Observer};
+use crate::perturb::{PerturbPoint, Points, Unperturbed};
 use crate::primitive::AtomicUsize;
 use crate::rmap::{write_protect_each, MapOutcome, Rmap, RmapConfig};
 use crate::spte::{is_present, Gfn, SlotId, SpteTable};
@@ -128,19 +129,35 @@ pub(crate) trait Walker<S: Section>: 'static {
     const BATCH: Batch;
 
     /// Walk rmap `gfn` inside a batch, calling `f` on each spte slot, with
-    /// the guarantee of the [`Rmap`] trait.
-    fn walk(c: &Chains, section: &S, gfn: Gfn, f: &mut impl FnMut(SlotId)) -> WalkStats;
+    /// the guarantee of the [`Rmap`] trait; `p` is the design's perturbation
+    /// points (`perturb.rs`).
+    fn walk(
+        c: &Chains,
+        section: &S,
+        p: &impl Points,
+        gfn: Gfn,
+        f: &mut impl FnMut(SlotId),
+    ) -> WalkStats;
 }
 
-/// A chain design: walker `W`, section `S`, chain discipline `C`.
-pub(crate) struct ChainRmap<W, S, C> {
+/// A chain design: walker `W`, section `S`, chain discipline `C`, and its
+/// perturbation points `P` (none, unless a torture asks: `perturb.rs`).
+pub(crate) struct ChainRmap<W, S, C, P = Unperturbed> {
     pub(crate) chains: Chains,
     pub(crate) section: S,
+    perturb: P,
     design: PhantomData<fn() -> (W, C)>,
 }
 
-impl<W: Walker<S>, S: Section, C: Chain> ChainRmap<W, S, C> {
-    pub(crate) fn new(cfg: &RmapConfig) -> Self {
+impl<W: Walker<S>, S: Section, C: Chain, P: Points> ChainRmap<W, S, C, P> {
+    pub(crate) fn new(cfg: &RmapConfig) -> Self
+    where
+        P: Default,
+    {
+        Self::with_points(cfg, P::default())
+    }
+
+    pub(crate) fn with_points(cfg: &RmapConfig, perturb: P) -> Self {
         ChainRmap {
             chains: Chains {
                 heads: (0..cfg.gfns).map(|_| AtomicUsize::new(0)).collect(),
@@ -148,6 +165,7 @@ impl<W: Walker<S>, S: Section, C: Chain> ChainRmap<W, S, C> {
                 mmu_lock: MmuLock::new(cfg.mmu_lock),
             },
             section: S::new(cfg.gfns),
+            perturb,
             design: PhantomData,
         }
     }
@@ -155,8 +173,8 @@ impl<W: Walker<S>, S: Section, C: Chain> ChainRmap<W, S, C> {
     /// Loom models only: defer the reuse of freed descriptors until no
     /// walker is pinned, instead of handing them out at once (`desc.rs`).
     #[cfg(loom)]
-    pub(crate) fn with_deferred_reuse(mut self) -> Self {
-        self.chains.pool.defer_reuse();
+    pub(crate) fn with_deferred_reuse(mut self, exhausted: crate::desc::Exhausted) -> Self {
+        self.chains.pool.defer_reuse(exhausted);
         self
     }
 
@@ -165,6 +183,7 @@ impl<W: Walker<S>, S: Section, C: Chain> ChainRmap<W, S, C> {
     #[inline]
     fn change<'a, R>(&'a self, gfn: Gfn, change: impl FnOnce(&S::Cell<'a>) -> R) -> R {
         let (cell, open) = self.section.open(self.chains.head(gfn), gfn);
+        self.perturb.at(PerturbPoint::WriterSection);
         let r = change(&cell);
         self.section.close(cell, open);
         r
@@ -185,7 +204,7 @@ impl<W: Walker<S>, S: Section, C: Chain> ChainRmap<W, S, C> {
     }
 }
 
-impl<W: Walker<S>, S: Section, C: Chain> Rmap for ChainRmap<W, S, C> {
+impl<W: Walker<S>, S: Section, C: Chain, P: Points> Rmap for ChainRmap<W, S, C, P> {
     fn name(&self) -> &'static str {
         W::NAME
     }
@@ -204,6 +223,7 @@ impl<W: Walker<S>, S: Section, C: Chain> Rmap for ChainRmap<W, S, C> {
                 return MapOutcome::AlreadyPresent;
             }
             sptes.install(slot, spte);
+            self.perturb.at(PerturbPoint::MapBeforeRmapAdd);
             self.change(gfn, |h| C::add(pool, h, gfn, slot));
             MapOutcome::Mapped
         })
@@ -231,6 +251,7 @@ impl<W: Walker<S>, S: Section, C: Chain> Rmap for ChainRmap<W, S, C> {
                         sptes.clear(s);
                         C::remove(pool, h, gfn, s);
                         zapped += 1;
+                        self.perturb.at(PerturbPoint::WriterSection);
                     }
                 });
             }
@@ -241,14 +262,16 @@ impl<W: Walker<S>, S: Section, C: Chain> Rmap for ChainRmap<W, S, C> {
     fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], obs: &mut dyn Observer) -> WalkStats {
         self.batch(obs, |obs| {
             write_protect_each(sptes, gfns, obs, |gfn, p| {
-                W::walk(&self.chains, &self.section, gfn, &mut |s| p.protect(s))
+                W::walk(&self.chains, &self.section, &self.perturb, gfn, &mut |s| {
+                    p.protect(s)
+                })
             })
         })
     }
 
     fn walk(&self, gfn: Gfn, mut f: &mut dyn FnMut(SlotId)) -> WalkStats {
         self.batch(&mut NoObserver, |_| {
-            W::walk(&self.chains, &self.section, gfn, &mut f)
+            W::walk(&self.chains, &self.section, &self.perturb, gfn, &mut f)
         })
     }
 

@@ -21,11 +21,12 @@
 use super::chained::{Batch, ChainRmap, Chains, Section, Walker};
 use crate::chain::{walk_locked, HeadChain, PendingHead};
 use crate::desc::{decode_head, HEAD_LOCK};
+use crate::perturb::{PerturbPoint, Points, Unperturbed};
 use crate::primitive::{spin_hint, AtomicUsize, Ordering};
 use crate::spte::{Gfn, SlotId};
 use crate::stats::WalkStats;
 
-pub(crate) type RmapLockRmap = ChainRmap<UnderRmapLock, RmapLockBit, HeadChain>;
+pub(crate) type RmapLockRmap<P = Unperturbed> = ChainRmap<UnderRmapLock, RmapLockBit, HeadChain, P>;
 
 /// `kvm_rmap_lock`: returns the head value without the lock bit; 0 means
 /// the rmap was empty and was *not* locked.
@@ -90,11 +91,18 @@ impl Walker<RmapLockBit> for UnderRmapLock {
     const NAME: &'static str = "rmap-lock";
     const BATCH: Batch = Batch::Nothing;
 
-    fn walk(c: &Chains, _: &RmapLockBit, gfn: Gfn, f: &mut impl FnMut(SlotId)) -> WalkStats {
+    fn walk(
+        c: &Chains,
+        _: &RmapLockBit,
+        p: &impl Points,
+        gfn: Gfn,
+        f: &mut impl FnMut(SlotId),
+    ) -> WalkStats {
         let head = c.head(gfn);
         let v = rmap_lock(head);
         let mut stats = WalkStats::one_walk();
         if v != 0 {
+            p.at(PerturbPoint::WalkBetweenDescs);
             // SAFETY: read from an rmap head by taking its lock, which every
             // writer of the head holds: the chain is in use until we unlock.
             stats.visited = walk_locked(&c.pool, unsafe { decode_head(v) }, f);
