@@ -7,6 +7,8 @@ pub mod kvm;
 pub mod metrics;
 mod vm;
 
-pub use config::{Config, ConfigError, Pattern, Regions, WorkloadKind};
+pub use config::{Config, ConfigError, Delay, Pattern, Perturbation, Regions, WorkloadKind};
 pub use metrics::{Counters, Live, Metric, RoleKind, METRIC_NAMES};
-pub use vm::{run, IntervalSample, NoProbe, Probe, RoundSample, RunReport, SpanKind, Verdict};
+pub use vm::{
+    run, IntervalSample, MissedSpte, NoProbe, Probe, RoundSample, RunReport, SpanKind, Verdict,
+};

@@ -9,9 +9,13 @@
 //!
 //! Each path announces the gfn to the oracle ([`Vcpus::fault_begin`]) before
 //! it can make an spte writable and withdraws it after the mark, so that a
-//! write through the new spte before the mark counts as logged.
+//! write through the new spte before the mark counts as logged; when walks
+//! are checked for missed sptes, it bumps the spte's fault count
+//! ([`FaultGens`]) inside that window, for the same reason. A perturbed run
+//! may delay each path between making the spte writable and the mark.
 //!
 //! [`Vcpus::fault_begin`]: super::tlb::Vcpus::fault_begin
+//! [`FaultGens`]: super::spte_check::FaultGens
 
 use super::probe::SpanKind;
 use super::worker::Worker;
@@ -48,6 +52,9 @@ impl Faults {
         let traced = w.trace_begin(SpanKind::FaultSlow);
         let t = w.now();
         ctx.vcpus.fault_begin(self.vcpu, gfn);
+        if let Some(g) = &ctx.fault_gens {
+            g.begin(slot);
+        }
         let mark = write && self.dirty_logging;
         if mark && self.dirty_before_rmap {
             ctx.dirty.mark(gfn);
@@ -55,8 +62,14 @@ impl Faults {
         let out = ctx
             .rmap
             .map(&ctx.sptes, gfn, slot, make_spte(gfn, write), w);
+        if let Some(p) = &ctx.perturb {
+            p.fault_before_mark();
+        }
         if mark && !self.dirty_before_rmap && out == MapOutcome::Mapped {
             ctx.dirty.mark(gfn);
+        }
+        if let Some(g) = &ctx.fault_gens {
+            g.end(slot);
         }
         ctx.vcpus.fault_end(self.vcpu);
         match out {
@@ -81,18 +94,29 @@ impl Faults {
         let timed = w.counters.faults_fast.is_multiple_of(FAULT_FAST_SAMPLE);
         let t = if timed { w.now() } else { 0 };
         ctx.vcpus.fault_begin(self.vcpu, gfn);
-        if ctx.sptes.fast_fault_fix(slot, spte) {
+        if let Some(g) = &ctx.fault_gens {
+            g.begin(slot);
+        }
+        let fixed = ctx.sptes.fast_fault_fix(slot, spte);
+        if fixed {
+            if let Some(p) = &ctx.perturb {
+                p.fault_before_mark();
+            }
             if self.dirty_logging {
                 ctx.dirty.mark(gfn);
             }
-            ctx.vcpus.fault_end(self.vcpu);
+        }
+        if let Some(g) = &ctx.fault_gens {
+            g.end(slot);
+        }
+        ctx.vcpus.fault_end(self.vcpu);
+        if fixed {
             if timed {
                 w.record_since(Metric::FaultFast, t);
             }
             w.counters.faults_fast += 1;
             w.live(LiveField::Faults, 1);
         } else {
-            ctx.vcpus.fault_end(self.vcpu);
             w.counters.fast_fault_retries += 1;
         }
     }

@@ -12,7 +12,13 @@
 //!
 //! A [`Walker::round`] is those four steps, with the oracle's snapshot
 //! before the harvest and its check after the copy, both outside the
-//! round's timing. The `skip-flush` injected bug copies before the flush.
+//! round's timing, and, when walks are checked for missed sptes, the
+//! [`SpteCheck`] around every write-protect call (outside the walks' own
+//! timing, inside the round's). The `skip-flush` injected bug copies before
+//! the flush. The first violation either check finds is reported to the
+//! run ([`Shared::violation_found`]), which a torture may end on.
+//!
+//! [`Shared::violation_found`]: super::shared::Shared::violation_found
 //!
 //! [`RoleKind::Walker`]: crate::RoleKind::Walker
 
@@ -20,32 +26,65 @@ use super::memory::GuestMemory;
 use super::oracle::Oracle;
 use super::probe::SpanKind;
 use super::report::RoundSample;
+use super::spte_check::SpteCheck;
 use super::worker::Worker;
 use crate::clock;
+use crate::config::WorkloadKind;
 use crate::metrics::{LiveField, Metric};
-use rmap_impls::{Bug, Gfn};
+use rmap_impls::{Bug, Gfn, WalkStats};
 
 /// A round's record is kept for at most this many rounds.
 const MAX_ROUND_SAMPLES: usize = 100_000;
 
-/// The walker's state across rounds: the oracle, the harvest buffer, and
-/// the rounds it timed.
+/// `torture`: write-protect passes over the hot gfns per round (continuous
+/// walks; a round's flush and copy are slow next to a walk).
+const TORTURE_PASSES: usize = 8;
+
+/// The walker's state across rounds: the oracle, the missed-spte check, the
+/// harvest buffer, and the rounds it timed.
 pub(crate) struct Walker {
     pub(crate) oracle: Oracle,
+    /// When walks are checked for missed sptes.
+    pub(crate) spte_check: Option<SpteCheck>,
     harvest: Vec<Gfn>,
     pub(crate) rounds: Vec<RoundSample>,
-    /// `churn`: the gfns every round write-protects (the hot set).
+    /// `churn`, `torture`: the gfns every round write-protects (the hot set).
     walk_all: Option<Vec<Gfn>>,
+    /// Rounds run, warmup included.
+    round_no: u64,
 }
 
 impl Walker {
-    pub(crate) fn new(oracle: Oracle, walk_all: Option<Vec<Gfn>>) -> Self {
+    pub(crate) fn new(oracle: Oracle, spte_check: bool, walk_all: Option<Vec<Gfn>>) -> Self {
         Walker {
             oracle,
+            spte_check: spte_check.then(SpteCheck::default),
             harvest: Vec::new(),
             rounds: Vec::new(),
             walk_all,
+            round_no: 0,
         }
+    }
+
+    /// Write-protect `gfns` in one call, checked for missed sptes when the
+    /// run checks them.
+    fn write_protect(
+        spte_check: &mut Option<SpteCheck>,
+        round: u64,
+        gfns: &[Gfn],
+        w: &mut Worker<'_>,
+    ) -> WalkStats {
+        let ctx = w.ctx;
+        let check = spte_check.as_mut().zip(ctx.fault_gens.as_ref());
+        let Some((check, gens)) = check else {
+            return ctx.rmap.write_protect(&ctx.sptes, gfns, w);
+        };
+        check.before_walks(gfns, &ctx.sptes, gens);
+        let st = ctx.rmap.write_protect(&ctx.sptes, gfns, w);
+        if check.after_walks(gfns, round, &ctx.sptes, gens, &ctx.vcpus, &ctx.dirty) > 0 {
+            ctx.violation_found();
+        }
+        st
     }
 
     /// Round 0: copy everything (before any vCPU runs).
@@ -66,18 +105,25 @@ impl Walker {
         self.harvest.clear();
         ctx.dirty.harvest(&mut self.harvest);
         let batch = ctx.cfg.wp_batch.unwrap_or(u64::MAX).max(1) as usize;
-        // `churn` write-protects every hot gfn every round, dirty or not:
-        // continuous walks of the rmaps under churn. Protecting more than
-        // the harvest is always safe; only harvested pages are copied.
+        // `churn` and `torture` write-protect every hot gfn every round
+        // (`torture` several times), dirty or not: continuous walks of the
+        // rmaps under churn. Protecting more than the harvest is always
+        // safe; only harvested pages are copied.
         let walk = self.walk_all.as_deref().unwrap_or(&self.harvest);
+        let passes = match ctx.cfg.workload {
+            WorkloadKind::Torture => TORTURE_PASSES,
+            _ => 1,
+        };
         let mut protected = 0;
-        for gfns in walk.chunks(batch) {
-            w.walks_begin();
-            let st = ctx.rmap.write_protect(&ctx.sptes, gfns, w);
-            protected += st.protected;
-            w.counters.walk.add(&st);
-            w.live(LiveField::Walks, st.walks);
-            w.live(LiveField::Restarts, st.total_restarts());
+        for _ in 0..passes {
+            for gfns in walk.chunks(batch) {
+                w.walks_begin();
+                let st = Self::write_protect(&mut self.spte_check, self.round_no, gfns, w);
+                protected += st.protected;
+                w.counters.walk.add(&st);
+                w.live(LiveField::Walks, st.walks);
+                w.live(LiveField::Restarts, st.total_restarts());
+            }
         }
         let pages = self.harvest.len() as u64;
         // As Linux 3.10's `kvm_vm_ioctl_get_dirty_log`: flush only when
@@ -126,7 +172,19 @@ impl Walker {
             });
         }
 
+        self.after_copy(w);
+        self.round_no += 1;
+    }
+
+    /// The oracle's check after a round's copy; a new lost write is a
+    /// violation.
+    fn after_copy(&mut self, w: &Worker<'_>) {
+        let ctx = w.ctx;
+        let lost = self.oracle.lost_writes;
         self.oracle.after_copy(&ctx.mem, &ctx.dirty, &ctx.vcpus);
+        if self.oracle.lost_writes > lost {
+            ctx.violation_found();
+        }
     }
 
     /// The thread: rounds back to back until the run stops.
@@ -142,13 +200,16 @@ impl Walker {
         self.oracle.before_harvest(&ctx.mem);
         self.harvest.clear();
         ctx.dirty.harvest(&mut self.harvest);
-        ctx.rmap
-            .write_protect(&ctx.sptes, &self.harvest, &mut rmap_impls::NoObserver);
+        Self::write_protect(&mut self.spte_check, self.round_no, &self.harvest, w);
         ctx.vcpus.flush();
         for &g in &self.harvest {
             ctx.mem.copy(g);
         }
-        self.oracle.after_copy(&ctx.mem, &ctx.dirty, &ctx.vcpus);
+        self.after_copy(w);
+        let lost = self.oracle.lost_writes;
         self.oracle.final_check(&ctx.mem);
+        if self.oracle.lost_writes > lost {
+            ctx.violation_found();
+        }
     }
 }

@@ -10,11 +10,22 @@
 //! and grow again as vCPUs refault, which moves descriptors between rmaps
 //! through the pool; one operation in [`CHURN_FULL_ZAP`] is a full
 //! invalidation of the gfn.
+//!
+//! `torture` works on its hot gfns at `zap_rate`, in the flaw's shape:
+//! one operation drops a hot gfn's rmap to its single-spte form, unmapping
+//! every spte but alias 0's, one at a time (each its own `mmu_lock` hold,
+//! in a random order), then flushes; the vCPUs refault the others at once,
+//! so the rmap grows back into descriptors taken last-in-first-out from
+//! the pool, some of them freed by this rmap a moment ago, some by another.
+//! Alias 0's spte stays in the rmap through all of it (one operation in
+//! [`TORTURE_FULL_ZAP`] zaps the whole gfn): it is the spte a walk that
+//! stands on a recycled descriptor misses.
 
 use super::picker::hot_gfns;
 use super::probe::SpanKind;
 use super::worker::Worker;
 use crate::config::WorkloadKind;
+use rmap_impls::Gfn;
 use crate::metrics::{LiveField, Metric};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -22,6 +33,9 @@ use std::time::{Duration, Instant};
 
 /// `churn`: one operation in this many zaps a whole gfn.
 const CHURN_FULL_ZAP: u64 = 16;
+
+/// `torture`: one operation in this many zaps a whole gfn, alias 0 too.
+const TORTURE_FULL_ZAP: u64 = 64;
 
 /// A zapper that fell this far behind its schedule skips ahead.
 const MAX_LAG: Duration = Duration::from_millis(10);
@@ -32,9 +46,16 @@ pub(crate) fn zapper_main(w: &mut Worker<'_>) {
     let gfns = cfg.gfns();
     let mut rng = SmallRng::seed_from_u64(cfg.seed ^ 0x5A9_5A9);
     let churn = cfg.workload == WorkloadKind::Churn;
-    let hot = if churn { hot_gfns(cfg) } else { Vec::new() };
-    let period =
-        (!churn && cfg.zap_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / cfg.zap_rate));
+    let torture = cfg.workload == WorkloadKind::Torture;
+    let hot = if cfg.workload.hot() {
+        hot_gfns(cfg)
+    } else {
+        Vec::new()
+    };
+    // `churn` zaps back to back; the others at `zap_rate` (a `torture`
+    // that dropped rmaps back to back would hold `mmu_lock` against the
+    // very refaults that grow them again).
+    let period = (!churn && cfg.zap_rate > 0.0).then(|| Duration::from_secs_f64(1.0 / cfg.zap_rate));
     let mut next = Instant::now();
 
     while w.poll() {
@@ -49,6 +70,11 @@ pub(crate) fn zapper_main(w: &mut Worker<'_>) {
             } else if now - next > MAX_LAG {
                 next = now;
             }
+        }
+        if torture && !w.counters.zaps.is_multiple_of(TORTURE_FULL_ZAP) {
+            let g = hot[rng.gen_range(0..hot.len())];
+            drop_to_single_form(w, &mut rng, g);
+            continue;
         }
         let range = if churn {
             let g = hot[rng.gen_range(0..hot.len())];
@@ -65,6 +91,9 @@ pub(crate) fn zapper_main(w: &mut Worker<'_>) {
                 w.live(LiveField::Zaps, 1);
                 continue;
             }
+            g..g + 1
+        } else if torture {
+            let g = hot[rng.gen_range(0..hot.len())];
             g..g + 1
         } else {
             let n = cfg.zap_gfns.min(gfns);
@@ -84,4 +113,25 @@ pub(crate) fn zapper_main(w: &mut Worker<'_>) {
         w.counters.sptes_zapped += zapped;
         w.live(LiveField::Zaps, 1);
     }
+}
+
+/// `torture`: unmap every spte of rmap `g` but alias 0's, one at a time in
+/// a random order, then flush.
+fn drop_to_single_form(w: &mut Worker<'_>, rng: &mut SmallRng, g: Gfn) {
+    let ctx = w.ctx;
+    let aliases = ctx.cfg.aliases;
+    let t0 = w.now();
+    let first = rng.gen_range(0..aliases.max(2) - 1);
+    let survivor = if std::env::var_os("TSURV").is_some() { rng.gen_range(0..aliases) } else { 0 };
+    let mut zapped = 0;
+    for k in 0..aliases.saturating_sub(1) {
+        let alias = (survivor + 1 + (first + k) % (aliases - 1)) % aliases;
+        let slot = ctx.sptes.slot_id(alias, g);
+        zapped += ctx.rmap.unmap(&ctx.sptes, g, slot, w) as u64;
+    }
+    ctx.vcpus.flush();
+    w.record_since(Metric::Zap, t0);
+    w.counters.zaps += 1;
+    w.counters.sptes_zapped += zapped;
+    w.live(LiveField::Zaps, 1);
 }
