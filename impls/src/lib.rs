@@ -184,13 +184,13 @@ impl Bug {
     }
 
     /// Which of the lab's checks catch it (each is a test that expects the
-    /// violation).
+    /// violation; `lab list` adds what `lab check` measured on the machine).
     pub fn caught_by(self) -> &'static str {
         match self {
-            Bug::FillFromTail | Bug::TopDownWalk => "model checker (tests/loom.rs: entry_moved_under_walker) and stress test (tests/stress.rs)",
-            Bug::NoNullsCheck | Bug::StaleHeadRestart => "model checker (tests/loom.rs: case 3.c.2) and stress test (tests/stress.rs)",
-            Bug::SeqNoRetry => "model checker (tests/loom.rs: recycled_through_single_form, on seqlock and lockless-gen) and stress test on seqlock (on lockless-gen it is lockless's own flaw, which only the model checker reaches)",
-            Bug::DirtyBeforeRmap | Bug::SkipFlush => "migration oracle (lab check; harness/tests/run.rs)",
+            Bug::FillFromTail | Bug::TopDownWalk => "model checker (tests/loom.rs: entry_moved_under_walker), stress test (tests/stress.rs), and lab check's missed-spte check (torture workload)",
+            Bug::NoNullsCheck | Bug::StaleHeadRestart => "model checker (tests/loom.rs: case 3.c.2), stress test (tests/stress.rs), and lab check's missed-spte check (torture workload)",
+            Bug::SeqNoRetry => "model checker (tests/loom.rs: recycled_through_single_form, on seqlock and lockless-gen), stress test on seqlock, and lab check's missed-spte check on both (torture workload; on lockless-gen it is lockless's own flaw)",
+            Bug::DirtyBeforeRmap | Bug::SkipFlush => "migration oracle (lab check; workloads/tests/oracle.rs, harness/tests/run.rs)",
         }
     }
 }

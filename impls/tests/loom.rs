@@ -74,8 +74,9 @@
 //! | `entry_moved_under_walker` | R = [D: x v] -> [E: y w] | unmap x (v moves D.slot1 -> D.slot0); unmap y (v moves D.slot0 -> E.slot0, D freed, head(R) = E) | v w |
 //! | `recycled_through_single_form` | R = [D: x y] -> [E: v w]; Q = {a} | unmap x (y moves to D.slot0); unmap y (D freed, head(R) = E); unmap w (R = {v}, single form, E freed); map b to Q (E reused: Q = [E: a b]); map u to R (D reused: R = [D: v u] -> nulls(R), v copied in) | v |
 //! | `single_form_reused_elsewhere` | R = [D: v x]; Q = {a} | unmap x (R = {v}, D freed); map b to Q (D reused: Q = [D: a b]) | v |
+//! | `middle_desc_recycled_at_tail` | tail discipline: R = [D: x y] -> [E: s t] -> [F: v w] | unmap s, t (E emptied in the middle: D links to F, E freed); map z (F full: E reused as R's tail [E: z] -> nulls(R)) | x y v w |
 //!
-//! With the `backward-move` bug the chains follow the tail discipline
+//! With the `fill-from-tail` bug the chains follow the tail discipline
 //! instead: `entry_moved_under_walker` starts from R = [D: y w] -> [N: x v],
 //! and unmapping y moves v from N (ahead of the walker) into D (behind it).
 //!
@@ -83,15 +84,19 @@
 //!
 //! | design | scripts that break the walk guarantee |
 //! |---|---|
-//! | `lockless-gen`, `seqlock`, `rmap-lock` | none (walk and write-protect; `rmap-lock` unbounded too, `lockless-gen` unbounded for all scripts but the recycling one) |
-//! | `lockless` (faithful) | `recycled_through_single_form` only; the other nine hold also unbounded |
-//! | `lockless-gen` + `backward-move` / `top-down-walk` | `entry_moved_under_walker` |
+//! | `lockless-gen`, `seqlock`, `rmap-lock` | none (walk and write-protect; `rmap-lock` unbounded too, `lockless-gen` unbounded for all scripts but the recycling one); on the recycling script some interleaving restarts for `desc-seq` (`seqlock`: `rmap-seq`): the repair is what holds |
+//! | `lockless` (faithful) | `recycled_through_single_form` only (walk y, x; no restart); the other nine hold also unbounded |
+//! | `lockless` re-reading the head at its nulls (`weaker_repairs`) | recycled (ABA: head(R) is D again) |
+//! | `lockless-gen`'s count as a generation bumped once (`weaker_repairs`) | recycled (new generation, stale slots) |
+//! | the nulls walker over 2013's own remove, with or without the count (`remove_of_2013`) | `middle_desc_recycled_at_tail` |
+//! | `lockless-gen` + `fill-from-tail` / `top-down-walk` | `entry_moved_under_walker` |
 //! | `lockless-gen` + `no-nulls-check` | 3.b, 3.c.2, 3.c.3, recycled, single-form (tested on 3.c.2) |
 //! | `lockless-gen` + `stale-head-restart` | 3.b, 3.c.2, recycled, single-form (tested on 3.c.2) |
 //! | `seqlock` + `seq-no-retry` | 3.b, 3.c.1, 3.c.2, 3.c.3, entry-moved, recycled, single-form (tested on recycled) |
 //! | `lockless-gen` + `seq-no-retry` | recycled (it is `lockless` again) |
 //! | `more` read before the slots (`designs::lockless::more_first`) | recycled and single-form |
-//! | `lockless` with reuse deferred by a grace period | none, also unbounded |
+//! | `lockless` with reuse deferred by a grace period, a pool that must wait for it | none |
+//! | the same pool reusing a descriptor under the pinned walker instead | recycled |
 //!
 //! So the seed's case 3.c.1 as it argues it (the descriptor comes back as
 //! the new head and still links to the rest of the chain) holds; it fails
@@ -126,7 +131,14 @@
 //! * **Deferring reuse by a grace period closes it**
 //!   (`open_questions::deferred_reuse::*`): a pool that does not hand out a
 //!   freed descriptor while a walker is pinned (`desc.rs`, loom builds
-//!   only) passes every script, unbounded too. A descriptor's `more` is then
+//!   only) passes every script. It is built so that it could fail: one
+//!   descriptor per page, and no growth while a freed descriptor waits, so
+//!   every descriptor a writer takes while the walker is pinned is a reused
+//!   one, and the writer waits (under `mmu_lock`) for the walker to unpin;
+//!   the same pool that reuses the descriptor anyway fails the recycling
+//!   script (`deferred_pool_that_does_not_wait`). (A pool of four
+//!   descriptors per page that grew freely passed every script, unbounded
+//!   too, also without waiting: it never had to reuse.) A descriptor's `more` is then
 //!   fixed for as long as the walker can reach it, a freed descriptor keeps
 //!   its last contents (a free clears nothing), and an entry leaves a live
 //!   descriptor only by its removal or by a forward move to a slot the

@@ -123,14 +123,20 @@ impl Delay {
 }
 
 /// Perturbation (rcutorture's fuzzed delays): at every perturbation point a
-/// thread passes (in the rmap's walkers and writer sections, and in the
-/// fault paths), with probability `rate` it waits, `delay` says how, for up
-/// to `max`; the choices come from the run's seed. The rmap under test is
-/// then its perturbed build (`rmap_impls::perturb`), and the run says so.
+/// thread passes it waits with a probability (`rate` at a walker's points,
+/// `writer_rate` at a writer's and in the fault paths), `delay` says how,
+/// for up to `max`; the choices come from the run's seed. The rmap under
+/// test is then its perturbed build (`rmap_impls::perturb`), and the run
+/// says so.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Perturbation {
-    /// Probability of a delay at each point passed, in (0, 1].
+    /// Probability of a delay at each walker point passed, in [0, 1].
     pub rate: f64,
+    /// ... at each writer-section and fault-path point, in [0, 1]. Lower
+    /// than `rate` in `lab check`: a writer delayed inside `mmu_lock`, or a
+    /// vCPU inside its fault, holds up the very writes that must happen
+    /// inside a walker's window.
+    pub writer_rate: f64,
     pub delay: Delay,
     /// Longest delay (spin or sleep; a yield is one yield).
     pub max: Duration,
@@ -140,8 +146,9 @@ impl fmt::Display for Perturbation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}% of points, {} up to {:?}",
+            "{}% of walker points and {}% of writer and fault points, {} up to {:?}",
             self.rate * 100.0,
+            self.writer_rate * 100.0,
             self.delay.name(),
             self.max
         )
@@ -370,8 +377,10 @@ impl Config {
             }
         }
         if let Some(p) = self.perturb {
-            if !(p.rate > 0.0 && p.rate <= 1.0) {
-                return Err(ConfigError::PerturbRate(p.rate));
+            for r in [p.rate, p.writer_rate] {
+                if !(0.0..=1.0).contains(&r) {
+                    return Err(ConfigError::PerturbRate(r));
+                }
             }
             if p.max.is_zero() {
                 return Err(ConfigError::PerturbMax);

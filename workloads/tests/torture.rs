@@ -25,8 +25,9 @@ const MAX_RUNS: u64 = 12;
 const CAP: Duration = Duration::from_secs(10);
 
 /// `lab check`'s torture configuration: a small memslot, rmaps of three
-/// sptes in descriptors of two, four hot gfns, perturbed at 1% of the
-/// perturbation points, walks checked, ending at the first violation.
+/// sptes in descriptors of two, four hot gfns, perturbed at 5% of a walker's
+/// perturbation points and 0.5% of the others, walks checked, ending at the
+/// first violation.
 fn torture(impl_kind: ImplKind, bug: Option<Bug>, workload: WorkloadKind, seed: u64) -> Config {
     Config {
         impl_kind,
@@ -43,7 +44,8 @@ fn torture(impl_kind: ImplKind, bug: Option<Bug>, workload: WorkloadKind, seed: 
         warmup: Duration::from_millis(20),
         mmu_lock: LockKind::Park,
         perturb: Some(Perturbation {
-            rate: 0.01,
+            rate: 0.05,
+            writer_rate: 0.005,
             delay: Delay::Mix,
             max: Duration::from_micros(100),
         }),

@@ -186,9 +186,12 @@ pub struct VmArgs {
     /// churn, torture: number of hot gfns.
     #[arg(long, default_value_t = 8)]
     pub hot_gfns: u64,
-    /// Perturb: at each perturbation point, delay with this probability (1%, 0.01; off).
+    /// Perturb: at each of a walker's perturbation points, delay with this probability (5%, 0.05; off).
     #[arg(long, default_value = "off", value_parser = parse_rate)]
     pub perturb: f64,
+    /// ... and at each writer-section and fault-path point with this one (default: a tenth of --perturb).
+    #[arg(long, value_parser = parse_rate)]
+    pub perturb_writers: Option<f64>,
     /// How a perturbed run delays: spin, yield, sleep or mix.
     #[arg(long, default_value = "mix", value_parser = parse_delay)]
     pub perturb_delay: Delay,
@@ -275,8 +278,10 @@ impl VmArgs {
             tlb_burst: self.tlb_burst.max(1),
             hot_gfns: self.hot_gfns.max(1),
             sample_interval: None,
-            perturb: (self.perturb > 0.0).then_some(Perturbation {
+            perturb: (self.perturb > 0.0 || self.perturb_writers.unwrap_or(0.0) > 0.0).then_some(
+                Perturbation {
                 rate: self.perturb,
+                writer_rate: self.perturb_writers.unwrap_or(self.perturb / 10.0),
                 delay: self.perturb_delay,
                 max: self.perturb_max,
             }),

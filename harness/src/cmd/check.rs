@@ -7,8 +7,8 @@
 //! The defaults are tuned to make races likely rather than to be
 //! representative: the `torture` workload (the flaw's shape) and
 //! `dirty-log`, a small memslot (many vCPUs on few pages), small rmaps
-//! (three aliases, `desc_ext` 2), frequent zaps, perturbation at 1% of the
-//! perturbation points, and short runs. With `--inject-bug NAME` it runs the
+//! (three aliases, `desc_ext` 2), frequent zaps, perturbation at 5% of a
+//! walker's perturbation points and 0.5% of the others, and short runs. With `--inject-bug NAME` it runs the
 //! bug's twin of every requested design the bug applies to; with `--impl
 //! lockless` (and no bug) the faithful design. Either way it records in
 //! `<out>/bugs-reached.json` which checks caught it on this machine and the
@@ -35,7 +35,7 @@ use std::path::PathBuf;
     mut_arg("desc_ext", |a| a.default_value("2")),
     mut_arg("zap_rate", |a| a.default_value("20000")),
     mut_arg("hot_gfns", |a| a.default_value("4")),
-    mut_arg("perturb", |a| a.default_value("1%")),
+    mut_arg("perturb", |a| a.default_value("5%")),
 )]
 pub struct CheckArgs {
     /// Implementations: correct (every design but lockless), all, or a list.

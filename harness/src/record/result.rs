@@ -145,8 +145,10 @@ pub struct VmConfig {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PerturbConfig {
-    /// Probability of a delay at each perturbation point.
+    /// Probability of a delay at each of a walker's perturbation points.
     pub rate: f64,
+    /// ... at each writer-section and fault-path point.
+    pub writer_rate: f64,
     /// `spin`, `yield`, `sleep` or `mix`.
     pub delay: String,
     pub max_s: f64,

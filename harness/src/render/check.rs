@@ -24,7 +24,7 @@ pub fn table(
         format_ns(duration.as_nanos() as f64),
         format_size(mem),
         if perturb > 0.0 {
-            format!("perturbed at {}% of perturbation points", perturb * 100.0)
+            format!("perturbed at {}% of walker perturbation points", perturb * 100.0)
         } else {
             "not perturbed".to_string()
         },

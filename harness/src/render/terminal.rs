@@ -174,11 +174,12 @@ pub fn run_summary(r: &RunResult) {
     print_perf(r);
     if let Some(p) = r.config.part.vm().and_then(|c| c.perturb.as_ref()) {
         println!(
-            "perturbed: {} delays ({}, up to {}, at {}% of perturbation points): a torture, not a measurement",
+            "perturbed: {} delays ({}, up to {}, at {}% of walker and {}% of writer and fault perturbation points): a torture, not a measurement",
             p.delays.unwrap_or(0),
             p.delay,
             format_ns(p.max_s * 1e9),
-            p.rate * 100.0
+            p.rate * 100.0,
+            p.writer_rate * 100.0
         );
     }
     let v = &r.verdict;

@@ -290,6 +290,7 @@ pub fn config_json(cfg: &Config) -> RunConfig {
             gfns: cfg.gfns(),
             perturb: cfg.perturb.map(|p| results::PerturbConfig {
                 rate: p.rate,
+                writer_rate: p.writer_rate,
                 delay: p.delay.name().into(),
                 max_s: p.max.as_secs_f64(),
                 delays: None,

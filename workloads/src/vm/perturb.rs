@@ -45,18 +45,26 @@ fn next() -> u64 {
 
 /// The delays of one perturbed run.
 pub(crate) struct Perturber {
-    /// A point delays when the generator's next number is below this.
-    threshold: u64,
+    /// A walker's point delays when the generator's next number is below
+    /// this; a writer's or a fault's, below the other.
+    walker_threshold: u64,
+    writer_threshold: u64,
     delay: Delay,
     max_ns: u64,
     /// Delays taken, all threads (a delay is slow: one shared add is noise).
     delays: AtomicU64,
 }
 
+/// The generator's threshold for a probability.
+fn threshold(rate: f64) -> u64 {
+    (rate.clamp(0.0, 1.0) * u64::MAX as f64) as u64
+}
+
 impl Perturber {
     pub(crate) fn new(p: &Perturbation) -> Self {
         Perturber {
-            threshold: (p.rate.clamp(0.0, 1.0) * u64::MAX as f64) as u64,
+            walker_threshold: threshold(p.rate),
+            writer_threshold: threshold(p.writer_rate),
             delay: p.delay,
             max_ns: p.max.as_nanos().min(u64::MAX as u128) as u64,
             delays: AtomicU64::new(0),
@@ -73,12 +81,12 @@ impl Perturber {
     /// fault, adding it to the rmap) and marking its gfn dirty.
     #[inline]
     pub(crate) fn fault_before_mark(&self) {
-        self.maybe_delay();
+        self.maybe_delay(self.writer_threshold);
     }
 
     #[inline]
-    fn maybe_delay(&self) {
-        if next() >= self.threshold {
+    fn maybe_delay(&self, threshold: u64) {
+        if next() >= threshold {
             return;
         }
         // Relaxed: a count, read after the join.
@@ -104,8 +112,15 @@ impl Perturber {
 
 impl Perturb for Perturber {
     #[inline]
-    fn at(&self, _point: PerturbPoint) {
-        self.maybe_delay();
+    fn at(&self, point: PerturbPoint) {
+        match point {
+            PerturbPoint::WalkInDesc | PerturbPoint::WalkBetweenDescs => {
+                self.maybe_delay(self.walker_threshold)
+            }
+            PerturbPoint::WriterSection | PerturbPoint::MapBeforeRmapAdd => {
+                self.maybe_delay(self.writer_threshold)
+            }
+        }
     }
 }
 
@@ -116,6 +131,7 @@ mod tests {
     fn perturber(rate: f64) -> Perturber {
         Perturber::new(&Perturbation {
             rate,
+            writer_rate: rate,
             delay: Delay::Yield,
             max: Duration::from_micros(1),
         })

@@ -13,13 +13,16 @@
 //!
 //! `torture` works on its hot gfns at `zap_rate`, in the flaw's shape:
 //! one operation drops a hot gfn's rmap to its single-spte form, unmapping
-//! every spte but alias 0's, one at a time (each its own `mmu_lock` hold,
-//! in a random order), then flushes; the vCPUs refault the others at once,
-//! so the rmap grows back into descriptors taken last-in-first-out from
-//! the pool, some of them freed by this rmap a moment ago, some by another.
-//! Alias 0's spte stays in the rmap through all of it (one operation in
-//! [`TORTURE_FULL_ZAP`] zaps the whole gfn): it is the spte a walk that
-//! stands on a recycled descriptor misses.
+//! every spte but one, one at a time (each its own `mmu_lock` hold, in a
+//! random order), then flushes; the vCPUs refault the others at once, so
+//! the rmap grows back into descriptors taken last-in-first-out from the
+//! pool, some of them freed by this rmap a moment ago, some by another. The
+//! spte kept is alias 0's in three drops of four, so that it stays in the
+//! rmap through many flips (one operation in [`TORTURE_FULL_ZAP`] zaps the
+//! whole gfn): it is the spte a walk that stands on a recycled descriptor
+//! misses. A random alias's in the fourth puts the kept spte in any slot of
+//! a descriptor, where a walker reading slots in the wrong order misses it
+//! as it moves down.
 
 use super::picker::hot_gfns;
 use super::probe::SpanKind;
@@ -36,6 +39,10 @@ const CHURN_FULL_ZAP: u64 = 16;
 
 /// `torture`: one operation in this many zaps a whole gfn, alias 0 too.
 const TORTURE_FULL_ZAP: u64 = 64;
+
+/// `torture`: one drop to the single form in this many keeps a random
+/// alias's spte instead of alias 0's.
+const TORTURE_ANY_SURVIVOR: u32 = 4;
 
 /// A zapper that fell this far behind its schedule skips ahead.
 const MAX_LAG: Duration = Duration::from_millis(10);
@@ -115,14 +122,19 @@ pub(crate) fn zapper_main(w: &mut Worker<'_>) {
     }
 }
 
-/// `torture`: unmap every spte of rmap `g` but alias 0's, one at a time in
-/// a random order, then flush.
+/// `torture`: unmap every spte of rmap `g` but one (alias 0's, or one in
+/// [`TORTURE_ANY_SURVIVOR`] times a random alias's), one at a time in a
+/// random order, then flush.
 fn drop_to_single_form(w: &mut Worker<'_>, rng: &mut SmallRng, g: Gfn) {
     let ctx = w.ctx;
     let aliases = ctx.cfg.aliases;
     let t0 = w.now();
     let first = rng.gen_range(0..aliases.max(2) - 1);
-    let survivor = if std::env::var_os("TSURV").is_some() { rng.gen_range(0..aliases) } else { 0 };
+    let survivor = if rng.gen_range(0..TORTURE_ANY_SURVIVOR) == 0 {
+        rng.gen_range(0..aliases)
+    } else {
+        0
+    };
     let mut zapped = 0;
     for k in 0..aliases.saturating_sub(1) {
         let alias = (survivor + 1 + (first + k) % (aliases - 1)) % aliases;
