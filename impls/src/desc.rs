@@ -69,9 +69,18 @@
 //! walkers pinned *before* the free), so a checker that finds no miss
 //! under it says the grace period closes the hole, at least in the models.
 //! Normal builds have neither the count nor the limbo list.
+//!
+//! A deferring pool does not grow while a descriptor waits in limbo: an
+//! `alloc` that finds the free list empty, a walker pinned and something in
+//! limbo must wait for the walker ([`Exhausted::Wait`], the grace period
+//! honoured) or take the limbo's last descriptor anyway
+//! ([`Exhausted::ReuseAnyway`], the variant that shows the model can fail).
+//! With one descriptor per page, as the models build it, every descriptor a
+//! writer takes while a walker is pinned is then a reused one: the model
+//! cannot pass on fresh memory alone.
 
 #[cfg(loom)]
-use crate::primitive::fence;
+use crate::primitive::{fence, spin_hint};
 use crate::primitive::{AtomicUsize, Mutex, Ordering};
 use crate::spte::{Gfn, SlotId};
 use std::ptr::NonNull;
@@ -318,9 +327,22 @@ pub(crate) struct DescPool {
     /// Bump each descriptor's `seq` around its setup (`lockless-gen` only).
     seq: bool,
     inner: Mutex<PoolInner>,
-    /// Walkers pinned on this pool; `Some` when reuse is deferred.
+    /// Walkers pinned on this pool, and what an allocation does when only
+    /// limbo is left; `Some` when reuse is deferred.
     #[cfg(loom)]
-    pinned: Option<AtomicUsize>,
+    deferred: Option<(AtomicUsize, Exhausted)>,
+}
+
+/// What a deferring pool's `alloc` does when its free list is empty, a
+/// walker is pinned and freed descriptors wait in limbo (loom models only;
+/// see "Deferred reuse").
+#[cfg(loom)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exhausted {
+    /// Wait until no walker is pinned (the grace period).
+    Wait,
+    /// Reuse the last descriptor freed, under the pinned walker.
+    ReuseAnyway,
 }
 
 /// A walker's read-side section on a pool under loom: counted when the pool
@@ -355,7 +377,7 @@ impl DescPool {
                 limbo: Vec::new(),
             }),
             #[cfg(loom)]
-            pinned: None,
+            deferred: None,
         }
     }
 
@@ -379,7 +401,8 @@ impl DescPool {
     /// Under loom: count the walker when reuse is deferred.
     #[cfg(loom)]
     pub(crate) fn pin(&self) -> PoolGuard<'_> {
-        if let Some(pinned) = &self.pinned {
+        let pinned = self.deferred.as_ref().map(|(pinned, _)| pinned);
+        if let Some(pinned) = pinned {
             // Relaxed, then a SeqCst fence that pairs with the one in
             // `alloc`: either that writer's check sees this walker pinned,
             // or this walker's loads after the fence see every unlink the
@@ -387,14 +410,15 @@ impl DescPool {
             pinned.fetch_add(1, Ordering::Relaxed);
             fence(Ordering::SeqCst);
         }
-        PoolGuard(self.pinned.as_ref())
+        PoolGuard(pinned)
     }
 
     /// Loom models only: from now on a freed descriptor is not handed out
-    /// while any walker is pinned (see "Deferred reuse").
+    /// while any walker is pinned, and `exhausted` says what an allocation
+    /// does when nothing else is left (see "Deferred reuse").
     #[cfg(loom)]
-    pub(crate) fn defer_reuse(&mut self) {
-        self.pinned = Some(AtomicUsize::new(0));
+    pub(crate) fn defer_reuse(&mut self, exhausted: Exhausted) {
+        self.deferred = Some((AtomicUsize::new(0), exhausted));
     }
 
     pub(crate) fn desc_ext(&self) -> usize {
@@ -420,19 +444,29 @@ impl DescPool {
     /// that order, before the writer touches anything else. Its slots are
     /// all holes.
     pub(crate) fn alloc(&self) -> DescRef {
-        let d = {
+        #[allow(clippy::never_loop, reason = "only a waiting loom pool loops")]
+        let d = loop {
             let mut inner = self.inner.lock().unwrap();
             #[cfg(loom)]
-            if let Some(pinned) = &self.pinned {
+            if let Some((pinned, exhausted)) = &self.deferred {
                 // SeqCst fence: pairs with the fence in `pin`. Acquire:
                 // pairs with the Release in `PoolGuard::drop`.
                 fence(Ordering::SeqCst);
                 if pinned.load(Ordering::Acquire) == 0 {
                     let limbo = std::mem::take(&mut inner.limbo);
                     inner.free.extend(limbo);
+                } else if inner.free.is_empty() && !inner.limbo.is_empty() {
+                    match exhausted {
+                        Exhausted::ReuseAnyway => break inner.limbo.pop().unwrap(),
+                        Exhausted::Wait => {
+                            drop(inner);
+                            spin_hint();
+                            continue;
+                        }
+                    }
                 }
             }
-            match inner.free.pop() {
+            break match inner.free.pop() {
                 Some(d) => d,
                 None => {
                     let stride = self.stride();
@@ -448,7 +482,7 @@ impl DescPool {
                     inner.pages.push(page);
                     DescRef(first)
                 }
-            }
+            };
         };
         if self.seq {
             let seq = d.seq().load(Ordering::Relaxed);
@@ -486,7 +520,7 @@ impl DescPool {
     pub(crate) fn free(&self, d: DescRef) {
         let mut inner = self.inner.lock().unwrap();
         #[cfg(loom)]
-        if self.pinned.is_some() {
+        if self.deferred.is_some() {
             inner.limbo.push(d);
             return;
         }

@@ -16,6 +16,11 @@ pub enum MapOutcome {
     AlreadyPresent,
 }
 
+/// The work a batch of write-protect walks does at its end
+/// ([`Rmap::write_protect_then`]): it gets the batch's statistics and the
+/// observer, which may be inside `mmu_lock`.
+pub type BatchEnd<'a> = dyn FnMut(&WalkStats, &mut dyn Observer) + 'a;
+
 /// A reverse map for every gfn of one memslot, with its own synchronisation.
 ///
 /// **What a walk guarantees.** Every spte that is present, and in rmap
@@ -76,7 +81,7 @@ pub trait Rmap: Send + Sync {
         sptes: &SpteTable,
         gfns: &[Gfn],
         obs: &mut dyn Observer,
-        end: &mut dyn FnMut(&WalkStats, &mut dyn Observer),
+        end: &mut BatchEnd<'_>,
     ) -> WalkStats {
         let st = self.write_protect(sptes, gfns, obs);
         end(&st, obs);

@@ -25,13 +25,19 @@ pub enum WorkloadKind {
     Churn,
     /// The same vCPU traffic with no dirty logging: the baseline.
     Idle,
+    /// The flaw's shape: the rmaps of a few hot gfns dropped to their
+    /// single-spte form and grown again, so that descriptors are reused at
+    /// once into the same rmap and into others, against continuous
+    /// write-protect walks of those gfns, each checked for a missed spte.
+    Torture,
 }
 
 impl WorkloadKind {
-    pub const ALL: [WorkloadKind; 3] = [
+    pub const ALL: [WorkloadKind; 4] = [
         WorkloadKind::DirtyLog,
         WorkloadKind::Churn,
         WorkloadKind::Idle,
+        WorkloadKind::Torture,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,6 +45,7 @@ impl WorkloadKind {
             WorkloadKind::DirtyLog => "dirty-log",
             WorkloadKind::Churn => "churn",
             WorkloadKind::Idle => "idle",
+            WorkloadKind::Torture => "torture",
         }
     }
 
@@ -51,7 +58,14 @@ impl WorkloadKind {
             WorkloadKind::DirtyLog => "pre-copy migration: vCPU writes, back-to-back dirty-log rounds, zaps at --zap-rate; ends with the migration oracle",
             WorkloadKind::Churn => "a few hot gfns with long chains: heavy zap + refault against continuous write-protect walks (restart/retry stress), with the oracle",
             WorkloadKind::Idle => "the same vCPU traffic with no dirty logging: the baseline for interference ratios",
+            WorkloadKind::Torture => "the flaw's shape: a few hot gfns whose rmaps drop to one spte and grow again (descriptors reused at once, into the same rmap and others) against continuous write-protect walks, each checked for a missed spte",
         }
+    }
+
+    /// Works on a few hot gfns (`Config::hot_gfns`), which every round
+    /// write-protects whether dirty or not.
+    pub fn hot(self) -> bool {
+        matches!(self, WorkloadKind::Churn | WorkloadKind::Torture)
     }
 }
 
@@ -83,6 +97,69 @@ impl Pattern {
         [Pattern::Uniform, Pattern::Zipf, Pattern::Sequential]
             .into_iter()
             .find(|p| p.name() == s)
+    }
+}
+
+/// How a perturbed run delays at a perturbation point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delay {
+    /// Busy-wait on the clock.
+    Spin,
+    /// Give up the CPU once.
+    Yield,
+    /// Sleep.
+    Sleep,
+    /// One of the three, at random.
+    Mix,
+}
+
+impl Delay {
+    pub const ALL: [Delay; 4] = [Delay::Spin, Delay::Yield, Delay::Sleep, Delay::Mix];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Delay::Spin => "spin",
+            Delay::Yield => "yield",
+            Delay::Sleep => "sleep",
+            Delay::Mix => "mix",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == s)
+    }
+}
+
+/// Perturbation (rcutorture's fuzzed delays): at every perturbation point a
+/// thread passes it waits with a probability (`rate` at a walker's points,
+/// `writer_rate` at a writer's and in the fault paths), `delay` says how,
+/// for up to `max`; the choices come from the run's seed. The rmap under
+/// test is then its perturbed build (`rmap_impls::perturb`), and the run
+/// says so.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Perturbation {
+    /// Probability of a delay at each walker point passed, in [0, 1].
+    pub rate: f64,
+    /// ... at each writer-section and fault-path point, in [0, 1]. Lower
+    /// than `rate` in `lab check`: a writer delayed inside `mmu_lock`, or a
+    /// vCPU inside its fault, holds up the very writes that must happen
+    /// inside a walker's window.
+    pub writer_rate: f64,
+    pub delay: Delay,
+    /// Longest delay (spin or sleep; a yield is one yield).
+    pub max: Duration,
+}
+
+impl fmt::Display for Perturbation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}% of walker points and {}% of writer and fault points, {} up to {:?}",
+            self.rate * 100.0,
+            self.writer_rate * 100.0,
+            self.delay.name(),
+            self.max
+        )
     }
 }
 
@@ -190,6 +267,16 @@ pub struct Config {
     /// Cut the measured phase into intervals of this length and report each
     /// interval's histograms and counters (`lab profile`).
     pub sample_interval: Option<Duration>,
+    /// Delays at the perturbation points (`lab check`); `None`: the rmap's
+    /// unperturbed build, whose points compile to nothing.
+    pub perturb: Option<Perturbation>,
+    /// Check every write-protect walk for a missed spte (`lab check`; the
+    /// `torture` workload always does). Off, a run pays one branch per
+    /// fault and one per write-protect call for it, and nothing in a walk.
+    pub spte_check: bool,
+    /// End the run at the first violation (a missed spte or a lost write):
+    /// `lab check` measures the time to the first detection.
+    pub stop_on_violation: bool,
 }
 
 impl Default for Config {
@@ -219,6 +306,9 @@ impl Default for Config {
             tlb_burst: 4,
             hot_gfns: 8,
             sample_interval: None,
+            perturb: None,
+            spte_check: false,
+            stop_on_violation: false,
         }
     }
 }
@@ -235,6 +325,8 @@ pub enum ConfigError {
     NoDuration,
     BugNotApplicable(Bug, ImplKind),
     TooManyVcpus(u32),
+    PerturbRate(f64),
+    PerturbMax,
 }
 
 impl fmt::Display for ConfigError {
@@ -258,6 +350,8 @@ impl fmt::Display for ConfigError {
                 write!(f, "bug '{b}' does not apply to '{k}' (it applies to: {})", to.join(", "))
             }
             ConfigError::TooManyVcpus(n) => write!(f, "--vcpus {n} is more than the lab supports (4096)"),
+            ConfigError::PerturbRate(r) => write!(f, "--perturb {r} is out of range (a probability: 0 for none, up to 1 or 100%)"),
+            ConfigError::PerturbMax => write!(f, "--perturb-max must be longer than 0"),
         }
     }
 }
@@ -280,9 +374,14 @@ impl Config {
         self.workload != WorkloadKind::Idle
     }
 
-    /// The workload has a zapper (`churn` always zaps).
+    /// The workload has a zapper (`churn` and `torture` always zap).
     pub fn zapping(&self) -> bool {
-        self.workload == WorkloadKind::Churn || self.zap_rate > 0.0
+        self.workload.hot() || self.zap_rate > 0.0
+    }
+
+    /// Write-protect walks are checked for missed sptes.
+    pub fn checks_sptes(&self) -> bool {
+        (self.spte_check || self.workload == WorkloadKind::Torture) && self.dirty_logging()
     }
 
     /// Host bytes the run will allocate, for the "beyond the machine"
@@ -354,6 +453,16 @@ impl Config {
         if let Some(b) = self.bug {
             if !b.applies_to().contains(&self.impl_kind) {
                 return Err(ConfigError::BugNotApplicable(b, self.impl_kind));
+            }
+        }
+        if let Some(p) = self.perturb {
+            for r in [p.rate, p.writer_rate] {
+                if !(0.0..=1.0).contains(&r) {
+                    return Err(ConfigError::PerturbRate(r));
+                }
+            }
+            if p.max.is_zero() {
+                return Err(ConfigError::PerturbMax);
             }
         }
         Ok(())

@@ -7,8 +7,12 @@ pub mod kvm;
 pub mod metrics;
 mod vm;
 
-pub use config::{Config, ConfigError, Pattern, Regions, TlbFlush, WorkloadKind};
+pub use config::{
+    Config, ConfigError, Delay, Pattern, Perturbation, Regions, TlbFlush, WorkloadKind,
+};
 pub use metrics::{
     Counters, Live, LockName, Metric, RoleKind, METRIC_NAMES, PREEMPT_SAMPLE, RMAP_LOCK_SAMPLE,
 };
-pub use vm::{run, IntervalSample, NoProbe, Probe, RoundSample, RunReport, SpanKind, Verdict};
+pub use vm::{
+    run, IntervalSample, MissedSpte, NoProbe, Probe, RoundSample, RunReport, SpanKind, Verdict,
+};

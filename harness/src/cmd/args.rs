@@ -7,7 +7,7 @@ use crate::record::units::{parse_duration, parse_size};
 use crate::session::perf::PerfSpec;
 use clap::Args;
 use rmap_impls::{Bug, ImplKind, LockKind};
-use rmap_workloads::{Config, Pattern, Regions, TlbFlush, WorkloadKind};
+use rmap_workloads::{Config, Delay, Pattern, Perturbation, Regions, TlbFlush, WorkloadKind};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -48,6 +48,27 @@ fn parse_workload(s: &str) -> Result<WorkloadKind, String> {
 fn parse_pattern(s: &str) -> Result<Pattern, String> {
     Pattern::from_name(s)
         .ok_or_else(|| format!("unknown pattern '{s}' (uniform, zipf, sequential)"))
+}
+
+fn parse_delay(s: &str) -> Result<Delay, String> {
+    Delay::from_name(s).ok_or_else(|| format!("unknown delay '{s}' (spin, yield, sleep, mix)"))
+}
+
+/// `--perturb`: a probability per perturbation point, `0.01` or `1%`; `0`
+/// or `off` for none.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    let bad = || format!("'{s}' is not a rate (expected e.g. 1%, 0.01, or off)");
+    let r = match s.trim() {
+        "off" => 0.0,
+        t => match t.strip_suffix('%') {
+            Some(p) => p.trim().parse::<f64>().map_err(|_| bad())? / 100.0,
+            None => t.parse::<f64>().map_err(|_| bad())?,
+        },
+    };
+    if !(0.0..=1.0).contains(&r) {
+        return Err(format!("'{s}' is out of range (0 to 100%)"));
+    }
+    Ok(r)
 }
 
 fn parse_regions(s: &str) -> Result<Regions, String> {
@@ -173,9 +194,21 @@ pub struct VmArgs {
     /// Guest writes per guest-mode entry (writes through one cached translation).
     #[arg(long, default_value_t = 4)]
     pub tlb_burst: u32,
-    /// churn: number of hot gfns.
+    /// churn, torture: number of hot gfns.
     #[arg(long, default_value_t = 8)]
     pub hot_gfns: u64,
+    /// Perturb: at each of a walker's perturbation points, delay with this probability (5%, 0.05; off).
+    #[arg(long, default_value = "off", value_parser = parse_rate)]
+    pub perturb: f64,
+    /// ... and at each writer-section and fault-path point with this one (default: a tenth of --perturb).
+    #[arg(long, value_parser = parse_rate)]
+    pub perturb_writers: Option<f64>,
+    /// How a perturbed run delays: spin, yield, sleep or mix.
+    #[arg(long, default_value = "mix", value_parser = parse_delay)]
+    pub perturb_delay: Delay,
+    /// Longest perturbation delay.
+    #[arg(long, default_value = "100us", value_parser = parse_duration)]
+    pub perturb_max: Duration,
 }
 
 /// Where results go and how a run shows itself.
@@ -258,6 +291,16 @@ impl VmArgs {
             tlb_burst: self.tlb_burst.max(1),
             hot_gfns: self.hot_gfns.max(1),
             sample_interval: None,
+            perturb: (self.perturb > 0.0 || self.perturb_writers.unwrap_or(0.0) > 0.0).then_some(
+                Perturbation {
+                    rate: self.perturb,
+                    writer_rate: self.perturb_writers.unwrap_or(self.perturb / 10.0),
+                    delay: self.perturb_delay,
+                    max: self.perturb_max,
+                },
+            ),
+            spte_check: false,
+            stop_on_violation: false,
         };
         cfg.mmu_lock = match self.mmu_lock {
             LockChoice::Kind(k) => k,

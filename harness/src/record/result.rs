@@ -146,6 +146,27 @@ pub struct VmConfig {
     pub tlb_burst: u32,
     pub hot_gfns: u64,
     pub gfns: u64,
+    /// The delays of a perturbed run (`--perturb`); absent: not perturbed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perturb: Option<PerturbConfig>,
+    /// Write-protect walks were checked for missed sptes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spte_check: Option<bool>,
+}
+
+/// `rmap_workloads::Perturbation`, as the result file keeps it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PerturbConfig {
+    /// Probability of a delay at each of a walker's perturbation points.
+    pub rate: f64,
+    /// ... at each writer-section and fault-path point.
+    pub writer_rate: f64,
+    /// `spin`, `yield`, `sleep` or `mix`.
+    pub delay: String,
+    pub max_s: f64,
+    /// Delays the run took.
+    pub delays: Option<u64>,
 }
 
 /// The real VM's parameters (`lab calibrate`).
@@ -168,13 +189,20 @@ pub struct KvmConfig {
     pub guest_cpl: Option<u8>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Verdict {
     pub lost_writes: u64,
     pub rmap_inconsistencies: u64,
     pub ok: bool,
     #[serde(default)]
     pub lost_write_gfns: Vec<u64>,
+    /// sptes a write-protect walk left writable (the missed-spte check);
+    /// absent where walks were not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed_sptes: Option<u64>,
+    /// Seconds from the start of the run to its first violation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_violation_s: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -93,6 +93,9 @@ pub fn run_header(cfg: &Config) {
     if let Some(flaw) = cfg.impl_kind.flaw() {
         println!("  ! {}: {flaw}", cfg.impl_kind);
     }
+    if let Some(p) = cfg.perturb {
+        println!("  ! perturbed ({p}): a torture, not a measurement");
+    }
     if let Some(s) = warnings::oversubscription(cfg.vcpus, threads, online_cpus(), cfg.mmu_lock) {
         println!("  ! {s}");
     }
@@ -211,8 +214,22 @@ pub fn run_summary(r: &RunResult) {
         );
     }
     print_perf(r);
+    if let Some(p) = r.config.part.vm().and_then(|c| c.perturb.as_ref()) {
+        println!(
+            "perturbed: {} delays ({}, up to {}, at {}% of walker and {}% of writer and fault perturbation points): a torture, not a measurement",
+            p.delays.unwrap_or(0),
+            p.delay,
+            format_ns(p.max_s * 1e9),
+            p.rate * 100.0,
+            p.writer_rate * 100.0
+        );
+    }
     let v = &r.verdict;
     let rounds = vm.rounds_checked;
+    let missed = match v.missed_sptes {
+        Some(n) => format!(", {n} missed sptes"),
+        None => String::new(),
+    };
     if r.workload == "idle" {
         println!(
             "verdict: {} (idle: no dirty logging, so no migration oracle; {} rmaps inconsistent)",
@@ -221,11 +238,16 @@ pub fn run_summary(r: &RunResult) {
         );
     } else if v.ok {
         println!(
-            "verdict: OK: 0 lost writes over {rounds} checked rounds and the final copy; every rmap matches its sptes"
+            "verdict: OK: 0 lost writes over {rounds} checked rounds and the final copy{}; every rmap matches its sptes",
+            if v.missed_sptes.is_some() {
+                ", no walk missed an spte"
+            } else {
+                ""
+            }
         );
     } else {
         println!(
-            "verdict: VIOLATION: {} lost writes (gfns {:?}), {} rmaps inconsistent, over {rounds} checked rounds",
+            "verdict: VIOLATION: {} lost writes (gfns {:?}){missed}, {} rmaps inconsistent, over {rounds} checked rounds",
             v.lost_writes, v.lost_write_gfns, v.rmap_inconsistencies
         );
     }

@@ -223,11 +223,17 @@ pub fn to_result(
     // Every round is in the `walker.round` histogram; the series keeps an
     // even sample so a result file stays small.
     let step = round_step(report.rounds.len());
+    let mut config = config_json(cfg);
+    if let Part::Vm(vm) = &mut config.part {
+        if let Some(p) = &mut vm.perturb {
+            p.delays = Some(report.perturb_delays);
+        }
+    }
     let mut result = RunResult {
         schema: SCHEMA.into(),
         impl_name: cfg.impl_kind.name().into(),
         workload: cfg.workload.name().into(),
-        config: config_json(cfg),
+        config,
         machine,
         lab_version: env!("CARGO_PKG_VERSION").into(),
         started_at,
@@ -238,6 +244,11 @@ pub fn to_result(
             rmap_inconsistencies: report.verdict.rmap_inconsistencies,
             ok: report.verdict.ok(),
             lost_write_gfns: report.verdict.lost_write_gfns.clone(),
+            missed_sptes: report
+                .verdict
+                .sptes_checked
+                .then_some(report.verdict.missed_sptes),
+            first_violation_s: report.first_violation.map(|d| d.as_secs_f64()),
         },
         metrics,
         counters,
@@ -311,6 +322,14 @@ pub fn config_json(cfg: &Config) -> RunConfig {
             tlb_burst: cfg.tlb_burst,
             hot_gfns: cfg.hot_gfns,
             gfns: cfg.gfns(),
+            perturb: cfg.perturb.map(|p| results::PerturbConfig {
+                rate: p.rate,
+                writer_rate: p.writer_rate,
+                delay: p.delay.name().into(),
+                max_s: p.max.as_secs_f64(),
+                delays: None,
+            }),
+            spte_check: cfg.checks_sptes().then_some(true),
         }),
     }
 }

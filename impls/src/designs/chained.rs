@@ -44,8 +44,9 @@ use crate::chain::{first_entry, Chain, DirectHead, HeadCell};
 use crate::desc::DescPool;
 use crate::lock::MmuLock;
 use crate::observer::{NoObserver, Observer};
+use crate::perturb::{PerturbPoint, Points, Unperturbed};
 use crate::primitive::AtomicUsize;
-use crate::rmap::{write_protect_each, MapOutcome, Rmap, RmapConfig};
+use crate::rmap::{write_protect_each, BatchEnd, MapOutcome, Rmap, RmapConfig};
 use crate::spte::{is_present, Gfn, SlotId, SpteTable};
 use crate::stats::WalkStats;
 use std::marker::PhantomData;
@@ -144,26 +145,36 @@ pub(crate) trait Walker<S: Section>: 'static {
     const READS_DESC_SEQ: bool = false;
 
     /// Walk rmap `gfn` inside a batch, calling `f` on each spte slot, with
-    /// the guarantee of the [`Rmap`] trait; report locks taken and failed
-    /// passes to `obs`.
+    /// the guarantee of the [`Rmap`] trait; `p` is the design's perturbation
+    /// points (`perturb.rs`); report locks taken and failed passes to `obs`.
     fn walk(
         c: &Chains,
         section: &S,
+        p: &impl Points,
         gfn: Gfn,
         f: &mut impl FnMut(SlotId),
         obs: &mut dyn Observer,
     ) -> WalkStats;
 }
 
-/// A chain design: walker `W`, section `S`, chain discipline `C`.
-pub(crate) struct ChainRmap<W, S, C> {
+/// A chain design: walker `W`, section `S`, chain discipline `C`, and its
+/// perturbation points `P` (none, unless a torture asks: `perturb.rs`).
+pub(crate) struct ChainRmap<W, S, C, P = Unperturbed> {
     pub(crate) chains: Chains,
     pub(crate) section: S,
+    perturb: P,
     design: PhantomData<fn() -> (W, C)>,
 }
 
-impl<W: Walker<S>, S: Section, C: Chain> ChainRmap<W, S, C> {
-    pub(crate) fn new(cfg: &RmapConfig) -> Self {
+impl<W: Walker<S>, S: Section, C: Chain, P: Points> ChainRmap<W, S, C, P> {
+    pub(crate) fn new(cfg: &RmapConfig) -> Self
+    where
+        P: Default,
+    {
+        Self::with_points(cfg, P::default())
+    }
+
+    pub(crate) fn with_points(cfg: &RmapConfig, perturb: P) -> Self {
         ChainRmap {
             chains: Chains {
                 heads: (0..cfg.gfns).map(|_| AtomicUsize::new(0)).collect(),
@@ -171,6 +182,7 @@ impl<W: Walker<S>, S: Section, C: Chain> ChainRmap<W, S, C> {
                 mmu_lock: MmuLock::new(cfg.mmu_lock),
             },
             section: S::new(cfg.gfns),
+            perturb,
             design: PhantomData,
         }
     }
@@ -178,8 +190,8 @@ impl<W: Walker<S>, S: Section, C: Chain> ChainRmap<W, S, C> {
     /// Loom models only: defer the reuse of freed descriptors until no
     /// walker is pinned, instead of handing them out at once (`desc.rs`).
     #[cfg(loom)]
-    pub(crate) fn with_deferred_reuse(mut self) -> Self {
-        self.chains.pool.defer_reuse();
+    pub(crate) fn with_deferred_reuse(mut self, exhausted: crate::desc::Exhausted) -> Self {
+        self.chains.pool.defer_reuse(exhausted);
         self
     }
 
@@ -193,6 +205,7 @@ impl<W: Walker<S>, S: Section, C: Chain> ChainRmap<W, S, C> {
         change: impl FnOnce(&S::Cell<'a>) -> R,
     ) -> R {
         let (cell, open) = self.section.open(self.chains.head(gfn), gfn, obs);
+        self.perturb.at(PerturbPoint::WriterSection);
         let r = change(&cell);
         self.section.close(cell, open, obs);
         r
@@ -213,7 +226,7 @@ impl<W: Walker<S>, S: Section, C: Chain> ChainRmap<W, S, C> {
     }
 }
 
-impl<W: Walker<S>, S: Section, C: Chain> ChainRmap<W, S, C> {
+impl<W: Walker<S>, S: Section, C: Chain, P: Points> ChainRmap<W, S, C, P> {
     /// `write_protect_then` with its `end` known at compile time, so that
     /// a plain `write_protect` (an empty `end`) pays nothing for it.
     #[inline]
@@ -226,7 +239,14 @@ impl<W: Walker<S>, S: Section, C: Chain> ChainRmap<W, S, C> {
     ) -> WalkStats {
         let walks = |obs: &mut dyn Observer| {
             write_protect_each(sptes, gfns, obs, |gfn, p, obs| {
-                W::walk(&self.chains, &self.section, gfn, &mut |s| p.protect(s), obs)
+                W::walk(
+                    &self.chains,
+                    &self.section,
+                    &self.perturb,
+                    gfn,
+                    &mut |s| p.protect(s),
+                    obs,
+                )
             })
         };
         match W::BATCH {
@@ -246,7 +266,7 @@ impl<W: Walker<S>, S: Section, C: Chain> ChainRmap<W, S, C> {
     }
 }
 
-impl<W: Walker<S>, S: Section, C: Chain> Rmap for ChainRmap<W, S, C> {
+impl<W: Walker<S>, S: Section, C: Chain, P: Points> Rmap for ChainRmap<W, S, C, P> {
     fn name(&self) -> &'static str {
         W::NAME
     }
@@ -265,6 +285,7 @@ impl<W: Walker<S>, S: Section, C: Chain> Rmap for ChainRmap<W, S, C> {
                 return MapOutcome::AlreadyPresent;
             }
             sptes.install(slot, spte);
+            self.perturb.at(PerturbPoint::MapBeforeRmapAdd);
             self.change(gfn, obs, |h| C::add(pool, h, gfn, slot));
             MapOutcome::Mapped
         })
@@ -292,6 +313,7 @@ impl<W: Walker<S>, S: Section, C: Chain> Rmap for ChainRmap<W, S, C> {
                         sptes.clear(s);
                         C::remove(pool, h, gfn, s);
                         zapped += 1;
+                        self.perturb.at(PerturbPoint::WriterSection);
                     }
                 });
             }
@@ -308,14 +330,14 @@ impl<W: Walker<S>, S: Section, C: Chain> Rmap for ChainRmap<W, S, C> {
         sptes: &SpteTable,
         gfns: &[Gfn],
         obs: &mut dyn Observer,
-        end: &mut dyn FnMut(&WalkStats, &mut dyn Observer),
+        end: &mut BatchEnd<'_>,
     ) -> WalkStats {
         self.protect_batch(sptes, gfns, obs, end)
     }
 
     fn walk(&self, gfn: Gfn, mut f: &mut dyn FnMut(SlotId)) -> WalkStats {
         self.batch(&mut NoObserver, |obs| {
-            W::walk(&self.chains, &self.section, gfn, &mut f, obs)
+            W::walk(&self.chains, &self.section, &self.perturb, gfn, &mut f, obs)
         })
     }
 

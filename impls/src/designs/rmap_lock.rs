@@ -27,11 +27,12 @@ use super::chained::{Batch, ChainRmap, Chains, Section, Walker};
 use crate::chain::{walk_locked, HeadChain, PendingHead};
 use crate::desc::{decode_head, HEAD_LOCK};
 use crate::observer::Observer;
+use crate::perturb::{PerturbPoint, Points, Unperturbed};
 use crate::primitive::{spin_hint, AtomicUsize, Ordering};
 use crate::spte::{Gfn, SlotId};
 use crate::stats::WalkStats;
 
-pub(crate) type RmapLockRmap = ChainRmap<UnderRmapLock, RmapLockBit, HeadChain>;
+pub(crate) type RmapLockRmap<P = Unperturbed> = ChainRmap<UnderRmapLock, RmapLockBit, HeadChain, P>;
 
 /// `kvm_rmap_lock`: returns the head value without the lock bit; 0 means
 /// the rmap was empty and was *not* locked. Reports the wait (unless the
@@ -123,6 +124,7 @@ impl Walker<RmapLockBit> for UnderRmapLock {
     fn walk(
         c: &Chains,
         _: &RmapLockBit,
+        p: &impl Points,
         gfn: Gfn,
         f: &mut impl FnMut(SlotId),
         obs: &mut dyn Observer,
@@ -131,6 +133,7 @@ impl Walker<RmapLockBit> for UnderRmapLock {
         let v = rmap_lock(head, gfn, obs);
         let mut stats = WalkStats::one_walk();
         if v != 0 {
+            p.at(PerturbPoint::WalkBetweenDescs);
             // SAFETY: read from an rmap head by taking its lock, which every
             // writer of the head holds: the chain is in use until we unlock.
             stats.visited = walk_locked(&c.pool, unsafe { decode_head(v) }, f);

@@ -5,6 +5,7 @@
 //! phases](crate#threads-phases-and-what-they-measure) in the crate docs).
 
 use super::oracle::{self, Oracle, Pages};
+use super::perturb::{self, Perturber};
 use super::picker::hot_gfns;
 use super::probe::Probe;
 use super::report::{RunReport, Verdict};
@@ -13,10 +14,11 @@ use super::walker::Walker;
 use super::worker::{Worker, WorkerResult};
 use super::{vcpu, zapper};
 use crate::clock;
-use crate::config::{Config, ConfigError, WorkloadKind};
+use crate::config::{Config, ConfigError};
 use crate::metrics::{Counters, Live, Metric, Recorder, RoleKind};
-use rmap_impls::{BuildError, Rmap, RmapConfig};
+use rmap_impls::{BuildError, Perturb, Rmap, RmapConfig};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often the coordinator looks at `stop` and the clock.
@@ -34,19 +36,20 @@ pub fn run(
     let online_cpus = std::thread::available_parallelism()
         .map(|n| n.get() as u32)
         .unwrap_or(1);
-    let rmap = build_rmap(cfg)?;
+    let perturber = cfg.perturb.map(|p| Arc::new(Perturber::new(&p)));
+    let rmap = build_rmap(cfg, perturber.clone())?;
     // Measure the clock before any thread runs (the first call takes about
     // a millisecond).
     clock::info();
-    let ctx = Shared::new(cfg, &*rmap, live, probe);
-    // `churn` works on its hot gfns: the oracle watches them and every round
-    // write-protects them all.
-    let hot = (cfg.workload == WorkloadKind::Churn).then(|| hot_gfns(cfg));
+    let ctx = Shared::new(cfg, &*rmap, perturber, live, probe);
+    // `churn` and `torture` work on their hot gfns: the oracle watches them
+    // and every round write-protects them all.
+    let hot = cfg.workload.hot().then(|| hot_gfns(cfg));
     let oracle_pages = match &hot {
         Some(h) => Pages::Some(h.clone()),
         None => Pages::All(cfg.gfns()),
     };
-    let mut walker = Walker::new(Oracle::new(oracle_pages), hot);
+    let mut walker = Walker::new(Oracle::new(oracle_pages), cfg.checks_sptes(), hot);
     Walker::round_zero(&ctx.mem);
 
     live.phase.store(0, Ordering::Relaxed);
@@ -90,6 +93,7 @@ pub fn run(
 
     // Quiescent: the final round, the oracle, the rmap check.
     if cfg.dirty_logging() {
+        perturb::seed_thread(cfg.seed, RoleKind::Walker, u32::MAX);
         let mut w = Worker::new(&ctx, RoleKind::Walker, u32::MAX);
         walker.finish(&mut w);
     }
@@ -123,6 +127,12 @@ pub fn run(
     // round.
     let rounds_checked = counters.rounds;
     let o = &walker.oracle;
+    let first_violation = ctx.first_violation();
+    let perturb_delays = ctx.perturb.as_ref().map_or(0, |p| p.delays());
+    let (missed_sptes, missed_spte_examples) = walker
+        .spte_check
+        .as_ref()
+        .map_or((0, Vec::new()), |c| (c.missed, c.examples.clone()));
     Ok(RunReport {
         config: cfg.clone(),
         interrupted: phases.interrupted,
@@ -135,6 +145,9 @@ pub fn run(
             lost_write_gfns: o.lost_gfns.clone(),
             rmap_inconsistencies,
             rounds_checked,
+            missed_sptes,
+            missed_spte_examples,
+            sptes_checked: walker.spte_check.is_some(),
         },
         rounds: std::mem::take(&mut walker.rounds),
         online_cpus,
@@ -156,15 +169,23 @@ pub fn run(
             .into_samples(cfg.sample_interval, phases.measured),
         lock_holds_sampled: holds_sampled,
         lock_holder_preempted: preempted,
+        first_violation,
+        stopped_at_violation: phases.stopped_at_violation,
+        perturb_delays,
     })
 }
 
-/// The rmap under test, its build errors told as configuration errors.
-fn build_rmap(cfg: &Config) -> Result<Box<dyn Rmap>, ConfigError> {
-    rmap_impls::build(
+/// The rmap under test (its perturbed build when the run is perturbed),
+/// its build errors told as configuration errors.
+fn build_rmap(
+    cfg: &Config,
+    perturber: Option<Arc<Perturber>>,
+) -> Result<Box<dyn Rmap>, ConfigError> {
+    rmap_impls::build_with(
         cfg.impl_kind,
         &RmapConfig::new(cfg.gfns(), cfg.desc_ext, cfg.mmu_lock),
         cfg.bug,
+        perturber.map(|p| p as Arc<dyn Perturb>),
     )
     .map_err(|e| match e {
         BuildError::DescExt(n) => ConfigError::DescExt(n),
@@ -202,6 +223,7 @@ impl Job<'_> {
     /// stop, then everything it measured.
     fn main<'a>(self, ctx: &'a Shared<'a>) -> WorkerResult {
         let (role, index) = self.role();
+        perturb::seed_thread(ctx.cfg.seed, role, index);
         ctx.probe.thread_start(role, index);
         let mut w = Worker::new(ctx, role, index);
         let zap_schedule_origin = match self {
@@ -228,6 +250,8 @@ pub(crate) struct Phases {
     /// Raw clock at the start and the end of the measured phase.
     pub(crate) start: u64,
     pub(crate) end: u64,
+    /// Ended early at the first violation (`Config::stop_on_violation`).
+    pub(crate) stopped_at_violation: bool,
 }
 
 /// Warmup, then the measured phase and its intervals, watching `stop`;
@@ -236,8 +260,10 @@ fn drive(ctx: &Shared<'_>, stop: &AtomicBool) -> Phases {
     let cfg = ctx.cfg;
     // Relaxed: `stop` is a Ctrl-C flag, polled; nothing is read under it.
     let stopped = || stop.load(Ordering::Relaxed);
+    // A torture that stops at its first violation ends its warmup there too.
+    let violated = || cfg.stop_on_violation && ctx.first_violation().is_some();
     let warm_end = Instant::now() + cfg.warmup;
-    while Instant::now() < warm_end && !stopped() {
+    while Instant::now() < warm_end && !stopped() && !violated() {
         std::thread::sleep(POLL.min(warm_end.saturating_duration_since(Instant::now())));
     }
     let m0 = Instant::now();
@@ -249,9 +275,14 @@ fn drive(ctx: &Shared<'_>, stop: &AtomicBool) -> Phases {
     let mut interval = 0u64;
     let mut next_tick = cfg.sample_interval.map(|d| m0 + d);
     let mut interrupted = false;
+    let mut stopped_at_violation = false;
     loop {
         if stopped() {
             interrupted = true;
+            break;
+        }
+        if violated() {
+            stopped_at_violation = true;
             break;
         }
         let now = Instant::now();
@@ -290,5 +321,6 @@ fn drive(ctx: &Shared<'_>, stop: &AtomicBool) -> Phases {
         interrupted,
         start: ctx.measure_start(),
         end: end_raw,
+        stopped_at_violation,
     }
 }

@@ -9,13 +9,17 @@
 //!
 //! Each path announces the gfn to the oracle ([`Vcpus::fault_begin`]) before
 //! it can make an spte writable and withdraws it after the mark, so that a
-//! write through the new spte before the mark counts as logged. Those two
-//! stores are the oracle's bookkeeping, not KVM's: they stay outside the
-//! timed spans (a fast fault retried after a failed cmpxchg is the
-//! exception: its sample spans the attempts, bookkeeping of the failed one
-//! included).
+//! write through the new spte before the mark counts as logged; when walks
+//! are checked for missed sptes, it bumps the spte's fault count
+//! ([`FaultGens`]) inside that window, for the same reason. Those stores
+//! are the oracle's bookkeeping, not KVM's: they stay outside the timed
+//! spans (a fast fault retried after a failed cmpxchg is the exception: its
+//! sample spans the attempts, bookkeeping of the failed one included). A
+//! perturbed run may delay each path between making the spte writable and
+//! the mark.
 //!
 //! [`Vcpus::fault_begin`]: super::tlb::Vcpus::fault_begin
+//! [`FaultGens`]: super::spte_check::FaultGens
 
 use super::probe::SpanKind;
 use super::worker::Worker;
@@ -69,6 +73,9 @@ impl Faults {
         let ctx = w.ctx;
         let traced = w.trace_begin(SpanKind::FaultSlow);
         ctx.vcpus.fault_begin(self.vcpu, gfn);
+        if let Some(g) = &ctx.fault_gens {
+            g.begin(slot);
+        }
         let t = w.now();
         let mark = write && self.dirty_logging;
         if mark && self.dirty_before_rmap {
@@ -77,10 +84,16 @@ impl Faults {
         let out = ctx
             .rmap
             .map(&ctx.sptes, gfn, slot, make_spte(gfn, write), w);
+        if let Some(p) = &ctx.perturb {
+            p.fault_before_mark();
+        }
         if mark && !self.dirty_before_rmap && out == MapOutcome::Mapped {
             ctx.dirty.mark(gfn);
         }
         let end = w.now();
+        if let Some(g) = &ctx.fault_gens {
+            g.end(slot);
+        }
         ctx.vcpus.fault_end(self.vcpu);
         match out {
             MapOutcome::Mapped => {
@@ -114,6 +127,9 @@ impl Faults {
     ) {
         let ctx = w.ctx;
         ctx.vcpus.fault_begin(self.vcpu, gfn);
+        if let Some(g) = &ctx.fault_gens {
+            g.begin(slot);
+        }
         if *sample == FastSample::NotYet {
             self.fast_faulted += 1;
             *sample = if self.fast_faulted.is_multiple_of(FAULT_FAST_SAMPLE) && w.timing {
@@ -122,22 +138,30 @@ impl Faults {
                 FastSample::Untimed
             };
         }
-        if ctx.sptes.fast_fault_fix(slot, spte) {
+        let fixed = ctx.sptes.fast_fault_fix(slot, spte);
+        if fixed {
+            if let Some(p) = &ctx.perturb {
+                p.fault_before_mark();
+            }
             if self.dirty_logging {
                 ctx.dirty.mark(gfn);
             }
-            let end = match *sample {
-                FastSample::Timed(_) => w.now(),
-                _ => 0,
-            };
-            ctx.vcpus.fault_end(self.vcpu);
+        }
+        let end = match *sample {
+            FastSample::Timed(_) if fixed => w.now(),
+            _ => 0,
+        };
+        if let Some(g) = &ctx.fault_gens {
+            g.end(slot);
+        }
+        ctx.vcpus.fault_end(self.vcpu);
+        if fixed {
             if let FastSample::Timed(t) = *sample {
                 w.record_span(Metric::FaultFast, t, end);
             }
             w.counters.faults_fast += 1;
             w.live(LiveField::Faults, 1);
         } else {
-            ctx.vcpus.fault_end(self.vcpu);
             w.counters.fast_fault_retries += 1;
         }
     }

@@ -1,6 +1,7 @@
 //! What a run hands back: the [`RunReport`], the oracle's [`Verdict`], and
 //! the per-round and per-interval samples behind the harness's plots.
 
+pub use super::spte_check::MissedSpte;
 use crate::clock::ClockInfo;
 use crate::config::Config;
 use crate::metrics::{Counters, RoleKind};
@@ -24,11 +25,19 @@ pub struct Verdict {
     /// the warmup's rounds and the final round are checked too, and lost
     /// writes they find are counted, but they are not counted here).
     pub rounds_checked: u64,
+    /// sptes a write-protect walk left writable although no fault made them
+    /// writable since the walk began (checked only when
+    /// `Config::checks_sptes`): the walk missed them.
+    pub missed_sptes: u64,
+    /// The first few of them.
+    pub missed_spte_examples: Vec<MissedSpte>,
+    /// Whether walks were checked for missed sptes.
+    pub sptes_checked: bool,
 }
 
 impl Verdict {
     pub fn ok(&self) -> bool {
-        self.lost_writes == 0 && self.rmap_inconsistencies == 0
+        self.lost_writes == 0 && self.rmap_inconsistencies == 0 && self.missed_sptes == 0
     }
 }
 
@@ -77,6 +86,14 @@ pub struct RunReport {
     /// of the holds sampled.
     pub lock_holds_sampled: u64,
     pub lock_holder_preempted: u64,
+    /// Time from the start of the run (warmup included) to the first
+    /// violation the walker found (a missed spte or a lost write), if any.
+    pub first_violation: Option<Duration>,
+    /// The run ended at its first violation (`Config::stop_on_violation`)
+    /// before its duration was up.
+    pub stopped_at_violation: bool,
+    /// Delays a perturbed run took at its perturbation points.
+    pub perturb_delays: u64,
 }
 
 /// One interval of a sampled run (`lab profile`).

@@ -560,7 +560,7 @@ mod tests {
         )
         .unwrap();
         let live = Live::default();
-        let ctx = Shared::new(&cfg, &*rmap, &live, &NoProbe);
+        let ctx = Shared::new(&cfg, &*rmap, None, &live, &NoProbe);
         let mut w = Worker::new(&ctx, RoleKind::Vcpu, 0);
         w.preempt = PreemptSample::new(fake_nivcsw);
 

@@ -227,6 +227,9 @@ fn per_op_divides_by_the_role_s_primary_operation() {
         intervals: Vec::new(),
         lock_holds_sampled: 0,
         lock_holder_preempted: 0,
+        first_violation: None,
+        stopped_at_violation: false,
+        perturb_delays: 0,
     };
     let r = s.results(&report);
     let v = &r["vcpu"]["task-clock"];
