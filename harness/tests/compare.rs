@@ -34,6 +34,16 @@ fn group<'a>(c: &'a Value, impl_name: &str, vcpus: u64) -> &'a Value {
         .unwrap_or_else(|| panic!("no group {impl_name} vcpus={vcpus}"))
 }
 
+/// The warnings of a `--format json` comparison.
+fn warnings_of(c: &Value) -> Vec<&str> {
+    c["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect()
+}
+
 fn close(a: &Value, b: f64) -> bool {
     (a.as_f64().unwrap() - b).abs() < 1e-9 * b.abs().max(1.0)
 }
@@ -88,12 +98,7 @@ fn medians_over_repeats_and_ratios_to_the_baseline() {
     // No baseline at 16 vCPUs: no ratio, and a warning that says so.
     let lone = group(&c, "lockless-gen", 16);
     assert!(lone["figures"]["writes"]["ratio"].is_null());
-    let warnings: Vec<&str> = c["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w.as_str().unwrap())
-        .collect();
+    let warnings = warnings_of(&c);
     assert!(
         warnings
             .iter()
@@ -493,4 +498,101 @@ fn against_identical_data_is_within_noise_everywhere() {
     let o = against(&other, &old, &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no configuration"), "{}", stderr(&o));
+}
+
+/// Runs whose zappers issued different shares of the zaps they requested
+/// ran under different loads: compare says so, as its own warning; shares
+/// within 5 points of each other are not flagged.
+#[test]
+fn a_comparison_of_different_offered_loads_is_flagged() {
+    let d = tempfile::tempdir().unwrap();
+    let with_zaps = |impl_name: &str, seed: u64, issued: u64| {
+        let mut r = run(impl_name, 32, seed, 1.0e6, 10_000);
+        r.zaps = issued;
+        r.zaps_requested = Some(20_000);
+        r
+    };
+    for seed in 0..3 {
+        with_zaps("mmu-lock", seed, 270).write(d.path(), &format!("m{seed}"));
+        with_zaps("lockless", seed, 19_900).write(d.path(), &format!("l{seed}"));
+        with_zaps("rmap-lock", seed, 19_000).write(d.path(), &format!("r{seed}"));
+    }
+    let c = compare_json(&[d.path().to_str().unwrap()]);
+    let warnings = warnings_of(&c);
+    let offered: Vec<&&str> = warnings
+        .iter()
+        .filter(|w| w.starts_with("offered load differs"))
+        .collect();
+    assert_eq!(offered.len(), 2, "{warnings:?}");
+    assert!(
+        offered
+            .iter()
+            .any(|w| w.contains("lockless issued 100%") && w.contains("mmu-lock 1%")),
+        "{offered:?}"
+    );
+
+    // Baseline lockless: rmap-lock's 95% is within 5 points of 99.5%.
+    let c = compare_json(&["--baseline", "lockless", d.path().to_str().unwrap()]);
+    let flagged: Vec<&str> = warnings_of(&c)
+        .into_iter()
+        .filter(|w| w.starts_with("offered load differs"))
+        .collect();
+    assert_eq!(flagged.len(), 1, "{flagged:?}");
+    assert!(flagged[0].contains("mmu-lock issued 1%"), "{flagged:?}");
+}
+
+/// Guest progress under dirty logging over idle, with the same lock kind:
+/// the pass-time ratio, writes per vCPU CPU-second, the walker's CPUs; a
+/// pair whose lock kinds differ is named and not compared.
+#[test]
+fn guest_progress_pairs_dirty_log_with_idle_of_the_same_lock_kind() {
+    let d = tempfile::tempdir().unwrap();
+    let side = |impl_name: &str, vcpus: u32, workload: &str, lock: &str, pass: u64, cpu: f64| {
+        let mut r = run(impl_name, vcpus, 1, 2.0e6, 10_000);
+        r.workload = workload.into();
+        r.mmu_lock = Some(lock.into());
+        r.pass = Some((pass, 2 * pass));
+        r.thread_cpu_s = vec![("vcpu", cpu), ("walker", 5.0)];
+        r
+    };
+    // mmu-lock at 2 vCPUs: passes 3x slower, 20M writes on 8 vs 4 CPU-s.
+    side("mmu-lock", 2, "dirty-log", "spin", 300_000, 8.0).write(d.path(), "md");
+    side("mmu-lock", 2, "idle", "spin", 100_000, 4.0).write(d.path(), "mi");
+    // mmu-lock at 4 vCPUs: auto chose park for dirty-log only.
+    side("mmu-lock", 4, "dirty-log", "park", 300_000, 8.0).write(d.path(), "md4");
+    side("mmu-lock", 4, "idle", "spin", 100_000, 4.0).write(d.path(), "mi4");
+    let c = compare_json(&[d.path().to_str().unwrap()]);
+    let pairs = c["interference"].as_array().unwrap();
+    assert_eq!(pairs.len(), 2, "{pairs:?}");
+    let at = |v: u64| {
+        pairs
+            .iter()
+            .find(|p| p["params"]["vcpus"] == v)
+            .unwrap_or_else(|| panic!("{pairs:?}"))
+    };
+    let p2 = at(2);
+    assert!(close(&p2["pass_ratio"], 3.0), "{p2}");
+    assert!(close(&p2["writes_per_vcpu_cpu_s_ratio"], 0.5), "{p2}");
+    assert!(close(&p2["walker_cpus"], 0.5), "{p2}");
+    assert_eq!(p2["mmu_lock"], "spin");
+    let p4 = at(4);
+    assert!(
+        p4["pass_ratio"].is_null() && p4["pass_p50"].is_null(),
+        "{p4}"
+    );
+    assert!(
+        p4["note"]
+            .as_str()
+            .unwrap()
+            .contains("dirty-log ran mmu_lock park, idle spin"),
+        "{p4}"
+    );
+    // The terminal block says the same.
+    let o = lab(&["compare", d.path().to_str().unwrap()]);
+    let out = stdout(&o);
+    assert!(out.contains("guest progress"), "{out}");
+    assert!(
+        out.contains("not compared: dirty-log ran mmu_lock park"),
+        "{out}"
+    );
 }

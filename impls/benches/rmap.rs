@@ -11,28 +11,39 @@
 //!   the 2013 tail discipline of `mmu-lock` walks to the tail);
 //! * `wp-walk-extE/DESIGN/K`: the dirty-log `write_protect` of one gfn whose
 //!   K sptes all have W set, so that every spte costs one cmpxchg;
-//! * `wp-walk-extE/floor/K`: the same per-spte work without an rmap: the same
-//!   cmpxchg (`SpteTable::write_protect`) on the same K sptes, whose slot ids
-//!   sit in a plain array.
+//! * `wp-walk-extE/floor/K`: the same call on the floor
+//!   (`rmap_impls::floor::ArrayRmap`), an `Rmap` whose walk is a plain loop
+//!   over an array of slot ids: the same fixture, the same `dyn Rmap` call,
+//!   the same per-gfn loop with its `WalkStats` and observer call, the same
+//!   cmpxchg per spte; no chain, no lock, no epoch pin. A design's time over
+//!   the floor's is its rmap and its synchronisation;
+//! * `epoch-pin/pin`: entering and leaving the epoch read section that
+//!   `lockless`, `lockless-gen` and `seqlock` hold across each
+//!   `write_protect` call (`crossbeam_epoch::pin`), on its own line.
 //!
 //! Each timed batch runs over 256 gfns, one operation per gfn, and the state
 //! is put back *outside* the timed region: `add` is undone by an untimed
 //! `unmap`, `remove` by an untimed `map`, and before every batch of walks
 //! (and of floor loops alike) W is set again on every spte of the batch by
 //! an untimed `fetch_or`. Both put every rmap back exactly as it was, so each
-//! timed operation sees the same chain. `mmu_lock` is the spinning kind, and
-//! `write_protect` gets one gfn per call (so `mmu-lock` takes its lock per
-//! gfn here, not per batch).
+//! timed operation sees the same chain. `mmu_lock` is the spinning kind (a
+//! ticket lock), and `write_protect` gets one gfn per call (so `mmu-lock`
+//! takes its lock per gfn here, not per batch). Only `lockless-gen`'s pool
+//! stores the descriptors' sequence counts (`desc.rs`), so its `add` over
+//! `lockless`'s is the repair's whole price on the writer side, and its walk
+//! over `lockless`'s the price on the walker side.
 //!
-//! Run: `cargo bench -p rmap-impls --bench rmap` (152 benchmarks, 1 s of
+//! Run: `cargo bench -p rmap-impls --bench rmap` (153 benchmarks, 1 s of
 //! measurement each, no plots; a filter such as `-- wp-walk-ext14` runs a
 //! subset). Read medians and ratios from one run, on a quiet machine if
-//! you have one.
+//! you have one; criterion keeps each median in
+//! `target/criterion/GROUP/NAME/K/new/estimates.json`.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
+use rmap_impls::floor::ArrayRmap;
 use rmap_impls::spte::{make_spte, SPTE_WRITABLE};
 use rmap_impls::{
-    build, Gfn, ImplKind, LockKind, MapOutcome, NoObserver, Rmap, RmapConfig, SlotId, SpteTable,
+    build, Gfn, ImplKind, LockKind, MapOutcome, NoObserver, Rmap, RmapConfig, SpteTable,
 };
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -42,8 +53,24 @@ const GFNS: u64 = 256;
 const CHAINS: [u32; 4] = [1, 3, 14, 64];
 const DESC_EXTS: [usize; 2] = [3, 14];
 
-/// A design with `GFNS` rmaps of `k` sptes each (aliases `0..k`, mapped in
-/// order, W set), or of `k - 1` with `partial`.
+/// What a benchmark runs on: a design, or the floor.
+#[derive(Clone, Copy)]
+enum Subject {
+    Floor,
+    Design(ImplKind),
+}
+
+impl Subject {
+    fn name(self) -> &'static str {
+        match self {
+            Subject::Floor => "floor",
+            Subject::Design(kind) => kind.name(),
+        }
+    }
+}
+
+/// A design (or the floor) with `GFNS` rmaps of `k` sptes each (aliases
+/// `0..k`, mapped in order, W set), or of `k - 1` with `partial`.
 struct Fixture {
     r: Box<dyn Rmap>,
     t: SpteTable,
@@ -51,14 +78,19 @@ struct Fixture {
 }
 
 impl Fixture {
-    fn new(kind: ImplKind, desc_ext: usize, k: u32, partial: bool) -> Self {
+    fn new(subject: Subject, desc_ext: usize, k: u32, partial: bool) -> Self {
         let cfg = RmapConfig::new(GFNS, desc_ext, LockKind::Spin);
         // The spte table first: with the rmap allocated first, `lockless`
         // `add` measured 1.8 times slower on the development machine, a
         // memory-layout artifact (the same code in `seqlock` did not move).
         // Differences of a few ns between designs are within such artifacts.
         let t = SpteTable::new(GFNS, k);
-        let r = build(kind, &cfg, None).expect("benchmark configuration builds");
+        let r: Box<dyn Rmap> = match subject {
+            Subject::Floor => Box::new(ArrayRmap::new(GFNS, k as usize)),
+            Subject::Design(kind) => {
+                build(kind, &cfg, None).expect("benchmark configuration builds")
+            }
+        };
         let f = Fixture { r, t, k };
         let upto = if partial { k - 1 } else { k };
         for gfn in 0..GFNS {
@@ -89,14 +121,6 @@ impl Fixture {
                     .fetch_or(SPTE_WRITABLE, Ordering::Relaxed);
             }
         }
-    }
-
-    /// The slot ids of every gfn's sptes, for the floor.
-    fn slot_array(&self) -> Vec<SlotId> {
-        (0..GFNS)
-            .flat_map(|gfn| (0..self.k).map(move |alias| (alias, gfn)))
-            .map(|(alias, gfn)| self.t.slot_id(alias, gfn))
-            .collect()
     }
 }
 
@@ -164,7 +188,7 @@ fn one_op(
     let mut g = c.benchmark_group(group);
     for kind in ImplKind::ALL {
         for k in CHAINS {
-            let f = Fixture::new(kind, ext, k, partial);
+            let f = Fixture::new(Subject::Design(kind), ext, k, partial);
             g.bench_with_input(BenchmarkId::new(kind.name(), k), &k, |b, _| {
                 b.iter_custom(|iters| {
                     batched(
@@ -181,35 +205,21 @@ fn one_op(
 }
 
 fn write_protect(c: &mut Criterion) {
+    // The floor first, then every design, at each K: one code path for all.
+    let subjects =
+        std::iter::once(Subject::Floor).chain(ImplKind::ALL.into_iter().map(Subject::Design));
+    let subjects: Vec<Subject> = subjects.collect();
     for ext in DESC_EXTS {
         let mut g = c.benchmark_group(format!("wp-walk-ext{ext}"));
         for k in CHAINS {
-            // The floor: the same cmpxchg on the same sptes, from an array.
-            let f = Fixture::new(ImplKind::MmuLock, ext, k, false);
-            let slots = f.slot_array();
-            let per_gfn = k as usize;
-            g.bench_with_input(BenchmarkId::new("floor", k), &k, |b, _| {
-                b.iter_custom(|iters| {
-                    batched(
-                        iters,
-                        |n| f.restore_w(n),
-                        |gfn| {
-                            let at = gfn as usize * per_gfn;
-                            for &s in &slots[at..at + per_gfn] {
-                                black_box(f.t.write_protect(s));
-                            }
-                        },
-                        |_| {},
-                    )
-                })
-            });
-            for kind in ImplKind::ALL {
-                let f = Fixture::new(kind, ext, k, false);
-                // Untimed check that a walk does the work the floor does.
+            for &subject in &subjects {
+                let name = subject.name();
+                let f = Fixture::new(subject, ext, k, false);
+                // Untimed check that every walk does the same work.
                 f.restore_w(1);
                 let st = f.r.write_protect(&f.t, &[0], &mut NoObserver);
-                assert_eq!(st.protected, k as u64, "{kind}: one cmpxchg per spte");
-                g.bench_with_input(BenchmarkId::new(kind.name(), k), &k, |b, _| {
+                assert_eq!(st.protected, k as u64, "{name}: one cmpxchg per spte");
+                g.bench_with_input(BenchmarkId::new(name, k), &k, |b, _| {
                     b.iter_custom(|iters| {
                         batched(
                             iters,
@@ -227,14 +237,24 @@ fn write_protect(c: &mut Criterion) {
     }
 }
 
+/// The epoch pin the lockless walkers and `seqlock` take around each
+/// `write_protect` call, alone.
+fn epoch_pin(c: &mut Criterion) {
+    let mut g = c.benchmark_group("epoch-pin");
+    g.bench_function("pin", |b| {
+        b.iter(|| drop(black_box(crossbeam_epoch::pin())))
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
-    // Short runs, no plots: 152 benchmarks in a few minutes.
+    // Short runs, no plots: 153 benchmarks in a few minutes.
     config = Criterion::default()
         .measurement_time(Duration::from_secs(1))
         .warm_up_time(Duration::from_millis(300))
         .sample_size(20)
         .without_plots();
-    targets = write_protect, add_remove
+    targets = write_protect, epoch_pin, add_remove
 }
 criterion_main!(benches);

@@ -14,11 +14,14 @@
 //!   `pte_list_desc_remove_entry`): add appends to the last descriptor,
 //!   remove fills the hole with the last entry of the *same* descriptor, an
 //!   emptied descriptor is unlinked wherever it is. Correct under
-//!   `mmu_lock`.
-//! * [`BackwardMoveChain`]: the tail discipline, but a remove fills the hole
-//!   from the last entry of the *last* descriptor: an entry moves backwards,
-//!   from a descriptor a lockless walker has not reached yet to one it may
-//!   have passed. The `backward-move` injected bug.
+//!   `mmu_lock`; whether the nulls walker survives it is a loom model
+//!   (`designs::lockless::over_2013_remove`).
+//! * [`FillFromTailChain`]: the tail discipline, but a remove fills the hole
+//!   from the last entry of the *tail* descriptor, as the lockless series'
+//!   commit message describes the remove: an entry moves backwards, from a
+//!   descriptor a lockless walker has not reached yet to one it may have
+//!   passed. The `fill-from-tail` injected bug (called `backward-move`
+//!   before it was told apart from 2013's own remove).
 //!
 //! A further discipline (Linux 6.4's, where a new descriptor becomes the
 //! head only when the head is full, a hole is filled from the head's last
@@ -108,8 +111,8 @@ pub(crate) trait Chain: 'static {
 pub(crate) struct HeadChain;
 /// KVM's 2013 tail discipline (module doc).
 pub(crate) struct TailChain;
-/// The `backward-move` bug (module doc).
-pub(crate) struct BackwardMoveChain;
+/// The `fill-from-tail` bug (module doc).
+pub(crate) struct FillFromTailChain;
 
 impl Chain for HeadChain {
     fn add(pool: &DescPool, h: &impl HeadCell, gfn: Gfn, slot: SlotId) {
@@ -171,7 +174,7 @@ impl Chain for TailChain {
     }
 }
 
-impl Chain for BackwardMoveChain {
+impl Chain for FillFromTailChain {
     fn add(pool: &DescPool, h: &impl HeadCell, gfn: Gfn, slot: SlotId) {
         tail_add(pool, h, gfn, slot)
     }

@@ -26,8 +26,10 @@
 //! A descriptor is `3 + desc_ext` words in a pool page: `seq`, `more`,
 //! `count`, then `desc_ext` spte slots (`slot + 1`, or 0 for a hole).
 //! `seq` is even while the descriptor is stable and odd while a writer sets it
-//! up (bumped by every [`DescPool::alloc`] / [`DescPool::publish`] pair);
-//! only `lockless-gen` readers look at it. `count` is writer-private (read and
+//! up (bumped by every [`DescPool::alloc`] / [`DescPool::publish`] pair of a
+//! pool that counts); only `lockless-gen` readers look at it, so only its
+//! pool counts ([`DescPool::with_seq`]), and every other design's pool leaves
+//! `seq` at 0 and pays no store for it. `count` is writer-private (read and
 //! written only under the writer's lock).
 //!
 //! # Type stability
@@ -67,9 +69,18 @@
 //! walkers pinned *before* the free), so a checker that finds no miss
 //! under it says the grace period closes the hole, at least in the models.
 //! Normal builds have neither the count nor the limbo list.
+//!
+//! A deferring pool does not grow while a descriptor waits in limbo: an
+//! `alloc` that finds the free list empty, a walker pinned and something in
+//! limbo must wait for the walker ([`Exhausted::Wait`], the grace period
+//! honoured) or take the limbo's last descriptor anyway
+//! ([`Exhausted::ReuseAnyway`], the variant that shows the model can fail).
+//! With one descriptor per page, as the models build it, every descriptor a
+//! writer takes while a walker is pinned is then a reused one: the model
+//! cannot pass on fresh memory alone.
 
 #[cfg(loom)]
-use crate::primitive::fence;
+use crate::primitive::{fence, spin_hint};
 use crate::primitive::{AtomicUsize, Mutex, Ordering};
 use crate::spte::{Gfn, SlotId};
 use std::ptr::NonNull;
@@ -313,10 +324,25 @@ struct PoolInner {
 pub(crate) struct DescPool {
     desc_ext: usize,
     page_descs: usize,
+    /// Bump each descriptor's `seq` around its setup (`lockless-gen` only).
+    seq: bool,
     inner: Mutex<PoolInner>,
-    /// Walkers pinned on this pool; `Some` when reuse is deferred.
+    /// Walkers pinned on this pool, and what an allocation does when only
+    /// limbo is left; `Some` when reuse is deferred.
     #[cfg(loom)]
-    pinned: Option<AtomicUsize>,
+    deferred: Option<(AtomicUsize, Exhausted)>,
+}
+
+/// What a deferring pool's `alloc` does when its free list is empty, a
+/// walker is pinned and freed descriptors wait in limbo (loom models only;
+/// see "Deferred reuse").
+#[cfg(loom)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exhausted {
+    /// Wait until no walker is pinned (the grace period).
+    Wait,
+    /// Reuse the last descriptor freed, under the pinned walker.
+    ReuseAnyway,
 }
 
 /// A walker's read-side section on a pool under loom: counted when the pool
@@ -343,6 +369,7 @@ impl DescPool {
         DescPool {
             desc_ext,
             page_descs,
+            seq: true,
             inner: Mutex::new(PoolInner {
                 free: Vec::new(),
                 pages: Vec::new(),
@@ -350,8 +377,17 @@ impl DescPool {
                 limbo: Vec::new(),
             }),
             #[cfg(loom)]
-            pinned: None,
+            deferred: None,
         }
+    }
+
+    /// Whether `alloc` and `publish` bump each descriptor's `seq` (the
+    /// default): a pool whose walkers never read it (every design but
+    /// `lockless-gen`) turns the two stores off, so that the designs compared
+    /// with `lockless-gen` do not pay for its repair.
+    pub(crate) fn with_seq(mut self, seq: bool) -> Self {
+        self.seq = seq;
+        self
     }
 
     /// Enter a walker's read-side section: the pool's pages stay allocated
@@ -365,7 +401,8 @@ impl DescPool {
     /// Under loom: count the walker when reuse is deferred.
     #[cfg(loom)]
     pub(crate) fn pin(&self) -> PoolGuard<'_> {
-        if let Some(pinned) = &self.pinned {
+        let pinned = self.deferred.as_ref().map(|(pinned, _)| pinned);
+        if let Some(pinned) = pinned {
             // Relaxed, then a SeqCst fence that pairs with the one in
             // `alloc`: either that writer's check sees this walker pinned,
             // or this walker's loads after the fence see every unlink the
@@ -373,14 +410,15 @@ impl DescPool {
             pinned.fetch_add(1, Ordering::Relaxed);
             fence(Ordering::SeqCst);
         }
-        PoolGuard(self.pinned.as_ref())
+        PoolGuard(pinned)
     }
 
     /// Loom models only: from now on a freed descriptor is not handed out
-    /// while any walker is pinned (see "Deferred reuse").
+    /// while any walker is pinned, and `exhausted` says what an allocation
+    /// does when nothing else is left (see "Deferred reuse").
     #[cfg(loom)]
-    pub(crate) fn defer_reuse(&mut self) {
-        self.pinned = Some(AtomicUsize::new(0));
+    pub(crate) fn defer_reuse(&mut self, exhausted: Exhausted) {
+        self.deferred = Some((AtomicUsize::new(0), exhausted));
     }
 
     pub(crate) fn desc_ext(&self) -> usize {
@@ -401,23 +439,34 @@ impl DescPool {
         unsafe { std::slice::from_raw_parts(d.0.as_ptr().add(SLOTS), self.desc_ext) }
     }
 
-    /// Take a descriptor and start setting it up: its `seq` becomes odd and
-    /// its `more` link 0 ("being initialised"), in that order, before the
-    /// writer touches anything else. Its slots are all holes.
+    /// Take a descriptor and start setting it up: its `seq` becomes odd (in
+    /// a pool that counts) and its `more` link 0 ("being initialised"), in
+    /// that order, before the writer touches anything else. Its slots are
+    /// all holes.
     pub(crate) fn alloc(&self) -> DescRef {
-        let d = {
+        #[allow(clippy::never_loop, reason = "only a waiting loom pool loops")]
+        let d = loop {
             let mut inner = self.inner.lock().unwrap();
             #[cfg(loom)]
-            if let Some(pinned) = &self.pinned {
+            if let Some((pinned, exhausted)) = &self.deferred {
                 // SeqCst fence: pairs with the fence in `pin`. Acquire:
                 // pairs with the Release in `PoolGuard::drop`.
                 fence(Ordering::SeqCst);
                 if pinned.load(Ordering::Acquire) == 0 {
                     let limbo = std::mem::take(&mut inner.limbo);
                     inner.free.extend(limbo);
+                } else if inner.free.is_empty() && !inner.limbo.is_empty() {
+                    match exhausted {
+                        Exhausted::ReuseAnyway => break inner.limbo.pop().unwrap(),
+                        Exhausted::Wait => {
+                            drop(inner);
+                            spin_hint();
+                            continue;
+                        }
+                    }
                 }
             }
-            match inner.free.pop() {
+            break match inner.free.pop() {
                 Some(d) => d,
                 None => {
                     let stride = self.stride();
@@ -433,16 +482,18 @@ impl DescPool {
                     inner.pages.push(page);
                     DescRef(first)
                 }
-            }
+            };
         };
-        let seq = d.seq().load(Ordering::Relaxed);
-        debug_assert!(seq % 2 == 0);
-        // Release, as every store a lockless walker may read (crate docs,
-        // "Memory ordering"). What the `lockless-gen` recheck relies on is
-        // not this store's ordering but the Release of the setup's stores
-        // that follow it: a walker that reads one of them reads this odd
-        // count, or a later one, when it rechecks.
-        d.seq().store(seq + 1, Ordering::Release);
+        if self.seq {
+            let seq = d.seq().load(Ordering::Relaxed);
+            debug_assert!(seq % 2 == 0);
+            // Release, as every store a lockless walker may read (crate docs,
+            // "Memory ordering"). What the `lockless-gen` recheck relies on
+            // is not this store's ordering but the Release of the setup's
+            // stores that follow it: a walker that reads one of them reads
+            // this odd count, or a later one, when it rechecks.
+            d.seq().store(seq + 1, Ordering::Release);
+        }
         // Release: as above. A walker still on the previous incarnation that
         // reads this 0 (Acquire) restarts (seed case 3.b).
         d.more().store(0, Ordering::Release);
@@ -450,10 +501,15 @@ impl DescPool {
         d
     }
 
-    /// End the setup of `d`: its `seq` becomes even again. Release: pairs
-    /// with the Acquire load of `seq` in the `lockless-gen` walker, which then
-    /// sees every slot and `more` value stored during the setup.
+    /// End the setup of `d`: its `seq` becomes even again (in a pool that
+    /// counts; otherwise nothing). Release: pairs with the Acquire load of
+    /// `seq` in the `lockless-gen` walker, which then sees every slot and
+    /// `more` value stored during the setup.
+    #[inline]
     pub(crate) fn publish(&self, d: DescRef) {
+        if !self.seq {
+            return;
+        }
         let seq = d.seq().load(Ordering::Relaxed);
         debug_assert!(seq % 2 == 1);
         d.seq().store(seq + 1, Ordering::Release);
@@ -464,7 +520,7 @@ impl DescPool {
     pub(crate) fn free(&self, d: DescRef) {
         let mut inner = self.inner.lock().unwrap();
         #[cfg(loom)]
-        if self.pinned.is_some() {
+        if self.deferred.is_some() {
             inner.limbo.push(d);
             return;
         }
@@ -572,6 +628,22 @@ mod tests {
         assert_eq!(pool.alloc(), a, "last freed is next handed out");
         assert_eq!(a.seq().load(Ordering::Relaxed), 3);
         assert_eq!(pool.in_use(), 2);
+    }
+
+    #[test]
+    fn a_pool_without_seq_never_stores_it() {
+        let pool = DescPool::new(2, 4).with_seq(false);
+        let a = pool.alloc();
+        pool.publish(a);
+        pool.free(a);
+        assert_eq!(pool.alloc(), a);
+        pool.publish(a);
+        assert_eq!(a.seq().load(Ordering::Relaxed), 0);
+        assert_eq!(
+            a.more().load(Ordering::Relaxed),
+            0,
+            "more is still 0 in setup"
+        );
     }
 
     #[test]

@@ -6,19 +6,26 @@ mod primitive;
 mod stats;
 
 pub mod designs;
+#[cfg(not(loom))]
+pub mod floor;
 pub mod lock;
 pub mod observer;
+pub mod perturb;
 pub mod rmap;
 pub mod spte;
 
+#[cfg(loom)]
+pub use desc::Exhausted;
 pub use desc::MAX_DESC_EXT;
 pub use lock::LockKind;
 pub use observer::{NoObserver, Observer};
-pub use rmap::{MapOutcome, Rmap, RmapConfig};
+pub use perturb::{Perturb, PerturbPoint};
+pub use rmap::{BatchEnd, MapOutcome, Rmap, RmapConfig};
 pub use spte::{Gfn, SlotId, SpteTable};
 pub use stats::{RestartReason, WalkStats};
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The designs, by their CLI names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -103,7 +110,10 @@ pub enum BugLayer {
 /// none of their branches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Bug {
-    BackwardMove,
+    /// The remove the lockless series' commit message describes: a hole is
+    /// filled from the tail descriptor (not 2013's remove, which fills it
+    /// from the same descriptor).
+    FillFromTail,
     NoNullsCheck,
     TopDownWalk,
     StaleHeadRestart,
@@ -114,7 +124,7 @@ pub enum Bug {
 
 impl Bug {
     pub const ALL: [Bug; 7] = [
-        Bug::BackwardMove,
+        Bug::FillFromTail,
         Bug::NoNullsCheck,
         Bug::TopDownWalk,
         Bug::StaleHeadRestart,
@@ -125,7 +135,7 @@ impl Bug {
 
     pub fn name(self) -> &'static str {
         match self {
-            Bug::BackwardMove => "backward-move",
+            Bug::FillFromTail => "fill-from-tail",
             Bug::NoNullsCheck => "no-nulls-check",
             Bug::TopDownWalk => "top-down-walk",
             Bug::StaleHeadRestart => "stale-head-restart",
@@ -135,7 +145,12 @@ impl Bug {
         }
     }
 
+    /// The bug by its CLI name; `backward-move`, the old name of
+    /// `fill-from-tail`, is still understood (and listed nowhere).
     pub fn from_name(s: &str) -> Option<Bug> {
+        if s == "backward-move" {
+            return Some(Bug::FillFromTail);
+        }
         Bug::ALL.into_iter().find(|b| b.name() == s)
     }
 
@@ -148,7 +163,7 @@ impl Bug {
 
     pub fn description(self) -> &'static str {
         match self {
-            Bug::BackwardMove => "lockless walker over tail-append chains whose remove fills a hole from the last descriptor: an entry moves behind the walker",
+            Bug::FillFromTail => "lockless walker over tail-append chains whose remove fills a hole from the tail descriptor (the series' commit message; 2013's own remove fills it from the same descriptor): an entry moves behind the walker",
             Bug::NoNullsCheck => "the walker stops at any nulls marker, also one of another rmap (seed case 3.c.2 undetected)",
             Bug::TopDownWalk => "the walker reads a descriptor from slot 0 upwards, so a forward move passes it by",
             Bug::StaleHeadRestart => "a restart starts again from the head value read before the first pass (Linux commit c87a124a5d5e)",
@@ -162,7 +177,7 @@ impl Bug {
     pub fn applies_to(self) -> &'static [ImplKind] {
         use ImplKind::*;
         match self {
-            Bug::BackwardMove | Bug::NoNullsCheck | Bug::TopDownWalk | Bug::StaleHeadRestart => {
+            Bug::FillFromTail | Bug::NoNullsCheck | Bug::TopDownWalk | Bug::StaleHeadRestart => {
                 &[Lockless, LocklessGen]
             }
             Bug::SeqNoRetry => &[Seqlock, LocklessGen],
@@ -171,13 +186,13 @@ impl Bug {
     }
 
     /// Which of the lab's checks catch it (each is a test that expects the
-    /// violation).
+    /// violation; `lab list` adds what `lab check` measured on the machine).
     pub fn caught_by(self) -> &'static str {
         match self {
-            Bug::BackwardMove | Bug::TopDownWalk => "model checker (tests/loom.rs: entry_moved_under_walker) and stress test (tests/stress.rs)",
-            Bug::NoNullsCheck | Bug::StaleHeadRestart => "model checker (tests/loom.rs: case 3.c.2) and stress test (tests/stress.rs)",
-            Bug::SeqNoRetry => "model checker (tests/loom.rs: recycled_through_single_form, on seqlock and lockless-gen) and stress test on seqlock (on lockless-gen it is lockless's own flaw, which only the model checker reaches)",
-            Bug::DirtyBeforeRmap | Bug::SkipFlush => "migration oracle (lab check; harness/tests/run.rs)",
+            Bug::FillFromTail | Bug::TopDownWalk => "model checker (tests/loom.rs: entry_moved_under_walker), stress test (tests/stress.rs), and lab check's missed-spte check (torture workload)",
+            Bug::NoNullsCheck | Bug::StaleHeadRestart => "model checker (tests/loom.rs: case 3.c.2), stress test (tests/stress.rs), and lab check's missed-spte check (torture workload)",
+            Bug::SeqNoRetry => "model checker (tests/loom.rs: recycled_through_single_form, on seqlock and lockless-gen), stress test on seqlock, and lab check's missed-spte check on both (torture workload; on lockless-gen it is lockless's own flaw)",
+            Bug::DirtyBeforeRmap | Bug::SkipFlush => "migration oracle (lab check; workloads/tests/oracle.rs, harness/tests/run.rs)",
         }
     }
 }
@@ -218,11 +233,25 @@ impl fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
-/// Build one design, optionally with an injected bug.
+/// Build one design, optionally with an injected bug; unperturbed.
 pub fn build(
     kind: ImplKind,
     cfg: &RmapConfig,
     bug: Option<Bug>,
+) -> Result<Box<dyn Rmap>, BuildError> {
+    build_with(kind, cfg, bug, None)
+}
+
+/// Build one design, optionally with an injected bug, and with `perturb`
+/// called at every perturbation point (`perturb.rs`) when it is given.
+/// Without it a correct design is its unperturbed build, whose points
+/// compile to nothing; a bug twin is always its perturbed build, with a hook
+/// that does nothing unless one is given.
+pub fn build_with(
+    kind: ImplKind,
+    cfg: &RmapConfig,
+    bug: Option<Bug>,
+    perturb: Option<Arc<dyn Perturb>>,
 ) -> Result<Box<dyn Rmap>, BuildError> {
     if !(1..=MAX_DESC_EXT).contains(&cfg.desc_ext) {
         return Err(BuildError::DescExt(cfg.desc_ext));
@@ -236,38 +265,80 @@ pub fn build(
         }
     }
     let bug = bug.filter(|b| b.layer() == BugLayer::Rmap);
+    use designs::lockless::NullsRmap;
     use designs::{mmu_lock, rmap_lock, seqlock::SeqlockRmap, Correct, SeqNoRetry};
+    use perturb::{Perturbed, Unperturbed};
+    // A correct design `$design`, whose points are `$p`: its unperturbed
+    // build, or its perturbed twin.
+    macro_rules! twin {
+        ($p:ident => $design:ty) => {
+            match perturb {
+                None => {
+                    type $p = Unperturbed;
+                    Box::new(<$design>::new(cfg)) as Box<dyn Rmap>
+                }
+                Some(hook) => {
+                    type $p = Perturbed;
+                    Box::new(<$design>::with_points(cfg, Perturbed::new(Some(hook))))
+                }
+            }
+        };
+    }
     Ok(match kind {
-        ImplKind::MmuLock => Box::new(mmu_lock::MmuLockRmap::new(cfg)),
-        ImplKind::Lockless => lockless::<false>(bug, cfg),
-        ImplKind::LocklessGen => lockless::<true>(bug, cfg),
+        ImplKind::MmuLock => twin!(P => mmu_lock::MmuLockRmap<P>),
+        ImplKind::Lockless if bug.is_none() => {
+            twin!(P => NullsRmap<false, Correct, chain::HeadChain, P>)
+        }
+        ImplKind::LocklessGen if bug.is_none() => {
+            twin!(P => NullsRmap<true, Correct, chain::HeadChain, P>)
+        }
+        ImplKind::Lockless => lockless_twin::<false>(bug, cfg, Perturbed::new(perturb)),
+        ImplKind::LocklessGen => lockless_twin::<true>(bug, cfg, Perturbed::new(perturb)),
         ImplKind::Seqlock if bug == Some(Bug::SeqNoRetry) => {
-            Box::new(SeqlockRmap::<SeqNoRetry>::new(cfg))
+            Box::new(SeqlockRmap::<SeqNoRetry, Perturbed>::with_points(
+                cfg,
+                Perturbed::new(perturb),
+            ))
         }
-        ImplKind::Seqlock => Box::new(SeqlockRmap::<Correct>::new(cfg)),
-        ImplKind::RmapLock => Box::new(rmap_lock::RmapLockRmap::new(cfg)),
+        ImplKind::Seqlock => twin!(P => SeqlockRmap<Correct, P>),
+        ImplKind::RmapLock => twin!(P => rmap_lock::RmapLockRmap<P>),
         #[cfg(not(loom))]
-        ImplKind::ConcurrentMap => {
-            Box::new(designs::concurrent_map::ConcurrentMapRmap::new(cfg.gfns))
-        }
+        ImplKind::ConcurrentMap => match perturb {
+            None => Box::new(designs::concurrent_map::ConcurrentMapRmap::new(
+                cfg.gfns,
+                Unperturbed,
+            )),
+            Some(hook) => Box::new(designs::concurrent_map::ConcurrentMapRmap::new(
+                cfg.gfns,
+                Perturbed::new(Some(hook)),
+            )),
+        },
         #[cfg(loom)]
         ImplKind::ConcurrentMap => return Err(BuildError::Unavailable(kind)),
     })
 }
 
-/// `lockless` (`GEN` false) or `lockless-gen` (`GEN` true), or its twin
-/// with an injected rmap bug: a walker deviation, or the backward-moving
-/// chain discipline.
-fn lockless<const GEN: bool>(bug: Option<Bug>, cfg: &RmapConfig) -> Box<dyn Rmap> {
-    use chain::BackwardMoveChain;
+/// The twin of `lockless` (`GEN` false) or `lockless-gen` (`GEN` true) with
+/// an injected rmap bug: a walker deviation, or the chain discipline that
+/// fills a hole from the tail. Always perturbed (`perturb.rs`).
+fn lockless_twin<const GEN: bool>(
+    bug: Option<Bug>,
+    cfg: &RmapConfig,
+    p: perturb::Perturbed,
+) -> Box<dyn Rmap> {
+    use chain::{FillFromTailChain, HeadChain};
     use designs::lockless::NullsRmap;
     use designs::{Correct, NoNullsCheck, SeqNoRetry, StaleHeadRestart, TopDownWalk};
+    use perturb::Perturbed;
+    type Twin<const G: bool, D, C = HeadChain> = NullsRmap<G, D, C, Perturbed>;
     match bug {
-        Some(Bug::BackwardMove) => Box::new(NullsRmap::<GEN, Correct, BackwardMoveChain>::new(cfg)),
-        Some(Bug::NoNullsCheck) => Box::new(NullsRmap::<GEN, NoNullsCheck>::new(cfg)),
-        Some(Bug::TopDownWalk) => Box::new(NullsRmap::<GEN, TopDownWalk>::new(cfg)),
-        Some(Bug::StaleHeadRestart) => Box::new(NullsRmap::<GEN, StaleHeadRestart>::new(cfg)),
-        Some(Bug::SeqNoRetry) => Box::new(NullsRmap::<true, SeqNoRetry>::new(cfg)),
-        _ => Box::new(NullsRmap::<GEN, Correct>::new(cfg)),
+        Some(Bug::FillFromTail) => {
+            Box::new(Twin::<GEN, Correct, FillFromTailChain>::with_points(cfg, p))
+        }
+        Some(Bug::NoNullsCheck) => Box::new(Twin::<GEN, NoNullsCheck>::with_points(cfg, p)),
+        Some(Bug::TopDownWalk) => Box::new(Twin::<GEN, TopDownWalk>::with_points(cfg, p)),
+        Some(Bug::StaleHeadRestart) => Box::new(Twin::<GEN, StaleHeadRestart>::with_points(cfg, p)),
+        Some(Bug::SeqNoRetry) => Box::new(Twin::<true, SeqNoRetry>::with_points(cfg, p)),
+        _ => unreachable!("a correct design is built by `build_with`"),
     }
 }

@@ -16,6 +16,11 @@ pub enum MapOutcome {
     AlreadyPresent,
 }
 
+/// The work a batch of write-protect walks does at its end
+/// ([`Rmap::write_protect_then`]): it gets the batch's statistics and the
+/// observer, which may be inside `mmu_lock`.
+pub type BatchEnd<'a> = dyn FnMut(&WalkStats, &mut dyn Observer) + 'a;
+
 /// A reverse map for every gfn of one memslot, with its own synchronisation.
 ///
 /// **What a walk guarantees.** Every spte that is present, and in rmap
@@ -64,6 +69,25 @@ pub trait Rmap: Send + Sync {
     /// [`Observer::gfn_walked`] after each gfn.
     fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], obs: &mut dyn Observer) -> WalkStats;
 
+    /// [`Rmap::write_protect`], then `end`, given the batch's stats, while
+    /// still holding what the batch holds across its walks: `mmu_lock` for
+    /// `mmu-lock` (so `end` runs inside the lock, reported to `obs` as part
+    /// of the hold), nothing for the other designs (so `end` runs after the
+    /// walks, outside any lock). The dirty-log round passes its remote TLB
+    /// flush as `end`, which puts the flush under `mmu_lock` as Linux 3.10's
+    /// `kvm_vm_ioctl_get_dirty_log` had it.
+    fn write_protect_then(
+        &self,
+        sptes: &SpteTable,
+        gfns: &[Gfn],
+        obs: &mut dyn Observer,
+        end: &mut BatchEnd<'_>,
+    ) -> WalkStats {
+        let st = self.write_protect(sptes, gfns, obs);
+        end(&st, obs);
+        st
+    }
+
     /// A generic walk: call `f` on every spte slot in rmap `gfn`, with the
     /// same guarantee (and the same synchronisation) as the write-protect
     /// walk.
@@ -104,12 +128,12 @@ impl RmapConfig {
 
 /// The dirty-log write-protect of a batch as every design runs it: `walk`
 /// each gfn of `gfns` with a [`Protector`], which clears W on each spte the
-/// walk visits, and report the gfn to `obs`.
+/// walk visits, and report the gfn to `obs` (which the walk gets too).
 pub(crate) fn write_protect_each(
     sptes: &SpteTable,
     gfns: &[Gfn],
     obs: &mut dyn Observer,
-    mut walk: impl FnMut(Gfn, &mut Protector<'_>) -> WalkStats,
+    mut walk: impl FnMut(Gfn, &mut Protector<'_>, &mut dyn Observer) -> WalkStats,
 ) -> WalkStats {
     let mut total = WalkStats::default();
     for &gfn in gfns {
@@ -117,7 +141,7 @@ pub(crate) fn write_protect_each(
             sptes,
             protected: 0,
         };
-        let mut st = walk(gfn, &mut p);
+        let mut st = walk(gfn, &mut p, obs);
         st.protected = p.protected;
         obs.gfn_walked(gfn, &st);
         total.add(&st);

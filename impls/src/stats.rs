@@ -16,16 +16,23 @@ pub enum RestartReason {
     /// A walker with the `stale-head-restart` bug gave up after too many
     /// restarts from the same stale head (only that bug can loop forever).
     Limit,
+    /// A weaker repair's walker (the model checker's only) found the head
+    /// changed when it reached its own nulls.
+    HeadMoved,
 }
 
 impl RestartReason {
-    pub const ALL: [RestartReason; 5] = [
+    pub const ALL: [RestartReason; RestartReason::COUNT] = [
         RestartReason::DescInit,
         RestartReason::ForeignNulls,
         RestartReason::DescSeq,
         RestartReason::RmapSeq,
         RestartReason::Limit,
+        RestartReason::HeadMoved,
     ];
+
+    /// How many reasons there are.
+    pub const COUNT: usize = 6;
 
     pub fn name(self) -> &'static str {
         match self {
@@ -34,6 +41,7 @@ impl RestartReason {
             RestartReason::DescSeq => "desc-seq",
             RestartReason::RmapSeq => "rmap-seq",
             RestartReason::Limit => "restart-limit",
+            RestartReason::HeadMoved => "head-moved",
         }
     }
 }
@@ -48,7 +56,7 @@ pub struct WalkStats {
     /// sptes whose W bit this walk cleared.
     pub protected: u64,
     /// Restarts (retries for `seqlock`), indexed like [`RestartReason::ALL`].
-    pub restarts: [u64; 5],
+    pub restarts: [u64; RestartReason::COUNT],
 }
 
 impl WalkStats {

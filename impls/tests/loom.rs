@@ -74,8 +74,9 @@
 //! | `entry_moved_under_walker` | R = [D: x v] -> [E: y w] | unmap x (v moves D.slot1 -> D.slot0); unmap y (v moves D.slot0 -> E.slot0, D freed, head(R) = E) | v w |
 //! | `recycled_through_single_form` | R = [D: x y] -> [E: v w]; Q = {a} | unmap x (y moves to D.slot0); unmap y (D freed, head(R) = E); unmap w (R = {v}, single form, E freed); map b to Q (E reused: Q = [E: a b]); map u to R (D reused: R = [D: v u] -> nulls(R), v copied in) | v |
 //! | `single_form_reused_elsewhere` | R = [D: v x]; Q = {a} | unmap x (R = {v}, D freed); map b to Q (D reused: Q = [D: a b]) | v |
+//! | `middle_desc_recycled_at_tail` | tail discipline: R = [D: x y] -> [E: s t] -> [F: v w] | unmap s, t (E emptied in the middle: D links to F, E freed); map z (F full: E reused as R's tail [E: z] -> nulls(R)) | x y v w |
 //!
-//! With the `backward-move` bug the chains follow the tail discipline
+//! With the `fill-from-tail` bug the chains follow the tail discipline
 //! instead: `entry_moved_under_walker` starts from R = [D: y w] -> [N: x v],
 //! and unmapping y moves v from N (ahead of the walker) into D (behind it).
 //!
@@ -83,15 +84,19 @@
 //!
 //! | design | scripts that break the walk guarantee |
 //! |---|---|
-//! | `lockless-gen`, `seqlock`, `rmap-lock` | none (walk and write-protect; `rmap-lock` unbounded too, `lockless-gen` unbounded for all scripts but the recycling one) |
-//! | `lockless` (faithful) | `recycled_through_single_form` only; the other nine hold also unbounded |
-//! | `lockless-gen` + `backward-move` / `top-down-walk` | `entry_moved_under_walker` |
+//! | `lockless-gen`, `seqlock`, `rmap-lock` | none (walk and write-protect; `rmap-lock` unbounded too, `lockless-gen` unbounded for all scripts but the recycling one); on the recycling script some interleaving restarts for `desc-seq` (`seqlock`: `rmap-seq`): the repair is what holds |
+//! | `lockless` (faithful) | `recycled_through_single_form` only (walk y, x; no restart); the other nine hold also unbounded |
+//! | `lockless` re-reading the head at its nulls (`weaker_repairs`) | recycled (ABA: head(R) is D again) |
+//! | `lockless-gen`'s count as a generation bumped once (`weaker_repairs`) | recycled (new generation, stale slots) |
+//! | the nulls walker over 2013's own remove, with or without the count (`remove_of_2013`) | `middle_desc_recycled_at_tail` |
+//! | `lockless-gen` + `fill-from-tail` / `top-down-walk` | `entry_moved_under_walker` |
 //! | `lockless-gen` + `no-nulls-check` | 3.b, 3.c.2, 3.c.3, recycled, single-form (tested on 3.c.2) |
 //! | `lockless-gen` + `stale-head-restart` | 3.b, 3.c.2, recycled, single-form (tested on 3.c.2) |
 //! | `seqlock` + `seq-no-retry` | 3.b, 3.c.1, 3.c.2, 3.c.3, entry-moved, recycled, single-form (tested on recycled) |
 //! | `lockless-gen` + `seq-no-retry` | recycled (it is `lockless` again) |
 //! | `more` read before the slots (`designs::lockless::more_first`) | recycled and single-form |
-//! | `lockless` with reuse deferred by a grace period | none, also unbounded |
+//! | `lockless` with reuse deferred by a grace period, a pool that must wait for it | none |
+//! | the same pool reusing a descriptor under the pinned walker instead | recycled |
 //!
 //! So the seed's case 3.c.1 as it argues it (the descriptor comes back as
 //! the new head and still links to the rest of the chain) holds; it fails
@@ -126,7 +131,14 @@
 //! * **Deferring reuse by a grace period closes it**
 //!   (`open_questions::deferred_reuse::*`): a pool that does not hand out a
 //!   freed descriptor while a walker is pinned (`desc.rs`, loom builds
-//!   only) passes every script, unbounded too. A descriptor's `more` is then
+//!   only) passes every script. It is built so that it could fail: one
+//!   descriptor per page, and no growth while a freed descriptor waits, so
+//!   every descriptor a writer takes while the walker is pinned is a reused
+//!   one, and the writer waits (under `mmu_lock`) for the walker to unpin;
+//!   the same pool that reuses the descriptor anyway fails the recycling
+//!   script (`deferred_pool_that_does_not_wait`). (A pool of four
+//!   descriptors per page that grew freely passed every script, unbounded
+//!   too, also without waiting: it never had to reuse.) A descriptor's `more` is then
 //!   fixed for as long as the walker can reach it, a freed descriptor keeps
 //!   its last contents (a free clears nothing), and an entry leaves a live
 //!   descriptor only by its removal or by a forward move to a slot the
@@ -137,8 +149,8 @@
 use loom::model::Builder;
 use rmap_impls::spte::{is_writable, make_spte};
 use rmap_impls::{
-    build, Bug, Gfn, ImplKind, LockKind, MapOutcome, NoObserver, RestartReason, Rmap, RmapConfig,
-    SlotId, SpteTable,
+    build, Bug, Exhausted, Gfn, ImplKind, LockKind, MapOutcome, NoObserver, RestartReason, Rmap,
+    RmapConfig, SlotId, SpteTable,
 };
 use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -316,9 +328,20 @@ impl Design {
         Design {
             make: Arc::new(move |cfg| build(kind, cfg, bug).expect("the design builds")),
             nulls_order: matches!(kind, ImplKind::Lockless | ImplKind::LocklessGen)
-                && !matches!(bug, Some(Bug::BackwardMove | Bug::TopDownWalk)),
+                && !matches!(bug, Some(Bug::FillFromTail | Bug::TopDownWalk)),
         }
     }
+}
+
+/// The interleaving that broke the walk guarantee, as the walker saw it.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Failure {
+    /// The sptes the walk visited, in order (`Walker::Walk`), or how many it
+    /// write-protected (`Walker::WriteProtect`, e.g. "1 protected").
+    visited: String,
+    restarts: u64,
+    /// The sptes at risk it missed.
+    missed: String,
 }
 
 /// What the checker saw over all interleavings.
@@ -354,9 +377,16 @@ fn config() -> RmapConfig {
 /// Check `script` against `design` in every interleaving (within the
 /// preemption bound). Panics with [`MISSED`] on the first interleaving that
 /// breaks the walk guarantee.
-fn check(design: &Design, script: &'static Script, walker: Walker, limits: Limits) -> Seen {
+fn check(
+    design: &Design,
+    script: &'static Script,
+    walker: Walker,
+    limits: Limits,
+    failure: &Arc<StdMutex<Option<Failure>>>,
+) -> Seen {
     let seen = Arc::new(StdMutex::new(Seen::default()));
     let seen_in = seen.clone();
+    let failure = failure.clone();
     let design = design.clone();
     let start = Instant::now();
     builder(limits).check(move || {
@@ -392,9 +422,10 @@ fn check(design: &Design, script: &'static Script, walker: Walker, limits: Limit
         };
         let walker = {
             let (rmap, t, log, seen) = (rmap.clone(), t.clone(), log.clone(), seen_in.clone());
+            let failure = failure.clone();
             loom::thread::spawn(move || {
                 let at_risk = script.at_risk();
-                let (stats, missed) = match walker {
+                let (stats, missed, outcome) = match walker {
                     Walker::Walk => {
                         let mut visited = Vec::new();
                         let stats = rmap.walk(R, &mut |s| {
@@ -410,8 +441,8 @@ fn check(design: &Design, script: &'static Script, walker: Walker, limits: Limit
                         let names: String =
                             visited.iter().map(|&s| script.name_of(s, &t)).collect();
                         let mut g = seen.lock().unwrap();
-                        g.outcomes.insert((names, stats.total_restarts()));
-                        (stats, missed)
+                        g.outcomes.insert((names.clone(), stats.total_restarts()));
+                        (stats, missed, names)
                     }
                     Walker::WriteProtect => {
                         let stats = rmap.write_protect(&t, &[R], &mut NoObserver);
@@ -420,10 +451,10 @@ fn check(design: &Design, script: &'static Script, walker: Walker, limits: Limit
                             .copied()
                             .filter(|s| is_writable(t.load(s.slot(&t))))
                             .collect();
+                        let outcome = format!("{} protected", stats.protected);
                         let mut g = seen.lock().unwrap();
-                        g.outcomes
-                            .insert((format!("{} protected", stats.protected), 0));
-                        (stats, missed)
+                        g.outcomes.insert((outcome.clone(), 0));
+                        (stats, missed, outcome)
                     }
                 };
                 {
@@ -441,6 +472,11 @@ fn check(design: &Design, script: &'static Script, walker: Walker, limits: Limit
                 ));
                 if !missed.is_empty() {
                     let names: String = missed.iter().map(|s| s.name).collect();
+                    *failure.lock().unwrap() = Some(Failure {
+                        visited: outcome,
+                        restarts: stats.total_restarts(),
+                        missed: names.clone(),
+                    });
                     panic!(
                         "{MISSED}: {} present in R for the whole walk but {}\n  {}",
                         names,
@@ -484,7 +520,7 @@ fn fold(log: &[String]) -> Vec<String> {
 /// The walk guarantee holds in every interleaving, and the checker did
 /// interleave (a model that only ever ran one schedule proves nothing).
 fn holds(design: Design, script: &'static Script, walker: Walker, limits: Limits) -> Seen {
-    let seen = check(&design, script, walker, limits);
+    let seen = check(&design, script, walker, limits, &Arc::default());
     assert!(
         seen.outcomes.len() >= 2,
         "the checker saw the walk end only one way: it did not interleave"
@@ -493,9 +529,18 @@ fn holds(design: Design, script: &'static Script, walker: Walker, limits: Limits
 }
 
 /// The checker finds an interleaving that breaks the walk guarantee (and
-/// not some other panic). Returns the failure message.
-fn broken(design: Design, script: &'static Script, walker: Walker, limits: Limits) -> String {
-    let res = catch_unwind(AssertUnwindSafe(|| check(&design, script, walker, limits)));
+/// not some other panic). Returns the failure message and what the walker
+/// saw in that interleaving.
+fn broken(
+    design: Design,
+    script: &'static Script,
+    walker: Walker,
+    limits: Limits,
+) -> (String, Failure) {
+    let failure = Arc::default();
+    let res = catch_unwind(AssertUnwindSafe(|| {
+        check(&design, script, walker, limits, &failure)
+    }));
     let payload = match res {
         Ok(seen) => panic!(
             "no interleaving breaks the walk guarantee ({} explored)",
@@ -512,7 +557,12 @@ fn broken(design: Design, script: &'static Script, walker: Walker, limits: Limit
         msg.starts_with(MISSED),
         "the model failed, but not on the walk guarantee: {msg}"
     );
-    msg
+    let failure = failure
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the walker records the failure it panics on");
+    (msg, failure)
 }
 
 /// One test per broken design: the checker finds an interleaving, on the
@@ -604,12 +654,21 @@ mod scripts {
         layout: "xv",
         writer: &[Unmap(X), Map(QB)],
     };
+
+    /// 2013's own remove (tail discipline): E, in the middle of R, is
+    /// emptied and unlinked (D links to F), and comes back at once as R's
+    /// new tail, linked to R's own nulls.
+    pub static middle_desc_recycled_at_tail: Script = Script {
+        setup: &[Map(X), Map(Y), Map(S), Map(T), Map(V), Map(W)],
+        layout: "yxtswv",
+        writer: &[Unmap(S), Unmap(T), Map(Z)],
+    };
 }
 
 /// One test per seed case (and the extra script) for a design that must
 /// pass them all, plus the write-protect walk of the counterexample.
 macro_rules! all_cases_hold {
-    ($module:ident, $design:expr, $limits:expr) => {
+    ($module:ident, $design:expr, $limits:expr, repair $repair:expr) => {
         mod $module {
             use super::*;
             all_cases_hold!(@each $design, $limits;
@@ -621,18 +680,27 @@ macro_rules! all_cases_hold {
                 case_3c2_moved_to_other_rmap,
                 case_3c3_moved_away_and_back,
                 entry_moved_under_walker,
-                recycled_through_single_form,
                 single_form_reused_elsewhere
             );
 
+            /// The counterexample's script holds, and the design's repair is
+            /// what holds it: in some interleaving the walker restarted for
+            /// the repair's reason (`None`: a design that repairs otherwise).
+            #[test]
+            fn recycled_through_single_form() {
+                let seen = holds($design, &scripts::recycled_through_single_form, Walker::Walk, $limits);
+                repair_fired(&seen, $repair);
+            }
+
             #[test]
             fn write_protect_recycled_through_single_form() {
-                holds(
+                let seen = holds(
                     $design,
                     &scripts::recycled_through_single_form,
                     Walker::WriteProtect,
                     $limits,
                 );
+                repair_fired(&seen, $repair);
             }
         }
     };
@@ -646,9 +714,22 @@ macro_rules! all_cases_hold {
     };
 }
 
-all_cases_hold!(lockless_gen, Design::built(ImplKind::LocklessGen, None), B2);
-all_cases_hold!(seqlock, Design::built(ImplKind::Seqlock, None), B2);
-all_cases_hold!(rmap_lock, Design::built(ImplKind::RmapLock, None), B3);
+/// Some interleaving restarted the walk for `repair`'s reason.
+fn repair_fired(seen: &Seen, repair: Option<RestartReason>) {
+    if let Some(r) = repair {
+        assert!(
+            seen.reasons.contains(&r),
+            "no interleaving restarted for {r:?}: the repair never fired, so the script did not reach the flaw"
+        );
+    }
+}
+
+all_cases_hold!(lockless_gen, Design::built(ImplKind::LocklessGen, None), B2,
+    repair Some(RestartReason::DescSeq));
+all_cases_hold!(seqlock, Design::built(ImplKind::Seqlock, None), B2,
+    repair Some(RestartReason::RmapSeq));
+// `rmap-lock`'s repair is its lock: its walker never restarts.
+all_cases_hold!(rmap_lock, Design::built(ImplKind::RmapLock, None), B3, repair None);
 
 /// `lockless`, the seed's design: every case holds but the recycling one.
 mod lockless {
@@ -696,26 +777,44 @@ mod lockless {
     );
 
     /// The counterexample (crate docs) is found, and the spte it misses is
-    /// v: `how` says how a miss shows.
-    fn misses_v(walker: Walker, how: &str) {
-        let msg = broken(
+    /// v: `how` says how a miss shows. Returns what the walker saw.
+    fn misses_v(walker: Walker, how: &str) -> Failure {
+        let (msg, failure) = broken(
             faithful(),
             &scripts::recycled_through_single_form,
             walker,
             B3,
         );
         assert!(msg.contains(&format!("v present in R for the whole walk but {how}")));
+        assert_eq!(failure.missed, "v");
+        failure
     }
 
+    /// The counterexample has the crate docs' shape: the walk visited D's
+    /// two entries of its first life (y, then x: bottom-up), read D's
+    /// `more` in its second life, took R's own nulls for its end, and
+    /// returned without a single restart. Nothing told it anything moved.
     #[test]
     fn recycled_through_single_form() {
-        misses_v(Walker::Walk, "not visited");
+        let f = misses_v(Walker::Walk, "not visited");
+        assert_eq!(
+            (f.visited.as_str(), f.restarts),
+            ("yx", 0),
+            "the counterexample's shape: {f:?}"
+        );
     }
 
-    /// The same interleaving seen by the dirty log: v keeps its W bit.
+    /// The same interleaving seen by the dirty log: v keeps its W bit; the
+    /// two sptes the walk did visit (y, x) were zapped by the time it
+    /// visited them, so it cleared W on none, and it never restarted.
     #[test]
     fn write_protect_recycled_through_single_form() {
-        misses_v(Walker::WriteProtect, "still writable");
+        let f = misses_v(Walker::WriteProtect, "still writable");
+        assert_eq!(
+            (f.visited.as_str(), f.restarts),
+            ("0 protected", 0),
+            "the counterexample's shape: {f:?}"
+        );
     }
 }
 
@@ -731,7 +830,7 @@ mod injected_bugs {
     caught! {
         /// Tail discipline: removing y moves v from the tail descriptor
         /// (ahead of the walker) into the hole y left in the head (behind it).
-        backward_move: gen_with(Bug::BackwardMove), entry_moved_under_walker, B2;
+        fill_from_tail: gen_with(Bug::FillFromTail), entry_moved_under_walker, B2;
         /// The walker follows D into Q and stops at Q's nulls.
         no_nulls_check: gen_with(Bug::NoNullsCheck), case_3c2_moved_to_other_rmap, B2;
         /// Slot 0 before slot 1: the walker reads x in slot 0, then the hole
@@ -761,9 +860,19 @@ mod open_questions {
         }
     }
 
-    fn deferred_reuse() -> Design {
+    /// The faithful design over a deferring pool of one descriptor per
+    /// page, so that every descriptor a writer takes while the walker is
+    /// pinned is a reused one (`desc.rs`, "Deferred reuse"); `exhausted`:
+    /// wait for the grace period, or reuse anyway.
+    fn deferred_reuse(exhausted: Exhausted) -> Design {
         Design {
-            make: Arc::new(|c: &RmapConfig| lockless::with_deferred_reuse(c)),
+            make: Arc::new(move |c: &RmapConfig| {
+                let one_per_page = RmapConfig {
+                    page_descs: 1,
+                    ..c.clone()
+                };
+                lockless::with_deferred_reuse(&one_per_page, exhausted)
+            }),
             nulls_order: true,
         }
     }
@@ -776,8 +885,127 @@ mod open_questions {
         more_first_single_form_reused_elsewhere: more_first(), single_form_reused_elsewhere, B3;
     }
 
-    // A grace period before reuse closes it, for every script.
-    all_cases_hold!(deferred_reuse, deferred_reuse(), B3);
+    // A grace period before reuse closes it, for every script: a writer
+    // that needs a descriptor while the walker is pinned waits for it.
+    all_cases_hold!(deferred_reuse, deferred_reuse(Exhausted::Wait), B3, repair None);
+
+    caught! {
+        /// The same small pool, reusing a descriptor freed under the pinned
+        /// walker instead of waiting: the counterexample again. So the
+        /// deferred model passes because it waits, not because it never
+        /// reuses.
+        deferred_pool_that_does_not_wait: deferred_reuse(Exhausted::ReuseAnyway),
+            recycled_through_single_form, B3;
+    }
+}
+
+/// The weaker repairs of the flaw that the crate docs say fail ("The
+/// counterexample"): the checker shows that they do.
+mod weaker_repairs {
+    use super::*;
+    use rmap_impls::designs::lockless::{weaker_repair, WeakerRepair};
+
+    fn design(repair: WeakerRepair) -> Design {
+        Design {
+            make: Arc::new(move |c: &RmapConfig| weaker_repair(repair, c)),
+            nulls_order: true,
+        }
+    }
+
+    /// Re-reading the head at the walker's own nulls: in the counterexample
+    /// head(R) names D before the writer's first step and again after its
+    /// last (ABA), so the walker ends as the faithful one does.
+    #[test]
+    fn head_recheck_is_fooled_by_aba() {
+        let (_, f) = broken(
+            design(WeakerRepair::HeadRecheck),
+            &scripts::recycled_through_single_form,
+            Walker::Walk,
+            B3,
+        );
+        assert_eq!(
+            (f.missed.as_str(), f.visited.as_str(), f.restarts),
+            ("v", "yx", 0),
+            "{f:?}"
+        );
+    }
+
+    /// A generation bumped once per reuse: the walker holds head(R) = D from
+    /// before the writer's first step; it reads D's generation after D was
+    /// taken for R again (bumped: the new generation), then D's slots before
+    /// their new values land (holes, as D's first life left them), then D's
+    /// new `more` (R's nulls), and the generation again, unchanged. It
+    /// visits nothing and restarts never.
+    #[test]
+    fn generation_bumped_once_reads_stale_slots() {
+        let (_, f) = broken(
+            design(WeakerRepair::GenerationOnce),
+            &scripts::recycled_through_single_form,
+            Walker::Walk,
+            B2,
+        );
+        assert_eq!(
+            (f.missed.as_str(), f.visited.as_str(), f.restarts),
+            ("v", "", 0),
+            "{f:?}"
+        );
+    }
+}
+
+/// What 2013 really did (the crate docs, "What 2013 really did"): Linux
+/// 3.10's `pte_list_desc_remove_entry` fills a hole from the same
+/// descriptor and unlinks an emptied descriptor wherever it is; adds append
+/// at the tail. The nulls walker over that chain.
+mod remove_of_2013 {
+    use super::*;
+    use rmap_impls::designs::lockless::over_2013_remove;
+
+    fn design(gen: bool) -> Design {
+        Design {
+            make: Arc::new(move |c: &RmapConfig| over_2013_remove(gen, c)),
+            nulls_order: true,
+        }
+    }
+
+    /// The faithful walker does not survive it: E, emptied in the middle of
+    /// the chain, is unlinked (D now links to F), freed, and reused at once
+    /// as R's new tail, linked to R's own nulls. A walker that read D's old
+    /// link to E reaches E in its new life and stops at its nulls, short of
+    /// F (v, w), with no restart.
+    #[test]
+    fn faithful_walker_skips_past_a_recycled_middle_desc() {
+        let (_, f) = broken(
+            design(false),
+            &scripts::middle_desc_recycled_at_tail,
+            Walker::Walk,
+            B3,
+        );
+        assert_eq!(
+            (f.missed.as_str(), f.visited.as_str(), f.restarts),
+            ("vw", "yxts", 0),
+            "D's entries, E's of its first life, then E's new nulls: {f:?}"
+        );
+    }
+
+    /// Nor does `lockless-gen`'s count save it: the count validates each
+    /// descriptor the walker reads, and E in its new life is stable and
+    /// consistent; what is stale is D's link to it, and D never changed.
+    /// (The head discipline never frees a descriptor that a live one links
+    /// to: only the head is ever emptied.)
+    #[test]
+    fn walker_with_the_count_skips_past_it_too() {
+        let (_, f) = broken(
+            design(true),
+            &scripts::middle_desc_recycled_at_tail,
+            Walker::Walk,
+            B2,
+        );
+        assert_eq!(
+            (f.missed.as_str(), f.visited.as_str(), f.restarts),
+            ("vw", "yxz", 0),
+            "D's entries, then E's new one, then R's nulls: {f:?}"
+        );
+    }
 }
 
 /// `mmu_lock` (both kinds) and the pool's mutex under loom: two writers on
@@ -835,5 +1063,57 @@ mod writer_locks {
     #[test]
     fn park_mmu_lock_serialises_writers() {
         two_writers(LockKind::Park);
+    }
+}
+
+/// `mmu_lock`'s spinning kind, a ticket lock: three threads each take it
+/// once, and in every interleaving it is granted one holder at a time, in
+/// the order the tickets were taken (the order of arrival).
+///
+/// Preemption bound 1, not 2: a waiter spins with a yield, and loom may
+/// switch between two yielding waiters for free (a yield is not a
+/// preemption), so with the two preemptions that keep the holder off the
+/// CPU it finds schedules where the two waiters yield to each other forever
+/// and the model never ends. At bound 1 every schedule ends and the threads
+/// still arrive in several orders (the test asserts more than one). The
+/// two-thread model above (`spin_mmu_lock_serialises_writers`) runs the same
+/// lock at bound 2.
+mod ticket_lock {
+    use super::*;
+    use rmap_impls::lock::TicketLock;
+
+    #[test]
+    fn grants_in_ticket_order() {
+        // Per interleaving, which thread took each ticket: more than one
+        // such order proves the threads really raced for their tickets.
+        let arrivals = Arc::new(StdMutex::new(BTreeSet::new()));
+        let seen = arrivals.clone();
+        let b1 = Limits { bound: 1, ..B2 };
+        builder(b1).check(move || {
+            let lock = Arc::new(TicketLock::new());
+            // (ticket, thread), appended by each holder; `try_lock` finding
+            // it taken would mean two holders at once.
+            let log = Arc::new(loom::sync::Mutex::new(Vec::new()));
+            let threads: Vec<_> = (0..3)
+                .map(|me| {
+                    let (lock, log) = (lock.clone(), log.clone());
+                    loom::thread::spawn(move || {
+                        let held = lock.lock();
+                        log.try_lock()
+                            .expect("two holders at once")
+                            .push((held.ticket(), me));
+                    })
+                })
+                .collect();
+            threads.into_iter().for_each(|t| t.join().unwrap());
+            let log = log.lock().unwrap().clone();
+            let tickets: Vec<u32> = log.iter().map(|&(t, _)| t).collect();
+            assert_eq!(tickets, [0, 1, 2], "granted out of ticket order");
+            let who: Vec<i32> = log.iter().map(|&(_, me)| me).collect();
+            seen.lock().unwrap().insert(who);
+        });
+        let arrivals = arrivals.lock().unwrap();
+        println!("{} orders of arrival", arrivals.len());
+        assert!(arrivals.len() > 1, "the threads never raced for a ticket");
     }
 }

@@ -146,7 +146,7 @@ enum Discipline {
     /// New descriptors at the head, only the head non-full, one spte goes
     /// back to the single form: exactly `ceil(n / ext)` for `n >= 2`.
     Head,
-    /// 2013's tail append (`mmu-lock`, the `backward-move` twins): holes may
+    /// 2013's tail append (`mmu-lock`, the `fill-from-tail` twins): holes may
     /// stay in the middle and one spte may stay in a descriptor.
     Tail,
 }
@@ -154,7 +154,7 @@ enum Discipline {
 fn discipline(kind: ImplKind, bug: Option<Bug>) -> Discipline {
     match (kind, bug) {
         (ImplKind::ConcurrentMap, _) => Discipline::NoPool,
-        (ImplKind::MmuLock, _) | (_, Some(Bug::BackwardMove)) => Discipline::Tail,
+        (ImplKind::MmuLock, _) | (_, Some(Bug::FillFromTail)) => Discipline::Tail,
         _ => Discipline::Head,
     }
 }

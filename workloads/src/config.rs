@@ -7,6 +7,14 @@ use std::time::Duration;
 /// Guest page size: one gfn.
 pub const PAGE_SIZE: u64 = 4096;
 
+/// Host bytes of guest memory per guest page: the source version padded to
+/// its own cache line (`CachePadded`: 128 bytes on x86-64, where the
+/// adjacent-line prefetcher pairs lines), plus 8 for the destination's copy
+/// and 8 for the oracle's snapshot. 256 MiB of guest memory (65,536 pages)
+/// takes 9 MiB.
+pub const HOST_BYTES_PER_PAGE: u64 =
+    std::mem::size_of::<crossbeam_utils::CachePadded<std::sync::atomic::AtomicU64>>() as u64 + 16;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WorkloadKind {
     /// Pre-copy migration: vCPUs write, rounds run back to back, a zapper
@@ -17,13 +25,19 @@ pub enum WorkloadKind {
     Churn,
     /// The same vCPU traffic with no dirty logging: the baseline.
     Idle,
+    /// The flaw's shape: the rmaps of a few hot gfns dropped to their
+    /// single-spte form and grown again, so that descriptors are reused at
+    /// once into the same rmap and into others, against continuous
+    /// write-protect walks of those gfns, each checked for a missed spte.
+    Torture,
 }
 
 impl WorkloadKind {
-    pub const ALL: [WorkloadKind; 3] = [
+    pub const ALL: [WorkloadKind; 4] = [
         WorkloadKind::DirtyLog,
         WorkloadKind::Churn,
         WorkloadKind::Idle,
+        WorkloadKind::Torture,
     ];
 
     pub fn name(self) -> &'static str {
@@ -31,6 +45,7 @@ impl WorkloadKind {
             WorkloadKind::DirtyLog => "dirty-log",
             WorkloadKind::Churn => "churn",
             WorkloadKind::Idle => "idle",
+            WorkloadKind::Torture => "torture",
         }
     }
 
@@ -43,7 +58,14 @@ impl WorkloadKind {
             WorkloadKind::DirtyLog => "pre-copy migration: vCPU writes, back-to-back dirty-log rounds, zaps at --zap-rate; ends with the migration oracle",
             WorkloadKind::Churn => "a few hot gfns with long chains: heavy zap + refault against continuous write-protect walks (restart/retry stress), with the oracle",
             WorkloadKind::Idle => "the same vCPU traffic with no dirty logging: the baseline for interference ratios",
+            WorkloadKind::Torture => "the flaw's shape: a few hot gfns whose rmaps drop to one spte and grow again (descriptors reused at once, into the same rmap and others) against continuous write-protect walks, each checked for a missed spte",
         }
+    }
+
+    /// Works on a few hot gfns (`Config::hot_gfns`), which every round
+    /// write-protects whether dirty or not.
+    pub fn hot(self) -> bool {
+        matches!(self, WorkloadKind::Churn | WorkloadKind::Torture)
     }
 }
 
@@ -78,6 +100,69 @@ impl Pattern {
     }
 }
 
+/// How a perturbed run delays at a perturbation point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delay {
+    /// Busy-wait on the clock.
+    Spin,
+    /// Give up the CPU once.
+    Yield,
+    /// Sleep.
+    Sleep,
+    /// One of the three, at random.
+    Mix,
+}
+
+impl Delay {
+    pub const ALL: [Delay; 4] = [Delay::Spin, Delay::Yield, Delay::Sleep, Delay::Mix];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Delay::Spin => "spin",
+            Delay::Yield => "yield",
+            Delay::Sleep => "sleep",
+            Delay::Mix => "mix",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == s)
+    }
+}
+
+/// Perturbation (rcutorture's fuzzed delays): at every perturbation point a
+/// thread passes it waits with a probability (`rate` at a walker's points,
+/// `writer_rate` at a writer's and in the fault paths), `delay` says how,
+/// for up to `max`; the choices come from the run's seed. The rmap under
+/// test is then its perturbed build (`rmap_impls::perturb`), and the run
+/// says so.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Perturbation {
+    /// Probability of a delay at each walker point passed, in [0, 1].
+    pub rate: f64,
+    /// ... at each writer-section and fault-path point, in [0, 1]. Lower
+    /// than `rate` in `lab check`: a writer delayed inside `mmu_lock`, or a
+    /// vCPU inside its fault, holds up the very writes that must happen
+    /// inside a walker's window.
+    pub writer_rate: f64,
+    pub delay: Delay,
+    /// Longest delay (spin or sleep; a yield is one yield).
+    pub max: Duration,
+}
+
+impl fmt::Display for Perturbation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}% of walker points and {}% of writer and fault points, {} up to {:?}",
+            self.rate * 100.0,
+            self.writer_rate * 100.0,
+            self.delay.name(),
+            self.max
+        )
+    }
+}
+
 /// Whether vCPUs share the whole memslot or each writes its own slice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Regions {
@@ -96,6 +181,43 @@ impl Regions {
         [Regions::Shared, Regions::Partitioned]
             .into_iter()
             .find(|p| p.name() == s)
+    }
+}
+
+/// Where the dirty-log round's remote TLB flush runs relative to
+/// `mmu_lock`, for the design that write-protects under it (`mmu-lock`).
+/// Every other design write-protects without `mmu_lock`, so its flush always
+/// runs after the walk, outside any lock, whichever is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TlbFlush {
+    /// Inside `mmu_lock`, at the end of the last write-protect batch: Linux
+    /// 3.10's `kvm_vm_ioctl_get_dirty_log` (`if (is_dirty)
+    /// kvm_flush_remote_tlbs(kvm)` before `spin_unlock(&kvm->mmu_lock)`), and
+    /// so the 2013 baseline. The default.
+    UnderLock,
+    /// After `mmu_lock` is released: commit 198c74f43f0f ("KVM: MMU: flush
+    /// tlb out of mmu lock when write-protect the sptes", 2014) and later.
+    AfterUnlock,
+}
+
+impl TlbFlush {
+    pub const ALL: [TlbFlush; 2] = [TlbFlush::UnderLock, TlbFlush::AfterUnlock];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TlbFlush::UnderLock => "under-lock",
+            TlbFlush::AfterUnlock => "after-unlock",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == s)
+    }
+}
+
+impl fmt::Display for TlbFlush {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -126,6 +248,13 @@ pub struct Config {
     /// harvest in one call (2013's behaviour for `mmu-lock`).
     pub wp_batch: Option<u64>,
     pub mmu_lock: LockKind,
+    /// `mmu_lock` was chosen by the caller's `auto` rule (spin while every
+    /// worker thread has a CPU, park once they outnumber the CPUs) rather
+    /// than asked for: recorded, so that runs which asked for `auto` group
+    /// together whatever kind each got.
+    pub mmu_lock_auto: bool,
+    /// Where `mmu-lock`'s dirty-log round flushes remote TLBs ([`TlbFlush`]).
+    pub tlb_flush: TlbFlush,
     pub bug: Option<Bug>,
     /// Record per-operation latency histograms (off: counters only, to
     /// measure what measuring costs).
@@ -138,6 +267,16 @@ pub struct Config {
     /// Cut the measured phase into intervals of this length and report each
     /// interval's histograms and counters (`lab profile`).
     pub sample_interval: Option<Duration>,
+    /// Delays at the perturbation points (`lab check`); `None`: the rmap's
+    /// unperturbed build, whose points compile to nothing.
+    pub perturb: Option<Perturbation>,
+    /// Check every write-protect walk for a missed spte (`lab check`; the
+    /// `torture` workload always does). Off, a run pays one branch per
+    /// fault and one per write-protect call for it, and nothing in a walk.
+    pub spte_check: bool,
+    /// End the run at the first violation (a missed spte or a lost write):
+    /// `lab check` measures the time to the first detection.
+    pub stop_on_violation: bool,
 }
 
 impl Default for Config {
@@ -160,11 +299,16 @@ impl Default for Config {
             pin: false,
             wp_batch: None,
             mmu_lock: LockKind::Spin,
+            mmu_lock_auto: false,
+            tlb_flush: TlbFlush::UnderLock,
             bug: None,
             record_latency: true,
             tlb_burst: 4,
             hot_gfns: 8,
             sample_interval: None,
+            perturb: None,
+            spte_check: false,
+            stop_on_violation: false,
         }
     }
 }
@@ -181,6 +325,8 @@ pub enum ConfigError {
     NoDuration,
     BugNotApplicable(Bug, ImplKind),
     TooManyVcpus(u32),
+    PerturbRate(f64),
+    PerturbMax,
 }
 
 impl fmt::Display for ConfigError {
@@ -204,6 +350,8 @@ impl fmt::Display for ConfigError {
                 write!(f, "bug '{b}' does not apply to '{k}' (it applies to: {})", to.join(", "))
             }
             ConfigError::TooManyVcpus(n) => write!(f, "--vcpus {n} is more than the lab supports (4096)"),
+            ConfigError::PerturbRate(r) => write!(f, "--perturb {r} is out of range (a probability: 0 for none, up to 1 or 100%)"),
+            ConfigError::PerturbMax => write!(f, "--perturb-max must be longer than 0"),
         }
     }
 }
@@ -226,17 +374,47 @@ impl Config {
         self.workload != WorkloadKind::Idle
     }
 
-    /// The workload has a zapper (`churn` always zaps).
+    /// The workload has a zapper (`churn` and `torture` always zap).
     pub fn zapping(&self) -> bool {
-        self.workload == WorkloadKind::Churn || self.zap_rate > 0.0
+        self.workload.hot() || self.zap_rate > 0.0
     }
 
-    /// Host bytes the run will allocate (source and destination pages,
-    /// version snapshot, spte tables, rmap heads), for the "beyond the
-    /// machine" check.
+    /// Write-protect walks are checked for missed sptes.
+    pub fn checks_sptes(&self) -> bool {
+        (self.spte_check || self.workload == WorkloadKind::Torture) && self.dirty_logging()
+    }
+
+    /// Host bytes the run will allocate, for the "beyond the machine"
+    /// check: per gfn, [`HOST_BYTES_PER_PAGE`] for guest memory (the source
+    /// page's version on a cache line of its own, the destination's copy,
+    /// the oracle's snapshot), 8 per address space for the sptes, and 16
+    /// for the rmap head.
     pub fn host_bytes(&self) -> u64 {
         let g = self.gfns();
-        g * 8 * 4 + g * self.aliases as u64 * 8 + g * 16
+        g * HOST_BYTES_PER_PAGE + g * self.aliases as u64 * 8 + g * 16
+    }
+
+    /// The accesses that make one vCPU *pass* ([`Metric::Pass`]): as many
+    /// as the vCPU's slice has pages, the slice being `gfns / vcpus` (at
+    /// least 1) whether the vCPUs share the memslot or each writes its own
+    /// part. An access is one guest-mode entry that went through (a read, or
+    /// `tlb_burst` writes), after whatever faults it took. A pass of a
+    /// partitioned sequential run touches every page of the slice once, as a
+    /// `dirty_log_perf_test` iteration writes every page of its slice; under
+    /// the other patterns it is the same amount of guest work at other pages.
+    ///
+    /// [`Metric::Pass`]: crate::Metric::Pass
+    pub fn pass_accesses(&self) -> u64 {
+        (self.gfns() / self.vcpus.max(1) as u64).max(1)
+    }
+
+    /// Every guest page has at most one vCPU that writes it: partitioned
+    /// slices that do not overlap (not `churn`, whose vCPUs share the hot
+    /// gfns). Guest memory then writes a page with a plain store.
+    pub fn pages_have_one_writer(&self) -> bool {
+        self.regions == Regions::Partitioned
+            && self.workload != WorkloadKind::Churn
+            && self.vcpus as u64 <= self.gfns()
     }
 
     /// Check everything that can be checked before building anything.
@@ -277,7 +455,24 @@ impl Config {
                 return Err(ConfigError::BugNotApplicable(b, self.impl_kind));
             }
         }
+        if let Some(p) = self.perturb {
+            for r in [p.rate, p.writer_rate] {
+                if !(0.0..=1.0).contains(&r) {
+                    return Err(ConfigError::PerturbRate(r));
+                }
+            }
+            if p.max.is_zero() {
+                return Err(ConfigError::PerturbMax);
+            }
+        }
         Ok(())
+    }
+
+    /// Where this run's dirty-log round flushes remote TLBs: under
+    /// `mmu_lock` only when asked for and the design write-protects under
+    /// it; every other design flushes after its walk, outside any lock.
+    pub fn flush_under_lock(&self) -> bool {
+        self.tlb_flush == TlbFlush::UnderLock && self.impl_kind == ImplKind::MmuLock
     }
 
     /// The bug, if it lives in the workload.

@@ -7,8 +7,13 @@ pub mod kvm;
 pub mod metrics;
 mod vm;
 
-pub use config::{Config, ConfigError, Pattern, Regions, WorkloadKind};
-pub use metrics::{Counters, Live, Metric, RoleKind, METRIC_NAMES};
+pub use config::{
+    Config, ConfigError, Delay, Pattern, Perturbation, Regions, TlbFlush, WorkloadKind,
+};
+pub use metrics::{
+    Counters, Live, LockName, Metric, RoleKind, METRIC_NAMES, PREEMPT_SAMPLE, RMAP_LOCK_SAMPLE,
+};
 pub use vm::{
-    run, IntervalSample, LockHandoff, NoProbe, Probe, RoundSample, RunReport, SpanKind, Verdict,
+    run, IntervalSample, LockHandoff, MissedSpte, NoProbe, Probe, RoundSample, RunReport, SpanKind,
+    Verdict,
 };

@@ -1,7 +1,7 @@
 //! A run through the library API: which threads it starts and what they
 //! are called, and which metrics its report names after which role.
 
-use rmap_impls::ImplKind;
+use rmap_impls::{ImplKind, LockKind};
 use rmap_workloads::{
     run, Config, Live, Probe, RoleKind, RunReport, SpanKind, WorkloadKind, METRIC_NAMES,
 };
@@ -20,9 +20,14 @@ impl Probe for Threads {
     }
 }
 
+/// A short run. `mmu_lock` parks, as `--mmu-lock auto` would choose with
+/// more worker threads than a small test machine has CPUs: a spinning FIFO
+/// lock hands over to waiters in arrival order, so on a loaded machine
+/// every descheduled waiter stalls the queue for a time slice.
 fn short(workload: WorkloadKind) -> Config {
     Config {
         impl_kind: ImplKind::MmuLock,
+        mmu_lock: LockKind::Park,
         workload,
         vcpus: 2,
         mem_bytes: 64 * 4096,
@@ -89,9 +94,98 @@ fn a_dirty_log_run_starts_vcpus_a_walker_and_a_zapper() {
     for (name, _) in &r.histograms {
         let role = name.split('.').next().unwrap();
         assert!(
-            role == "mmu_lock" || RoleKind::ALL.iter().any(|r| r.name() == role),
+            role == "mmu_lock"
+                || role == "rmap_lock"
+                || RoleKind::ALL.iter().any(|r| r.name() == role),
             "{name} is named after a role"
         );
+    }
+}
+
+/// Each lock's waits and holds are recorded per role, by exactly the
+/// designs that take that lock in that role: `mmu_lock` by every writer of
+/// every design but `concurrent-map` and by `mmu-lock`'s walker;
+/// `rmap-lock`'s bit lock by every role of `rmap-lock` and nobody else. The
+/// all-roles `mmu_lock.wait` and `mmu_lock.hold` are the sums of the roles'.
+///
+/// A metric that must be absent is checked in every run; one that must be
+/// present needs its thread to have run during the measured phase, which a
+/// loaded machine may delay, so a design whose run lacks one runs again,
+/// longer (no timing is asserted).
+#[test]
+fn lock_metrics_are_per_role_and_only_where_the_lock_is_taken() {
+    let roles = ["vcpu", "walker", "zapper"];
+    for kind in ImplKind::ALL {
+        let expected = |name: &str| {
+            let role = name.rsplit('.').next().unwrap();
+            match name.split('.').next().unwrap() {
+                "mmu_lock" => {
+                    kind != ImplKind::ConcurrentMap
+                        && (role != "walker" || kind == ImplKind::MmuLock)
+                }
+                _ => kind == ImplKind::RmapLock,
+            }
+        };
+        let names: Vec<String> = ["mmu_lock", "rmap_lock"]
+            .iter()
+            .flat_map(|lock| {
+                ["wait", "hold"]
+                    .iter()
+                    .flat_map(move |what| roles.map(|role| format!("{lock}.{what}.{role}")))
+            })
+            .collect();
+        let mut missing = Vec::new();
+        for attempt in 0..4 {
+            // `churn`: every role changes or walks the same few rmaps over
+            // and over, so each thread takes each lock far more often than
+            // the bit lock's sampling rate.
+            let cfg = Config {
+                impl_kind: kind,
+                duration: Duration::from_millis(300 << (2 * attempt)),
+                ..short(WorkloadKind::Churn)
+            };
+            let r = run_with(&cfg, &Threads::default());
+            let count = |name: &str| {
+                r.histograms
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, h)| h.len())
+            };
+            for n in names.iter().filter(|n| !expected(n)) {
+                assert_eq!(count(n), None, "{kind} recorded {n}");
+            }
+            for what in ["wait", "hold"] {
+                let merged = count(&format!("mmu_lock.{what}"));
+                let by_role: u64 = roles
+                    .iter()
+                    .filter_map(|role| count(&format!("mmu_lock.{what}.{role}")))
+                    .sum();
+                assert_eq!(merged.unwrap_or(0), by_role, "{kind}: mmu_lock.{what}");
+            }
+            // The 2013 flush is under `mmu_lock` (the default): the walker's
+            // hold of the round with the longest flush contains that flush.
+            let max = |name: &str| {
+                r.histograms
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, h)| h.max())
+            };
+            if let (ImplKind::MmuLock, Some(hold), Some(flush)) =
+                (kind, max("mmu_lock.hold.walker"), max("walker.tlb_flush"))
+            {
+                assert!(hold >= flush, "the flush ran outside the walker's hold");
+            }
+            missing = names
+                .iter()
+                .filter(|n| expected(n) && count(n).is_none())
+                .cloned()
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            eprintln!("{kind}: run {attempt} lacks {missing:?}; running longer");
+        }
+        assert!(missing.is_empty(), "{kind} never recorded {missing:?}");
     }
 }
 
@@ -180,4 +274,118 @@ fn counters_and_handoffs_only_when_tracing() {
         assert!(h.wait_start_ns <= h.acquired_ns, "{h:?}");
         assert!(h.hold_start_ns <= h.acquired_ns, "{h:?}");
     }
+}
+
+fn count(r: &RunReport, metric: &str) -> u64 {
+    r.histograms
+        .iter()
+        .find(|(n, _)| *n == metric)
+        .map_or(0, |(_, h)| h.len())
+}
+
+/// Every histogram says its sampling step: the sampled ones theirs, the
+/// others 1; every slow fault is timed, raced or not.
+#[test]
+fn every_histogram_has_its_sampling_step_and_every_slow_fault_is_timed() {
+    let cfg = Config {
+        vcpus: 4,
+        mem_bytes: 8 * 4096,
+        aliases: 1,
+        zap_rate: 20_000.0,
+        zap_gfns: 8,
+        ..short(WorkloadKind::DirtyLog)
+    };
+    let r = run_with(&cfg, &Threads::default());
+    assert_eq!(r.sample_every.len(), r.histograms.len());
+    for ((name, _), (name2, every)) in r.histograms.iter().zip(&r.sample_every) {
+        assert_eq!(name, name2);
+        let want = match *name {
+            "vcpu.write" => 64,
+            "vcpu.fault_fast" => 16,
+            _ => 1,
+        };
+        assert_eq!(*every, want, "{name}");
+    }
+    assert!(r
+        .sample_every
+        .iter()
+        .any(|(n, e)| *n == "vcpu.write" && *e > 1));
+    assert_eq!(count(&r, "vcpu.fault_slow"), r.counters.faults_slow);
+    assert_eq!(count(&r, "vcpu.fault_slow_raced"), r.counters.faults_raced);
+    assert!(r.counters.faults_slow > 0);
+}
+
+/// `vcpu.pass` holds one sample per pass, in every run (latency recording
+/// off included), and a pass is `gfns / vcpus` accesses that went through.
+#[test]
+fn vcpu_pass_counts_every_pass() {
+    for (workload, record_latency) in [
+        (WorkloadKind::DirtyLog, true),
+        (WorkloadKind::Idle, true),
+        (WorkloadKind::DirtyLog, false),
+    ] {
+        let cfg = Config {
+            record_latency,
+            ..short(workload)
+        };
+        let r = run_with(&cfg, &Threads::default());
+        let c = &r.counters;
+        let passes = count(&r, "vcpu.pass");
+        assert_eq!(passes, c.passes, "{workload} latency {record_latency}");
+        let accesses = c.guest_writes / cfg.tlb_burst as u64 + c.guest_reads;
+        let slice = cfg.pass_accesses();
+        assert_eq!(slice, 32);
+        // Each vCPU completes floor(its accesses / slice) passes.
+        assert!(
+            passes <= accesses / slice && passes + cfg.vcpus as u64 > accesses / slice,
+            "{passes} passes for {accesses} accesses of slices of {slice}"
+        );
+        assert!(passes > 0);
+        if !record_latency {
+            let names: Vec<&str> = r.histograms.iter().map(|(n, _)| *n).collect();
+            assert_eq!(names, ["vcpu.pass"]);
+        }
+    }
+}
+
+/// The zapper is open loop: it never runs ahead of its schedule, and one
+/// that cannot keep up (a zap of the whole memslot a microsecond) issues
+/// far fewer zaps than the schedule requested, most of them late.
+#[test]
+fn the_zapper_counts_requested_issued_and_late_zaps() {
+    let paced = run_with(&short(WorkloadKind::Idle), &Threads::default());
+    let c = &paced.counters;
+    assert!(c.zaps_requested > 0 && c.zaps > 0, "{c:?}");
+    assert!(
+        c.zaps <= c.zaps_requested + 1,
+        "ran ahead of its schedule: {c:?}"
+    );
+    assert!(c.zaps_late <= c.zaps);
+
+    let cfg = Config {
+        mem_bytes: 16 << 20,
+        zap_rate: 1_000_000.0,
+        zap_gfns: 4096,
+        ..short(WorkloadKind::Idle)
+    };
+    let slow = run_with(&cfg, &Threads::default());
+    let c = &slow.counters;
+    // About 1,000,000/s over the measured phase.
+    let want = slow.measured.as_secs_f64() * cfg.zap_rate;
+    assert!(
+        (c.zaps_requested as f64) > 0.5 * want && (c.zaps_requested as f64) < 1.5 * want,
+        "{} requested, {want} expected",
+        c.zaps_requested
+    );
+    assert!(
+        (c.zaps as f64) < 0.95 * c.zaps_requested as f64,
+        "{} of {} issued",
+        c.zaps,
+        c.zaps_requested
+    );
+    assert!(c.zaps_late > 0 && c.zaps_late <= c.zaps, "{c:?}");
+    assert_eq!(count(&slow, "zapper.zap"), c.zaps);
+
+    let churn = run_with(&short(WorkloadKind::Churn), &Threads::default());
+    assert_eq!(churn.counters.zaps_requested, 0, "churn is not paced");
 }

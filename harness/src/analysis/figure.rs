@@ -11,6 +11,7 @@
 //! | spec | figure |
 //! | --- | --- |
 //! | `writes`, `fault_slow_p99`, `wp_gfn_p99`, `round_p50`, `tlb_flush_p99`, `restarts`, `lost_writes` | the key figures |
+//! | `pass_p50`, `writes_per_vcpu_cpu_s`, `walker_cpus`, `zaps_issued` | guest progress and offered load: `vcpu.pass` p50, guest writes per vCPU CPU-second, the walker's CPUs busy, zaps issued per zap requested |
 //! | `METRIC:STAT`, e.g. `mmu_lock.wait:p99` | a latency statistic (`count`, `min`, `p50`, `p90`, `p99`, `p999`, `max`, `mean`) |
 //! | `throughput:KEY`, e.g. `throughput:walker.walks` | operations per second |
 //! | `counter:NAME`, e.g. `counter:zaps` | a counter (`restarts_by_reason.REASON` too) |
@@ -27,7 +28,7 @@ pub enum Unit {
     PerSecond,
     /// Per 1,000 write-protect walks.
     PerKiloWalk,
-    /// A plain count.
+    /// A plain count (or a share, a number of CPUs: a plain number).
     Count,
 }
 
@@ -62,6 +63,12 @@ enum Source {
     Counter(String),
     RestartsPerKiloWalk,
     LostWrites,
+    /// Guest writes per CPU-second of the vCPU threads (measured phase).
+    WritesPerVcpuCpuSecond,
+    /// CPU seconds of a role's threads per second of the measured phase.
+    CpusBusy(&'static str),
+    /// Zaps issued over zaps requested.
+    ZapsIssued,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,6 +119,7 @@ pub const FAULT_SLOW: &str = "vcpu.fault_slow";
 pub const WP_GFN: &str = "walker.wp_gfn";
 pub const ROUND: &str = "walker.round";
 pub const TLB_FLUSH: &str = "walker.tlb_flush";
+pub const PASS: &str = "vcpu.pass";
 
 impl Figure {
     fn metric(id: &str, label: &str, name: &str, stat: Stat) -> Figure {
@@ -194,6 +202,56 @@ impl Figure {
         ]
     }
 
+    /// `vcpu.pass` p50: the time a vCPU takes to make as many accesses as
+    /// its slice has pages.
+    pub fn pass_p50() -> Figure {
+        Figure::metric("pass_p50", "vCPU pass p50", PASS, Stat::P50)
+    }
+    /// Guest writes per CPU-second of the vCPU threads: throughput that the
+    /// CPUs other threads take from the vCPUs do not move.
+    pub fn writes_per_vcpu_cpu_s() -> Figure {
+        Figure {
+            id: "writes_per_vcpu_cpu_s".into(),
+            label: "guest writes per vCPU CPU-s".into(),
+            unit: Unit::PerSecond,
+            better: Better::Higher,
+            comparable: true,
+            source: Source::WritesPerVcpuCpuSecond,
+        }
+    }
+    /// The walker thread's CPUs busy (its CPU seconds per second).
+    pub fn walker_cpus() -> Figure {
+        Figure {
+            id: "walker_cpus".into(),
+            label: "walker CPUs".into(),
+            unit: Unit::Count,
+            better: Better::Lower,
+            comparable: true,
+            source: Source::CpusBusy("walker"),
+        }
+    }
+    /// Zaps issued per zap the open-loop schedule requested.
+    pub fn zaps_issued() -> Figure {
+        Figure {
+            id: "zaps_issued".into(),
+            label: "zaps issued / requested".into(),
+            unit: Unit::Count,
+            better: Better::Higher,
+            comparable: true,
+            source: Source::ZapsIssued,
+        }
+    }
+
+    /// Figures `--metric` knows by id beyond the defaults.
+    fn more() -> Vec<Figure> {
+        vec![
+            Figure::pass_p50(),
+            Figure::writes_per_vcpu_cpu_s(),
+            Figure::walker_cpus(),
+            Figure::zaps_issued(),
+        ]
+    }
+
     /// The key figures of `lab compare`, in column order.
     pub fn defaults() -> Vec<Figure> {
         vec![
@@ -210,11 +268,19 @@ impl Figure {
     /// Parse one `--metric` spec (see the module doc).
     pub fn parse(spec: &str) -> Result<Figure, String> {
         let spec = spec.trim();
-        if let Some(f) = Figure::defaults().into_iter().find(|f| f.id == spec) {
+        if let Some(f) = Figure::defaults()
+            .into_iter()
+            .chain(Figure::more())
+            .find(|f| f.id == spec)
+        {
             return Ok(f);
         }
         let bad = || {
-            let ids: Vec<String> = Figure::defaults().into_iter().map(|f| f.id).collect();
+            let ids: Vec<String> = Figure::defaults()
+                .into_iter()
+                .chain(Figure::more())
+                .map(|f| f.id)
+                .collect();
             format!(
                 "unknown metric '{spec}' (expected one of {}, or METRIC:STAT, throughput:KEY, counter:NAME)",
                 ids.join(", ")
@@ -278,6 +344,15 @@ impl Figure {
             Source::RestartsPerKiloWalk => (r.counters.walks > 0)
                 .then(|| r.counters.restarts as f64 * 1000.0 / r.counters.walks as f64),
             Source::LostWrites => Some(r.verdict.lost_writes as f64),
+            Source::WritesPerVcpuCpuSecond => {
+                let cpu = r.thread_cpu_s("vcpu").filter(|s| *s > 0.0)?;
+                Some(r.counters.guest_writes as f64 / cpu)
+            }
+            Source::CpusBusy(role) => {
+                let cpu = r.thread_cpu_s(role)?;
+                (r.duration_s > 0.0).then(|| cpu / r.duration_s)
+            }
+            Source::ZapsIssued => r.zaps_issued_share(),
         }
     }
 }

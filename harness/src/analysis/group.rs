@@ -7,6 +7,12 @@
 //! beyond the schema, except `seed` (repeats differ in it on purpose) and
 //! a few keys that name where or how output went (`IGNORED`).
 //!
+//! A run that records what `mmu_lock` kind it asked for (`mmu_lock_choice`)
+//! groups on that, not on the kind it got (`mmu_lock`): `auto` resolves to
+//! `spin` at few vCPUs and `park` at many, and a sweep of vCPUs must stay one
+//! line per design. The kind used is a property of the runs of a group
+//! instead ([`mmu_lock_used`]), which tables and plots mark.
+//!
 //! Only the keys whose values differ between the inputs tell groups apart;
 //! they are the grouping [`Grouping::keys`] (with `vcpus` always among them,
 //! the lab's main axis), and the keys every run shares are reported once as
@@ -63,7 +69,26 @@ pub fn config_map(r: &RunResult) -> BTreeMap<String, Value> {
     for k in IGNORED {
         m.remove(k);
     }
+    if m.contains_key("mmu_lock_choice") {
+        m.remove("mmu_lock");
+    }
     m
+}
+
+/// The `mmu_lock` kind the runs `indices` of `runs` used, where they asked
+/// for `auto`: `spin`, `park`, or `park/spin` when repeats differ. `None`
+/// where the kind was asked for (it is then a grouping key or common) or a
+/// run does not say.
+pub fn mmu_lock_used(runs: &[(PathBuf, RunResult)], indices: &[usize]) -> Option<String> {
+    let mut kinds = std::collections::BTreeSet::new();
+    for &i in indices {
+        let config = serde_json::to_value(&runs[i].1.config).ok()?;
+        if config.get("mmu_lock_choice")?.as_str() != Some("auto") {
+            return None;
+        }
+        kinds.insert(config.get("mmu_lock")?.as_str()?.to_string());
+    }
+    (!kinds.is_empty()).then(|| kinds.into_iter().collect::<Vec<_>>().join("/"))
 }
 
 /// Group `runs` (see the module doc). `baseline` goes first among the

@@ -1,20 +1,37 @@
-//! The interference ratio: what dirty logging costs the vCPUs.
-//! For every `dirty-log` group whose implementation also ran `idle` (the
-//! same vCPU traffic without dirty logging) at otherwise the same parameters,
-//! the vCPU slow-fault p99 under dirty logging over the same under `idle`
-//! (above 1: dirty logging makes faults slower), and the guest-write
-//! throughput under dirty logging over `idle` (below 1: fewer writes get
-//! through). Medians over repeats on both sides, as everywhere in compare.
-//! The `mmu_lock` kind may differ between the two: `--mmu-lock auto` parks
-//! when threads outnumber CPUs, and idle runs one thread fewer.
+//! Guest progress under dirty logging: what dirty logging costs the vCPUs.
 //!
-//! The seed series' claim is that a lockless walk keeps dirty logging from
-//! stalling vCPUs behind `mmu_lock`: its slow-fault ratio should be near 1
-//! where `mmu-lock`'s is large.
+//! For every `dirty-log` group whose implementation also ran `idle` (the
+//! same vCPU traffic without dirty logging) at otherwise the same
+//! parameters **and the same `mmu_lock` kind**, two ratios, medians over
+//! repeats on both sides as everywhere in compare:
+//!
+//! - **pass time**, `vcpu.pass` p50 under dirty logging over under idle
+//!   (above 1: the guest makes progress more slowly). A pass is a vCPU's
+//!   slice worth of accesses, as `dirty_log_perf_test` times an iteration,
+//!   so a vCPU stalled behind `mmu_lock` counts against it, unlike a
+//!   per-operation latency, which records one long sample for the stall
+//!   and nothing for the writes it did not make. It is not the design
+//!   alone: where worker threads outnumber CPUs, the walker's CPU is taken
+//!   from the vCPUs (slower passes), and vCPUs parked behind a lock free
+//!   their CPUs for the others (faster passes, a ratio that can fall below
+//!   1). The walker's CPUs busy is printed beside it for that reason.
+//! - **guest writes per vCPU CPU-second**, under dirty logging over under
+//!   idle (below 1: each CPU-second a vCPU runs does fewer writes, through
+//!   faults, lock spinning and cache misses that dirty logging causes). The
+//!   CPU the walker takes, and the CPU parked vCPUs give up, are not vCPU
+//!   CPU time, so this one is about the design; it is the figure called
+//!   interference.
+//!
+//! The pair is left out (with a note) when the two sides ran different lock
+//! kinds: `--mmu-lock auto` parks when threads outnumber CPUs, and idle runs
+//! one thread fewer, so at the boundary the two differ in more than dirty
+//! logging. The seed series' claim is that a lockless walk keeps dirty
+//! logging from stalling vCPUs behind `mmu_lock`: its ratios should stay
+//! near 1 where `mmu-lock`'s do not.
 
 use super::figure::Figure;
-use super::group::Params;
-use super::model::{Row, Stats};
+use super::group::{config_map, Params};
+use super::model::Row;
 use crate::record::result::RunResult;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -26,45 +43,57 @@ pub struct Interference {
     /// The dirty-logging group's parameters.
     #[serde(serialize_with = "super::group::params_as_map")]
     pub params: Params,
-    /// Slow-fault p99 (ns) under dirty logging and under idle, medians.
-    pub fault_slow_p99: Option<(f64, f64)>,
-    /// Guest writes/s under dirty logging and under idle, medians.
-    pub guest_writes: Option<(f64, f64)>,
+    /// The `mmu_lock` kind both sides ran (absent in results without one).
+    pub mmu_lock: Option<String>,
+    /// `vcpu.pass` p50 (ns) under dirty logging and under idle, medians.
+    pub pass_p50: Option<(f64, f64)>,
+    /// Guest writes per vCPU CPU-second under dirty logging and idle.
+    pub writes_per_vcpu_cpu_s: Option<(f64, f64)>,
+    /// The walker thread's CPUs busy under dirty logging, median.
+    pub walker_cpus: Option<f64>,
+    /// The dirty-logging runs had more worker threads than CPUs.
+    pub oversubscribed: bool,
+    /// Why the pair has no ratios, when it has none.
+    pub note: Option<String>,
 }
 
 impl Interference {
-    /// Slow-fault p99 under dirty logging / under idle.
-    pub fn fault_ratio(&self) -> Option<f64> {
-        self.fault_slow_p99
-            .and_then(|(d, i)| (i > 0.0).then(|| d / i))
+    /// Pass time p50 under dirty logging / under idle.
+    pub fn pass_ratio(&self) -> Option<f64> {
+        self.pass_p50.and_then(|(d, i)| (i > 0.0).then(|| d / i))
     }
-    /// Guest writes/s under dirty logging / under idle.
-    pub fn writes_ratio(&self) -> Option<f64> {
-        self.guest_writes
+    /// Guest writes per vCPU CPU-second under dirty logging / under idle.
+    pub fn cpu_rate_ratio(&self) -> Option<f64> {
+        self.writes_per_vcpu_cpu_s
             .and_then(|(d, i)| (i > 0.0).then(|| d / i))
     }
 }
 
-fn median(fig: &Figure, row: &Row, runs: &[(PathBuf, RunResult)]) -> Option<f64> {
-    let v: Vec<f64> = row
+/// The `mmu_lock` kinds a row's runs used, in order, without repeats.
+fn lock_kinds(row: &Row, runs: &[(PathBuf, RunResult)]) -> Vec<Value> {
+    let mut v: Vec<Value> = row
         .run_indices
         .iter()
-        .filter_map(|&i| fig.value(&runs[i].1))
+        .map(|&i| {
+            config_map(&runs[i].1)
+                .remove("mmu_lock")
+                .unwrap_or(Value::Null)
+        })
         .collect();
-    Stats::of(&v).map(|s| s.median)
+    v.dedup();
+    v
 }
 
 /// Every (dirty-logging row, idle row) pair of the same implementation and
-/// parameters but the workload.
+/// parameters but the workload (and the lock kind, checked on the runs).
 pub fn pairs(rows: &[Row], runs: &[(PathBuf, RunResult)]) -> Vec<Interference> {
     let workload = |p: &Params| -> Option<String> {
         p.iter()
             .find(|(k, _)| k == "workload")
             .and_then(|(_, v)| v.as_str().map(str::to_string))
     };
-    // The idle twin's parameters: the workload differs, and so may the
-    // mmu_lock kind that `--mmu-lock auto` derives from the thread count
-    // (idle has no migration thread).
+    // The idle twin's parameters: the workload differs; the mmu_lock kind,
+    // if it is a parameter, is compared on the runs below.
     let twin = |p: &Params, o: &Params| -> bool {
         p.len() == o.len()
             && p.iter().zip(o).all(|((k, v), (k2, v2))| {
@@ -76,7 +105,11 @@ pub fn pairs(rows: &[Row], runs: &[(PathBuf, RunResult)]) -> Vec<Interference> {
                     }
             })
     };
-    let (fault, writes) = (Figure::fault_slow_p99(), Figure::guest_writes());
+    let (pass, rate, walker) = (
+        Figure::pass_p50(),
+        Figure::writes_per_vcpu_cpu_s(),
+        Figure::walker_cpus(),
+    );
     let mut out = Vec::new();
     for r in rows {
         // churn drives other vCPU traffic (hot gfns only): no idle twin.
@@ -89,13 +122,45 @@ pub fn pairs(rows: &[Row], runs: &[(PathBuf, RunResult)]) -> Vec<Interference> {
         else {
             continue;
         };
-        let both = |f: &Figure| Some((median(f, r, runs)?, median(f, idle, runs)?));
-        out.push(Interference {
+        let (dk, ik) = (lock_kinds(r, runs), lock_kinds(idle, runs));
+        let oversubscribed = r
+            .run_indices
+            .iter()
+            .any(|&i| runs[i].1.machine.oversubscribed);
+        let lock_name = |k: &[Value]| -> String {
+            k.iter()
+                .map(|v| v.as_str().unwrap_or("?").to_string())
+                .collect::<Vec<_>>()
+                .join("+")
+        };
+        let mut pair = Interference {
             impl_name: r.impl_name.clone(),
             params: r.params.clone(),
-            fault_slow_p99: both(&fault),
-            guest_writes: both(&writes),
-        });
+            mmu_lock: (dk.len() == 1)
+                .then(|| dk[0].as_str().map(str::to_string))
+                .flatten(),
+            pass_p50: None,
+            writes_per_vcpu_cpu_s: None,
+            walker_cpus: r.median(&walker, runs),
+            oversubscribed,
+            note: None,
+        };
+        if dk.len() != 1 || dk != ik {
+            pair.note = Some(format!(
+                "not compared: dirty-log ran mmu_lock {}, idle {}",
+                lock_name(&dk),
+                lock_name(&ik)
+            ));
+        } else {
+            let both = |f: &Figure| Some((r.median(f, runs)?, idle.median(f, runs)?));
+            pair.pass_p50 = both(&pass);
+            pair.writes_per_vcpu_cpu_s = both(&rate);
+            if pair.pass_p50.is_none() && pair.writes_per_vcpu_cpu_s.is_none() {
+                pair.note =
+                    Some("no vcpu.pass or vCPU CPU time in these results (made before either was recorded)".into());
+            }
+        }
+        out.push(pair);
     }
     out
 }

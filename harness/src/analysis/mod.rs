@@ -14,8 +14,11 @@
 //! markdown, CSV or JSON (and as the HTML fragment of `lab plot`'s report).
 //!
 //! Where the inputs ran a dirty-logging workload and `idle` at otherwise
-//! the same parameters, `interference` gives the vCPU slow-fault p99 and
-//! guest-write ratios between the two (below the table, and in JSON).
+//! the same parameters and `mmu_lock` kind, `interference` gives guest
+//! progress between the two: the `vcpu.pass` ratio and the guest writes per
+//! vCPU CPU-second ratio, with the walker's CPUs (below the table, and in
+//! JSON). `warnings` also flags rows offered a different zap load than
+//! their baseline.
 //!
 //! Every ratio carries a 95% confidence interval over the repeats and a
 //! verdict (`interval`): better, worse, within noise. `headline` states

@@ -17,7 +17,7 @@
 //! (`headline`) is built from the same cells.
 
 use super::figure::Figure;
-use super::group::{group_runs, Params};
+use super::group::{group_runs, mmu_lock_used, Params};
 use super::interval::{judge, ratio_interval, Change, Interval};
 use crate::record::error::{LabError, LabResult};
 use crate::record::result::RunResult;
@@ -50,6 +50,10 @@ pub struct Stats {
     pub max: f64,
     /// Runs that had a value.
     pub n: usize,
+    /// The run-to-run spread, (max - min) / |median|: how far the figure
+    /// moves between repeats (a headline figure should stay within 0.10
+    /// over 5 repeats); absent for a median of 0.
+    pub relative_spread: Option<f64>,
 }
 
 impl Stats {
@@ -57,11 +61,14 @@ impl Stats {
     pub fn of(values: &[f64]) -> Option<Stats> {
         let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
         let median = super::interval::median(&v)?;
+        let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         Some(Stats {
             median,
-            min: v.iter().copied().fold(f64::INFINITY, f64::min),
-            max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            min,
+            max,
             n: v.len(),
+            relative_spread: (median != 0.0).then(|| (max - min) / median.abs()),
         })
     }
 }
@@ -95,6 +102,9 @@ pub struct Row {
     pub has_baseline: bool,
     /// One per figure of the comparison, in order.
     pub cells: Vec<Cell>,
+    /// The `mmu_lock` kind an `auto` choice gave these runs
+    /// (`group::mmu_lock_used`), which tables and plots mark.
+    pub mmu_lock_used: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -118,6 +128,19 @@ pub struct Comparison {
     pub warnings: Vec<super::warnings::Warning>,
     /// Each design against the baseline in a few sentences (`headline`).
     pub headline: super::headline::Headline,
+}
+
+impl Row {
+    /// The median of `fig` over this row's repeats (`runs` as given to
+    /// [`compare`]), or `None` when no repeat has a value.
+    pub fn median(&self, fig: &Figure, runs: &[(PathBuf, RunResult)]) -> Option<f64> {
+        let v: Vec<f64> = self
+            .run_indices
+            .iter()
+            .filter_map(|&i| fig.value(&runs[i].1))
+            .collect();
+        Stats::of(&v).map(|s| s.median)
+    }
 }
 
 impl Comparison {
@@ -250,6 +273,7 @@ pub fn compare(runs: &[(PathBuf, RunResult)], opts: &Options) -> LabResult<Compa
                 is_baseline: g.impl_name == baseline,
                 has_baseline: base_index(&g.params).is_some(),
                 cells,
+                mmu_lock_used: mmu_lock_used(runs, &g.runs),
             }
         })
         .collect();
@@ -285,6 +309,7 @@ mod tests {
         // Even count: the mean of the middle two; non-finite values ignored.
         let s = Stats::of(&[4.0, 1.0, f64::NAN, 2.0, 10.0]).unwrap();
         assert_eq!((s.median, s.n, s.max - s.min), (3.0, 4, 9.0));
+        assert_eq!(s.relative_spread, Some(3.0));
         assert!(Stats::of(&[]).is_none());
     }
 }

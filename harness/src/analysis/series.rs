@@ -90,11 +90,16 @@ impl Op {
     }
 }
 
-/// The role a latency metric belongs to, from its name (`vcpu.fault_slow`);
-/// `None` for the run-wide `mmu_lock.*`, whose histograms merge every role.
+/// The role a latency metric belongs to, from its name: its first part
+/// (`vcpu.fault_slow`), or a lock metric's last (`mmu_lock.wait.vcpu`);
+/// `None` for `mmu_lock.wait` and `mmu_lock.hold`, which merge every role.
 pub fn metric_role(metric: &str) -> Option<RoleKind> {
     let prefix = metric.split('.').next()?;
-    RoleKind::ALL.into_iter().find(|r| r.name() == prefix)
+    let suffix = metric.rsplit('.').next()?;
+    RoleKind::ALL
+        .into_iter()
+        .find(|r| r.name() == prefix)
+        .or_else(|| RoleKind::ALL.into_iter().find(|r| r.name() == suffix))
 }
 
 /// The roles a configuration starts threads for.
@@ -352,6 +357,8 @@ mod tests {
         assert_eq!(metric_role("walker.round"), Some(RoleKind::Walker));
         assert_eq!(metric_role("zapper.zap"), Some(RoleKind::Zapper));
         assert_eq!(metric_role("mmu_lock.wait"), None);
+        assert_eq!(metric_role("mmu_lock.wait.zapper"), Some(RoleKind::Zapper));
+        assert_eq!(metric_role("rmap_lock.hold.walker"), Some(RoleKind::Walker));
         // Every metric the VM records has a column.
         for m in METRIC_NAMES {
             let prefix = m.split('.').next().unwrap();

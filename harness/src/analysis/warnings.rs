@@ -9,12 +9,19 @@
 //!   with a ratio, the 95% interval of the ratio (`interval`) holds 1; the
 //!   table shows the ratio without colour. One detail per row, naming every
 //!   such figure with its interval.
+//! - **Offered load differed.** The zapper is open loop: each run records
+//!   the zaps its schedule requested and the zaps it issued. Where a row and
+//!   its baseline issued different shares of what was requested (medians
+//!   over repeats more than [`OFFERED_LOAD_POINTS`] percentage points
+//!   apart), the two designs ran under different zap loads, and every
+//!   figure of the row compares that too.
 //! - **No baseline at these parameters**: the row has no ratios.
 //! - **No repeats**: every group ran once, so no ratio has an interval.
 //! - **Interrupted runs**, **oversubscribed runs** (more worker threads than
 //!   CPUs: spinning locks and remote TLB flushes then wait for descheduled
 //!   threads), and **runs from different machines**.
 
+use super::figure::Figure;
 use super::group::format_params;
 use super::interval::Change;
 use super::model::Comparison;
@@ -27,6 +34,7 @@ use std::path::PathBuf;
 #[serde(rename_all = "snake_case")]
 pub enum WarningKind {
     Noise,
+    OfferedLoad,
     NoBaseline,
     NoRepeats,
     Interrupted,
@@ -92,6 +100,11 @@ pub fn summarize(c: &Comparison) -> Vec<Summary> {
                     plural(of.len(), "row", "rows"),
                     if of.iter().map(|w| w.figures).sum::<usize>() == 1 { "is" } else { "are" },
                 ),
+                WarningKind::OfferedLoad if of.len() > 1 => format!(
+                    "{} ran under a different zap load than {} (a different share of the requested zaps issued): their ratios compare that too",
+                    plural(of.len(), "row", "rows"),
+                    c.baseline
+                ),
                 WarningKind::NoBaseline => format!(
                     "{} no {} run at {} parameters, so no ratios there",
                     plural(of.len(), "row has", "rows have"),
@@ -118,9 +131,43 @@ pub fn summarize(c: &Comparison) -> Vec<Summary> {
         .collect()
 }
 
+/// Issued/requested zap shares further apart than this many percentage
+/// points mean the runs were offered different loads.
+pub const OFFERED_LOAD_POINTS: f64 = 5.0;
+
+/// The offered-load warnings of `c`: one per row whose zapper issued a
+/// share of its requested zaps more than [`OFFERED_LOAD_POINTS`] points
+/// away from its baseline's.
+pub fn offered_load(c: &Comparison, runs: &[(PathBuf, RunResult)]) -> Vec<Warning> {
+    let mut out = Vec::new();
+    for row in c.rows.iter().filter(|r| !r.is_baseline && r.has_baseline) {
+        let Some(base) = c.row(&c.baseline, &row.params) else {
+            continue;
+        };
+        let zaps = Figure::zaps_issued();
+        let (Some(a), Some(b)) = (row.median(&zaps, runs), base.median(&zaps, runs)) else {
+            continue;
+        };
+        if (100.0 * (a - b)).abs() > OFFERED_LOAD_POINTS {
+            out.push(Warning::new(
+                WarningKind::OfferedLoad,
+                format!(
+                    "offered load differs at {}: {} issued {:.0}% of its requested zaps, {} {:.0}%; the two ran under different zap loads, so every ratio of the row compares that too",
+                    format_params(&row.params),
+                    row.impl_name,
+                    100.0 * a,
+                    c.baseline,
+                    100.0 * b
+                ),
+            ));
+        }
+    }
+    out
+}
+
 /// The warnings of `c`, whose rows were built from `runs`.
 pub fn warnings(c: &Comparison, runs: &[(PathBuf, RunResult)]) -> Vec<Warning> {
-    let mut out = Vec::new();
+    let mut out = offered_load(c, runs);
     let several_impls = c.impls.len() > 1;
 
     for row in c.rows.iter().filter(|r| !r.is_baseline) {

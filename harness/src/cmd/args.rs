@@ -21,7 +21,7 @@ use crate::session::perf::PerfSpec;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use rmap_impls::{Bug, ImplKind, LockKind};
-use rmap_workloads::{Config, Pattern, Regions, WorkloadKind};
+use rmap_workloads::{Config, Delay, Pattern, Perturbation, Regions, TlbFlush, WorkloadKind};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -130,17 +130,59 @@ pub enum LockChoice {
 }
 
 fn lock_parser() -> impl TypedValueParser<Value = LockChoice> {
-    let mut v = vec![PossibleValue::new("auto")
-        .help("spin while every thread has a CPU, park once threads outnumber CPUs")];
-    v.extend(
-        [LockKind::Spin, LockKind::Park]
-            .iter()
-            .map(|k| PossibleValue::new(k.name())),
-    );
+    let v = vec![
+        PossibleValue::new("auto")
+            .help("spin while every thread has a CPU, park once threads outnumber CPUs"),
+        PossibleValue::new(LockKind::Spin.name())
+            .help("a fair FIFO ticket lock, as the kernel's spin_lock"),
+        PossibleValue::new(LockKind::Park.name()).help("a futex mutex"),
+    ];
     names(v, |s| match s {
         "auto" => Some(LockChoice::Auto),
         _ => s.parse::<LockKind>().ok().map(LockChoice::Kind),
     })
+}
+
+fn tlb_flush_parser() -> impl TypedValueParser<Value = TlbFlush> {
+    names(
+        TlbFlush::ALL
+            .iter()
+            .map(|t| {
+                PossibleValue::new(t.name()).help(match t {
+                    TlbFlush::UnderLock => "inside mmu_lock, as Linux 3.10",
+                    TlbFlush::AfterUnlock => "after mmu_lock, as commit 198c74f43f0f (2014)",
+                })
+            })
+            .collect(),
+        TlbFlush::from_name,
+    )
+}
+
+fn delay_parser() -> impl TypedValueParser<Value = Delay> {
+    names(
+        Delay::ALL
+            .iter()
+            .map(|d| PossibleValue::new(d.name()))
+            .collect(),
+        Delay::from_name,
+    )
+}
+
+/// `--perturb`: a probability per perturbation point, `0.01` or `1%`; `0`
+/// or `off` for none.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    let bad = || format!("'{s}' is not a rate (expected e.g. 1%, 0.01, or off)");
+    let r = match s.trim() {
+        "off" => 0.0,
+        t => match t.strip_suffix('%') {
+            Some(p) => p.trim().parse::<f64>().map_err(|_| bad())? / 100.0,
+            None => t.parse::<f64>().map_err(|_| bad())?,
+        },
+    };
+    if !(0.0..=1.0).contains(&r) {
+        return Err(format!("'{s}' is out of range (0 to 100%)"));
+    }
+    Ok(r)
 }
 
 /// One point of the workload/aliases/desc_ext matrix.
@@ -157,7 +199,7 @@ pub struct Point {
 /// every other command wants one value.
 #[derive(Args, Clone, Debug)]
 pub struct VmArgs {
-    /// Workload: dirty-log, churn or idle (a list for lab sweep).
+    /// Workload: dirty-log, churn, idle or torture (a list for lab sweep).
     #[arg(long, value_name = "NAME", default_value = "dirty-log", value_delimiter = ',', value_parser = workload_parser())]
     pub workload: Vec<WorkloadKind>,
     /// Guest memory (one memslot): 256MiB (2^20 bytes each) or 256MB (10^6).
@@ -199,9 +241,15 @@ pub struct VmArgs {
     /// gfns per write-protect call (default: the whole harvest, as 2013's mmu-lock).
     #[arg(long, value_name = "N")]
     pub wp_batch: Option<u64>,
-    /// mmu_lock kind.
+    /// mmu_lock kind: spin (a fair FIFO ticket lock, as the kernel's), park (a futex mutex),
+    /// or auto (spin while every worker thread has a CPU, park once they outnumber the CPUs).
     #[arg(long, value_name = "KIND", default_value = "auto", value_parser = lock_parser())]
     pub mmu_lock: LockChoice,
+    /// Where mmu-lock's dirty-log round flushes remote TLBs: under-lock (inside mmu_lock, as
+    /// Linux 3.10) or after-unlock (commit 198c74f43f0f, 2014). The other designs
+    /// write-protect without mmu_lock and always flush after their walk.
+    #[arg(long, value_name = "WHERE", default_value = "under-lock", value_parser = tlb_flush_parser())]
+    pub tlb_flush: TlbFlush,
     /// Inject a deliberate bug (see `lab list`).
     #[arg(long, value_name = "NAME", value_parser = bug_parser())]
     pub inject_bug: Option<Bug>,
@@ -211,9 +259,21 @@ pub struct VmArgs {
     /// Guest writes per guest-mode entry (writes through one cached translation).
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub tlb_burst: u32,
-    /// churn: number of hot gfns.
+    /// churn, torture: number of hot gfns.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub hot_gfns: u64,
+    /// Perturb: at each of a walker's perturbation points, delay with this probability (5%, 0.05; off).
+    #[arg(long, value_name = "RATE", default_value = "off", value_parser = parse_rate)]
+    pub perturb: f64,
+    /// ... and at each writer-section and fault-path point with this one (default: a tenth of --perturb).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub perturb_writers: Option<f64>,
+    /// How a perturbed run delays: spin, yield, sleep or mix.
+    #[arg(long, value_name = "HOW", default_value = "mix", value_parser = delay_parser())]
+    pub perturb_delay: Delay,
+    /// Longest perturbation delay.
+    #[arg(long, value_name = "TIME", default_value = "100us", value_parser = parse_duration)]
+    pub perturb_max: Duration,
 }
 
 /// Where output goes and how a run shows itself. `--out` is the directory
@@ -307,11 +367,23 @@ impl VmArgs {
             pin: self.pin,
             wp_batch: self.wp_batch.filter(|&b| b > 0),
             mmu_lock: LockKind::Spin,
+            mmu_lock_auto: self.mmu_lock == LockChoice::Auto,
+            tlb_flush: self.tlb_flush,
             bug: self.inject_bug,
             record_latency: !self.no_latency,
             tlb_burst: self.tlb_burst.max(1),
             hot_gfns: self.hot_gfns.max(1),
             sample_interval: None,
+            perturb: (self.perturb > 0.0 || self.perturb_writers.unwrap_or(0.0) > 0.0).then_some(
+                Perturbation {
+                    rate: self.perturb,
+                    writer_rate: self.perturb_writers.unwrap_or(self.perturb / 10.0),
+                    delay: self.perturb_delay,
+                    max: self.perturb_max,
+                },
+            ),
+            spte_check: false,
+            stop_on_violation: false,
         };
         cfg.mmu_lock = match self.mmu_lock {
             LockChoice::Kind(k) => k,

@@ -194,10 +194,11 @@ fn run(args: CalibrateArgs) -> LabResult<i32> {
     };
     let result = output::result(&cal, &setup);
     let (_, stamp) = crate::record::result::utc_stamps(cal.started);
-    let path = args.out.join(format!("host-kvm-{stamp}.json"));
-    result
-        .save(&path)
-        .map_err(|e| LabError::failed(format!("cannot write {}: {e}", path.display())))?;
+    let base = format!("host-kvm-{stamp}");
+    let path = result.save_new(&args.out, &base).map_err(|e| {
+        let path = args.out.join(format!("{base}.json"));
+        LabError::failed(format!("cannot write {}: {e}", path.display()))
+    })?;
     if args.json {
         let json = serde_json::to_string_pretty(&result).expect("a result always serialises");
         println!("{json}");

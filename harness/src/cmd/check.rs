@@ -1,17 +1,21 @@
-//! `lab check`: the correctness torture. Runs the migration
-//! oracle over implementations and vCPU counts, short, and exits 1 when any
-//! run lost a write or left an rmap inconsistent.
+//! `lab check`: the correctness torture. Runs implementations over
+//! workloads and vCPU counts, short, perturbed, with every write-protect
+//! walk checked for a missed spte and every round by the migration oracle,
+//! and exits 1 when any run missed an spte, lost a write or left an rmap
+//! inconsistent. A run ends at its first violation.
 //!
 //! The defaults are tuned to make races likely rather than to be
-//! representative: a small memslot (many vCPUs on few pages), frequent zaps
-//! (many slow faults, hence rmap adds and removes under the walkers), and
-//! short runs. With `--inject-bug NAME` it runs the bug's twin of every
-//! requested design the bug applies to, and records in
-//! `<out>/bugs-reached.json` whether the oracle caught it on this machine,
-//! which `lab list` then reports.
+//! representative: the `torture` workload (the flaw's shape) and
+//! `dirty-log`, a small memslot (many vCPUs on few pages), small rmaps
+//! (three aliases, `desc_ext` 2), frequent zaps, perturbation at 5% of a
+//! walker's perturbation points and 0.5% of the others, and short runs. With `--inject-bug NAME` it runs the
+//! bug's twin of every requested design the bug applies to; with `--impl
+//! lockless` (and no bug) the faithful design. Either way it records in
+//! `<out>/bugs-reached.json` which checks caught it on this machine and the
+//! median time to the first detection, which `lab list` then reports.
 
 use crate::cmd::args::{impl_parser, impls, ImplSel, VmArgs, RESULTS_DIR};
-use crate::record::check::{record_bug, CheckRow};
+use crate::record::check::{record_bug, CheckRow, FLAW_KEY};
 use crate::record::error::{LabError, LabResult, EXIT_OK, EXIT_VIOLATION};
 use crate::record::outputs;
 use crate::render;
@@ -24,10 +28,15 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 #[command(
+    mut_arg("workload", |a| a.default_value("torture,dirty-log")),
     mut_arg("duration", |a| a.default_value("2s")),
     mut_arg("warmup", |a| a.default_value("100ms")),
     mut_arg("mem", |a| a.default_value("8MiB")),
+    mut_arg("aliases", |a| a.default_value("3")),
+    mut_arg("desc_ext", |a| a.default_value("2")),
     mut_arg("zap_rate", |a| a.default_value("20000")),
+    mut_arg("hot_gfns", |a| a.default_value("4")),
+    mut_arg("perturb", |a| a.default_value("5%")),
 )]
 pub struct CheckArgs {
     /// Implementations: correct (every design but lockless), all, or a list.
@@ -36,7 +45,7 @@ pub struct CheckArgs {
     /// vCPU counts to run each implementation at.
     #[arg(long, value_name = "N", default_value = "2,8", value_delimiter = ',')]
     pub vcpus: Vec<u32>,
-    /// Runs of each (implementation, vCPUs) pair, with seeds seed, seed+1, ...
+    /// Runs of each (implementation, workload, vCPUs), with seeds seed, seed+1, ...
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub repeat: u32,
     #[command(flatten)]
@@ -78,19 +87,30 @@ pub fn main(args: CheckArgs) -> LabResult<i32> {
     // Validate every configuration before running any.
     let mut plan = Vec::new();
     for &k in &designs {
-        for &v in &args.vcpus {
-            for r in 0..args.repeat {
-                let mut cfg = args.vm.to_config(k, v)?;
-                cfg.seed = cfg.seed.wrapping_add(r as u64);
-                plan.push(cfg);
+        for p in args.vm.points() {
+            for &v in &args.vcpus {
+                for r in 0..args.repeat {
+                    let mut cfg = args.vm.to_config_at(k, v, p)?;
+                    cfg.seed = cfg.seed.wrapping_add(r as u64);
+                    cfg.spte_check = true;
+                    cfg.stop_on_violation = true;
+                    plan.push(cfg);
+                }
             }
         }
     }
+    // What the runs measure, for `lab list`: the bug's twins, or the flaw
+    // of the faithful design.
+    let key = match bug {
+        Some(b) => Some(b.name()),
+        None if designs == [ImplKind::Lockless] => Some(FLAW_KEY),
+        None => None,
+    };
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(RESULTS_DIR));
-    if bug.is_some() {
+    if key.is_some() {
         outputs::prepare_dir("--out", &out)?;
     }
     crate::session::run::stop_flag();
@@ -101,31 +121,42 @@ pub fn main(args: CheckArgs) -> LabResult<i32> {
         if stopped() {
             break;
         }
-        let label = format!("{} x{}", cfg.impl_kind, cfg.vcpus);
+        let label = format!("{} {} x{}", cfg.impl_kind, cfg.workload, cfg.vcpus);
         let (report, _result) = execute(cfg, &PerfSpec::Off, None, &[], &progress, &label)?;
         let c = &report.counters;
+        let v = &report.verdict;
         let row = CheckRow {
             impl_name: cfg.impl_kind.name().into(),
+            workload: cfg.workload.name().into(),
             vcpus: cfg.vcpus,
             seed: cfg.seed,
-            rounds_checked: report.verdict.rounds_checked,
-            lost_writes: report.verdict.lost_writes,
-            rmap_inconsistencies: report.verdict.rmap_inconsistencies,
+            rounds_checked: v.rounds_checked,
+            lost_writes: v.lost_writes,
+            missed_sptes: v.sptes_checked.then_some(v.missed_sptes),
+            rmap_inconsistencies: v.rmap_inconsistencies,
             restarts: c.walk.total_restarts(),
             walks: c.walk.walks,
+            first_violation_s: report.first_violation.map(|d| d.as_secs_f64()),
+            perturbed: cfg.perturb.is_some(),
             interrupted: report.interrupted,
-            ok: report.verdict.ok(),
+            ok: v.ok(),
         };
         progress.step(&format!(
             "{label}: {}",
-            if row.ok { "ok" } else { "LOST WRITES" }
+            if row.ok {
+                "ok".to_string()
+            } else {
+                format!("VIOLATION ({})", row.caught_by().join(", "))
+            }
         ));
         rows.push(row);
     }
     progress.finish();
-    if let Some(b) = bug {
-        if !stopped() {
-            record_bug(&out, b, &rows)?;
+    if let Some(key) = key {
+        if !stopped() && !rows.is_empty() {
+            let cap = (args.vm.duration + args.vm.warmup).as_secs_f64();
+            let argv: Vec<String> = std::env::args().skip(1).collect();
+            record_bug(&out, key, &rows, cap, format!("lab {}", argv.join(" ")))?;
         }
     }
     let failed = rows.iter().filter(|r| !r.ok).count();
@@ -134,8 +165,10 @@ pub fn main(args: CheckArgs) -> LabResult<i32> {
             "{}",
             serde_json::json!({
                 "inject_bug": bug.map(|b| b.name()),
-                "workload": args.vm.point()?.workload.name(),
+                "workloads": args.vm.points().iter().map(|p| p.workload.name()).collect::<Vec<_>>(),
+                "perturb": (args.vm.perturb > 0.0).then_some(args.vm.perturb),
                 "runs": rows,
+                "median_detection_s": crate::record::check::median_detection(&rows),
                 "ok": failed == 0,
             })
         );
@@ -145,9 +178,9 @@ pub fn main(args: CheckArgs) -> LabResult<i32> {
             render::check::table(
                 &rows,
                 bug,
-                args.vm.point().map(|p| p.workload.name()).unwrap_or("?"),
                 args.vm.duration,
                 args.vm.mem,
+                args.vm.perturb,
                 stopped()
             )
         );

@@ -1,9 +1,12 @@
 //! `lab list [--json]`: the implementations, workloads, injectable bugs (with
-//! the check that catches each, and whether `lab check` saw the oracle reach
-//! it on this machine), and the perf events this machine supports, probed.
+//! the checks that catch each, and, for each bug and for the flaw of
+//! `lockless`, what `lab check` measured on this machine: which checks
+//! caught it, in how many runs, the median time to the first detection, and
+//! the command), and the perf events this machine supports, probed.
 
-use crate::record::check::{load_bugs_reached, BugReached};
+use crate::record::check::{load_bugs_reached, BugReached, FLAW_KEY};
 use crate::record::error::{LabResult, EXIT_OK};
+use crate::record::units::format_ns;
 use crate::render::terminal::Table;
 use crate::session::perf;
 use clap::Args;
@@ -17,33 +20,52 @@ pub struct ListArgs {
     /// Print JSON (keys impls, workloads, bugs, perf_events).
     #[arg(long)]
     pub json: bool,
-    /// Where `lab check --inject-bug` recorded which bugs the oracle reached.
+    /// Where `lab check` recorded what it caught (`bugs-reached.json`).
     #[arg(long, value_name = "DIR", default_value = "results")]
     pub out: PathBuf,
 }
 
-/// What this machine's `lab check --inject-bug` runs found, in words.
-fn reached_text(bug: Bug, r: Option<&BugReached>) -> String {
-    match r {
-        None => format!("not checked here yet (lab check --inject-bug {bug})"),
-        Some(r) if r.reached => format!(
-            "yes: caught in {} of {} runs ({} lost writes), {}",
-            r.runs_caught,
+/// What this machine's `lab check` runs found of a bug or the flaw, in
+/// words; `how` is the command that would measure it.
+fn reached_text(how: &str, model_checked: bool, r: Option<&BugReached>) -> String {
+    let Some(r) = r else {
+        return format!("not checked here yet ({how})");
+    };
+    let when = &r.checked_at[..10.min(r.checked_at.len())];
+    if !r.reached {
+        return format!(
+            "not caught in {} runs, {when}{}",
             r.runs,
-            r.lost_writes,
-            &r.checked_at[..10.min(r.checked_at.len())]
-        ),
-        Some(r) => format!(
-            "not reached in {} runs, {}{}",
-            r.runs,
-            &r.checked_at[..10.min(r.checked_at.len())],
-            if bug.layer() == BugLayer::Rmap {
+            if model_checked {
                 " (the model checker catches it)"
             } else {
                 ""
             }
-        ),
+        );
     }
+    let checks: Vec<String> = r
+        .caught_by
+        .iter()
+        .map(|(check, runs)| format!("{check} in {runs}"))
+        .collect();
+    format!(
+        "caught in {} of {} runs{}{}, {when}{}",
+        r.runs_caught,
+        r.runs,
+        if checks.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", checks.join(", "))
+        },
+        match r.median_detection_s {
+            Some(s) => format!(", median {} to the first detection", format_ns(s * 1e9)),
+            None => String::new(),
+        },
+        r.command
+            .as_ref()
+            .map(|c| format!("; measured by: {c}"))
+            .unwrap_or_default()
+    )
 }
 
 pub fn main(args: ListArgs) -> LabResult<i32> {
@@ -58,6 +80,7 @@ pub fn main(args: ListArgs) -> LabResult<i32> {
                     "description": k.description(),
                     "correct": k.flaw().is_none(),
                     "flaw": k.flaw(),
+                    "check_here": k.flaw().and_then(|_| reached.get(FLAW_KEY)),
                 })
             })
             .collect();
@@ -76,7 +99,7 @@ pub fn main(args: ListArgs) -> LabResult<i32> {
                     "applies_to": b.applies_to().iter().map(|k| k.name()).collect::<Vec<_>>(),
                     "caught_by": b.caught_by(),
                     "oracle_reached_here": r.map(|r| r.reached),
-                    "oracle_check": r,
+                    "check_here": r,
                 })
             })
             .collect();
@@ -103,6 +126,10 @@ pub fn main(args: ListArgs) -> LabResult<i32> {
         t.row(vec![format!("  {}", k.name()), d]);
     }
     print!("{}", t.render());
+    println!(
+        "  the flaw of lockless, lab check here: {}",
+        reached_text("lab check --impl lockless", true, reached.get(FLAW_KEY))
+    );
     println!("\nworkloads (--workload):");
     let mut t = Table::new(&["  name", "description"]).left_aligned();
     for w in WorkloadKind::ALL {
@@ -116,9 +143,13 @@ pub fn main(args: ListArgs) -> LabResult<i32> {
         println!("  {:<20}applies to: {}", "", to.join(", "));
         println!("  {:<20}caught by: {}", "", b.caught_by());
         println!(
-            "  {:<20}oracle reached it on this machine: {}",
+            "  {:<20}lab check on this machine: {}",
             "",
-            reached_text(b, reached.get(b.name()))
+            reached_text(
+                &format!("lab check --inject-bug {b}"),
+                b.layer() == BugLayer::Rmap,
+                reached.get(b.name())
+            )
         );
     }
     println!("\nperf events (--perf), probed on this machine:");

@@ -1,5 +1,6 @@
 pub mod check;
 pub mod error;
+pub mod file;
 pub mod inputs;
 pub mod machine;
 pub mod outputs;

@@ -3,17 +3,19 @@
 //! `session::run`, the real VM in `render::calibrate`), and `lab compare`,
 //! `lab plot`, `lab profile` and the notebook read only this.
 //!
-//! Files are written atomically: a temporary file in the same directory,
-//! `fsync`, then `rename` over the final name, so a reader never sees half a
-//! result, and an interrupted run still leaves a whole one (marked
-//! `interrupted`).
+//! Files are written atomically (`record::file`): a temporary file in the
+//! same directory, `fsync`, then one step to the final name, so a reader
+//! never sees half a result, and an interrupted run still leaves a whole one
+//! (marked `interrupted`). A run's result goes under a name nobody has used
+//! ([`RunResult::save_new`]), so that runs started in the same second keep
+//! both their results.
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+pub use super::file::write_atomic;
 pub use super::machine::Machine;
 
 pub const SCHEMA: &str = "rmap-lab/result/v1";
@@ -127,12 +129,44 @@ pub struct VmConfig {
     pub wp_batch: Option<u64>,
     /// `spin` or `park`, as the run used it.
     pub mmu_lock: String,
+    /// What was asked for: `auto`, `spin` or `park` (absent in files from
+    /// before it was recorded). Runs group on this, not on `mmu_lock`, so
+    /// that an `auto` sweep gives one line per design.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mmu_lock_choice: Option<String>,
+    /// Where `mmu-lock`'s dirty-log round flushed remote TLBs:
+    /// `under-lock` or `after-unlock` (absent in files from before the
+    /// choice existed, which flushed after the unlock). Other designs flush
+    /// after their walk whatever it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tlb_flush: Option<String>,
     #[serde(deserialize_with = "present")]
     pub inject_bug: Option<String>,
     pub record_latency: bool,
     pub tlb_burst: u32,
     pub hot_gfns: u64,
     pub gfns: u64,
+    /// The delays of a perturbed run (`--perturb`); absent: not perturbed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perturb: Option<PerturbConfig>,
+    /// Write-protect walks were checked for missed sptes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spte_check: Option<bool>,
+}
+
+/// `rmap_workloads::Perturbation`, as the result file keeps it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PerturbConfig {
+    /// Probability of a delay at each of a walker's perturbation points.
+    pub rate: f64,
+    /// ... at each writer-section and fault-path point.
+    pub writer_rate: f64,
+    /// `spin`, `yield`, `sleep` or `mix`.
+    pub delay: String,
+    pub max_s: f64,
+    /// Delays the run took.
+    pub delays: Option<u64>,
 }
 
 /// The real VM's parameters (`lab calibrate`).
@@ -155,13 +189,20 @@ pub struct KvmConfig {
     pub guest_cpl: Option<u8>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Verdict {
     pub lost_writes: u64,
     pub rmap_inconsistencies: u64,
     pub ok: bool,
     #[serde(default)]
     pub lost_write_gfns: Vec<u64>,
+    /// sptes a write-protect walk left writable (the missed-spte check);
+    /// absent where walks were not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed_sptes: Option<u64>,
+    /// Seconds from the start of the run to its first violation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_violation_s: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -180,6 +221,10 @@ pub struct MetricSummary {
     /// the operations (absent: every operation was timed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample_every: Option<u64>,
+    /// The resolution of the clock that timed it: the smallest non-zero
+    /// difference of two back-to-back reads, in ns (absent: not measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution_ns: Option<f64>,
 }
 
 /// Totals of the measured phase. The first eight are every producer's
@@ -215,7 +260,21 @@ pub struct VmCounters {
     pub mmu_lock_holds: u64,
     pub lock_holds_sampled: u64,
     pub lock_holder_preempted: u64,
+    /// Rounds of the measured phase the oracle checked.
     pub rounds_checked: u64,
+    /// The zapper's open-loop schedule (absent where it is not paced, and
+    /// in results from before it): zaps it requested up to the end of the
+    /// measured phase, zaps issued (`zaps`), and zaps that started more
+    /// than one period after their intended start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zaps_requested: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zaps_issued: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zaps_late: Option<u64>,
+    /// vCPU passes completed (`vcpu.pass`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passes: Option<u64>,
 }
 
 /// The real VM's own counters.
@@ -346,6 +405,44 @@ pub struct VmDetail {
     /// `lab profile`'s sampling interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample_interval_s: Option<f64>,
+    /// CPU seconds each role's threads used in the measured phase
+    /// (`getrusage(RUSAGE_THREAD)`), by role name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_cpu_s: Option<BTreeMap<String, f64>>,
+    /// The clock the histograms were timed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockRecord>,
+}
+
+/// The clock of a run's histograms (`rmap_workloads::clock::ClockInfo`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClockRecord {
+    /// `tsc`, `cntvct` or `monotonic`: what `quanta` reads.
+    pub source: String,
+    /// Reads are fenced (`lfence; rdtsc; lfence`).
+    pub fenced: bool,
+    /// Smallest non-zero difference of two back-to-back reads, ns.
+    pub resolution_ns: f64,
+    /// Mean cost of one read, ns.
+    pub read_ns: f64,
+}
+
+impl RunResult {
+    /// Zaps issued over zaps requested, where the result has both.
+    pub fn zaps_issued_share(&self) -> Option<f64> {
+        let requested = self.counters.get("zaps_requested")?;
+        (requested > 0).then(|| self.counters.zaps as f64 / requested as f64)
+    }
+
+    /// CPU seconds the role's threads used in the measured phase.
+    pub fn thread_cpu_s(&self, role: &str) -> Option<f64> {
+        match &self.detail {
+            Part::Vm(d) => d.thread_cpu_s.as_ref()?.get(role).copied(),
+            Part::Other(m) => m.get("thread_cpu_s")?.get(role)?.as_f64(),
+            Part::Kvm(_) => None,
+        }
+    }
 }
 
 /// The real VM's top-level fields: what only a real kernel has.
@@ -583,44 +680,32 @@ impl RunResult {
         serde_json::from_value(v).map_err(|e| format!("invalid {SCHEMA} result: {e}"))
     }
 
-    /// Write atomically to `path` (temporary file, fsync, rename), making
-    /// its directory first: a result's directory is the `--out` the user
-    /// asked for.
+    /// Write atomically to `path` (temporary file, fsync, rename),
+    /// replacing what is there, making its directory first: a result's
+    /// directory is the `--out` the user asked for.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let json = serde_json::to_vec_pretty(self).expect("a result always serialises");
         if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        write_atomic(path, &json)
+        write_atomic(path, &self.to_json())
+    }
+
+    /// Write atomically to a new file in `dir` (made if need be: the
+    /// `--out` the user asked for) named `<base>.json`, or `<base>-<n>.json`
+    /// when that is taken, never replacing one (`record::file::write_new`).
+    /// Returns the path written.
+    pub fn save_new(&self, dir: &Path, base: &str) -> std::io::Result<PathBuf> {
+        std::fs::create_dir_all(dir)?;
+        super::file::write_new(dir, base, "json", &self.to_json())
+    }
+
+    fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("a result always serialises")
     }
 
     pub fn metric(&self, name: &str) -> Option<&MetricSummary> {
         self.metrics.get(name)
     }
-}
-
-/// Write `bytes` to `path` atomically: a temporary file beside it, fsync,
-/// rename. Used for every file the lab writes that a reader may race. The
-/// directory must exist: nothing here creates one (a `--trace` into a
-/// missing directory fails instead of making it).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp: PathBuf = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }
 
 impl MetricSummary {
@@ -645,6 +730,7 @@ impl MetricSummary {
             mean_ns: h.mean(),
             hdr: base64::engine::general_purpose::STANDARD.encode(bytes),
             sample_every: None,
+            resolution_ns: None,
         }
     }
 

@@ -9,20 +9,29 @@ use rmap_workloads::RunReport;
 /// Below this many samples a metric's p99 is one of its largest few values.
 const FEW_SAMPLES: u64 = 100;
 
+/// A run whose zapper issued less than this share of the zaps its schedule
+/// requested ran under a lighter load than it was asked to.
+pub const MIN_ZAPS_ISSUED: f64 = 0.95;
+
+/// Spans shorter than this need a fenced TSC read to be resolved.
+const SHORT_SPAN_NS: u64 = 100;
+
 /// The oversubscription sentence, shared by the run header and the result.
 pub fn oversubscription(vcpus: u32, threads: u32, online: u32, lock: LockKind) -> Option<String> {
     if threads <= online {
         return None;
     }
     let lock_note = match lock {
-        LockKind::Spin => "mmu_lock spins (--mmu-lock spin): a waiter burns its whole time slice while the holder is descheduled, so lock waits measure the scheduler",
+        LockKind::Spin => "mmu_lock spins in FIFO order (--mmu-lock spin): a waiter burns its whole time slice while the holder, or any waiter queued ahead of it, is descheduled, so lock waits measure the scheduler",
         LockKind::Park => "mmu_lock parks (auto-chosen because threads outnumber CPUs; --mmu-lock spin forces the kernel's spinning behaviour)",
     };
     Some(format!(
         "{vcpus} vCPUs ({threads} worker threads) on {online} online CPUs: {}-fold oversubscription. \
          A descheduled mmu_lock holder stalls every waiter, and a remote TLB flush waits for each \
-         vCPU descheduled in guest mode; {lock_note}. On a host with a CPU per vCPU these latencies \
-         are far lower.",
+         vCPU descheduled in guest mode; {lock_note}. The kernel's mmu_lock holder runs with \
+         preemption disabled and cannot be descheduled, the lab's can: lock tails and holder \
+         preemption here are a property of userspace, not of the design. On a host with a CPU per \
+         vCPU these latencies are far lower.",
         fold(threads as f64 / online as f64)
     ))
 }
@@ -62,10 +71,37 @@ pub fn for_run(report: &RunReport, r: &RunResult) -> Vec<String> {
         ));
     }
     if !cfg.record_latency {
-        w.push("latency recording is off (--no-latency): no percentiles, counters only".into());
+        w.push(
+            "latency recording is off (--no-latency): no percentiles but vcpu.pass, counters only"
+                .into(),
+        );
+    }
+    if let Some(s) = zaps_short(r) {
+        w.push(s);
+    }
+    if !report.clock.fenced {
+        let short: Vec<&str> = r
+            .metrics
+            .iter()
+            .filter(|(_, m)| m.p50_ns < SHORT_SPAN_NS)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        if !short.is_empty() {
+            w.push(format!(
+                "{}: p50 below {SHORT_SPAN_NS} ns on the {} clock ({:.0} ns a read, no fenced TSC): spans that short cannot be resolved",
+                short.join(", "),
+                report.clock.source,
+                report.clock.read_ns
+            ));
+        }
     }
     for (name, m) in &r.metrics {
-        if m.count < FEW_SAMPLES && !name.starts_with("mmu_lock") {
+        // Lock metrics and walker.wp_retry count events, not operations: few
+        // samples there is a finding, not a weak estimate.
+        let event = name.starts_with("mmu_lock")
+            || name.starts_with("rmap_lock")
+            || name == "walker.wp_retry";
+        if m.count < FEW_SAMPLES && !event {
             w.push(format!(
                 "{name}: only {} samples, so its p99 and p99.9 are among its largest few values",
                 m.count
@@ -73,6 +109,20 @@ pub fn for_run(report: &RunReport, r: &RunResult) -> Vec<String> {
         }
     }
     w
+}
+
+/// The zapper issued fewer than [`MIN_ZAPS_ISSUED`] of the zaps its
+/// schedule requested: the sentence, or `None`.
+pub fn zaps_short(r: &RunResult) -> Option<String> {
+    let share = r.zaps_issued_share()?;
+    (share < MIN_ZAPS_ISSUED).then(|| {
+        format!(
+            "the zapper issued {} of the {} zaps requested ({:.0}%): this run had a lighter zap load than --zap-rate asked for, and zapper.zap counts the backlog",
+            r.counters.zaps,
+            r.counters.get("zaps_requested").unwrap_or(0),
+            100.0 * share
+        )
+    })
 }
 
 #[cfg(test)]

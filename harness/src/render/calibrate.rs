@@ -514,6 +514,8 @@ pub fn result(cal: &Calibration, setup: &Setup) -> RunResult {
             rmap_inconsistencies: 0,
             ok: cal.ok(),
             lost_write_gfns: Vec::new(),
+            missed_sptes: None,
+            first_violation_s: None,
         },
         metrics,
         counters,

@@ -111,6 +111,9 @@ pub fn header_warnings(cfg: &Config) -> Vec<String> {
     if let Some(flaw) = cfg.impl_kind.flaw() {
         w.push(format!("{}: {flaw}", cfg.impl_kind));
     }
+    if let Some(p) = cfg.perturb {
+        w.push(format!("perturbed ({p}): a torture, not a measurement"));
+    }
     if let Some(s) =
         warnings::oversubscription(cfg.vcpus, cfg.worker_threads(), online_cpus(), cfg.mmu_lock)
     {
@@ -132,7 +135,11 @@ pub fn run_header(cfg: &Config) {
         cfg.gfns(),
         cfg.aliases,
         cfg.desc_ext,
-        cfg.mmu_lock,
+        if cfg.mmu_lock_auto {
+            format!("{} (auto)", cfg.mmu_lock)
+        } else {
+            cfg.mmu_lock.to_string()
+        },
         cfg.duration.as_secs_f64(),
         cfg.warmup.as_secs_f64()
     );
@@ -226,17 +233,69 @@ pub fn run_summary(r: &RunResult, already_said: &[String]) {
             }
         );
     }
+    for line in lock_lines(r) {
+        println!("{line}");
+    }
+    if let (Some(req), Some(issued)) = (vm.zaps_requested, vm.zaps_issued) {
+        println!(
+            "zaps: {issued} issued of {req} requested ({:.1}%, open loop at --zap-rate), {} late (started more than one period after their intended start)",
+            100.0 * issued as f64 / req.max(1) as f64,
+            vm.zaps_late.unwrap_or(0)
+        );
+    }
+    if let Some(d) = r.detail.vm() {
+        if let Some(cpu) = &d.thread_cpu_s {
+            let busy: Vec<String> = rmap_workloads::RoleKind::ALL
+                .iter()
+                .filter_map(|role| {
+                    let s = cpu.get(role.name())?;
+                    Some(format!("{} {:.2}", role.name(), s / r.duration_s.max(1e-9)))
+                })
+                .collect();
+            println!(
+                "CPUs busy per role (getrusage, measured phase): {} of {} online",
+                busy.join(", "),
+                r.machine.online_cpus
+            );
+        }
+        if let Some(c) = &d.clock {
+            println!(
+                "clock: {}{}, resolution {}, {} a read",
+                c.source,
+                if c.fenced { " (fenced reads)" } else { "" },
+                format_ns(c.resolution_ns),
+                format_ns(c.read_ns)
+            );
+        }
+    }
     let holds = vm.lock_holds_sampled;
     if holds > 0 {
         let pre = vm.lock_holder_preempted;
         println!(
-            "mmu_lock holder preempted: {pre} of {holds} sampled holds ({:.1} per 1,000)",
-            pre as f64 * 1000.0 / holds as f64
+            "mmu_lock descheduled between asking for it and releasing it: {pre} of {holds} sampled \
+             acquisitions ({:.1} per 1,000; 1 in {} of the measured phase). The kernel's holder \
+             cannot be preempted, the lab's can: this is a cost of userspace, not of the design",
+            pre as f64 * 1000.0 / holds as f64,
+            rmap_workloads::PREEMPT_SAMPLE,
         );
     }
     print!("{}", perf_stat(r));
+    if let Some(p) = r.config.part.vm().and_then(|c| c.perturb.as_ref()) {
+        println!(
+            "perturbed: {} delays ({}, up to {}, at {}% of walker and {}% of writer and fault perturbation points): a torture, not a measurement",
+            p.delays.unwrap_or(0),
+            p.delay,
+            format_ns(p.max_s * 1e9),
+            p.rate * 100.0,
+            p.writer_rate * 100.0
+        );
+    }
     let v = &r.verdict;
     let rounds = vm.rounds_checked;
+    let missed = match v.missed_sptes {
+        Some(n) => format!(", {n} missed sptes"),
+        None => String::new(),
+    };
     if r.workload == "idle" {
         println!(
             "verdict: {} (idle: no dirty logging, so no migration oracle; {} rmaps inconsistent)",
@@ -245,17 +304,57 @@ pub fn run_summary(r: &RunResult, already_said: &[String]) {
         );
     } else if v.ok {
         println!(
-            "verdict: OK: 0 lost writes over {rounds} checked rounds and the final copy; every rmap matches its sptes"
+            "verdict: OK: 0 lost writes over {rounds} checked rounds and the final copy{}; every rmap matches its sptes",
+            if v.missed_sptes.is_some() {
+                ", no walk missed an spte"
+            } else {
+                ""
+            }
         );
     } else {
         println!(
-            "verdict: VIOLATION: {} lost writes (gfns {:?}), {} rmaps inconsistent, over {rounds} checked rounds",
+            "verdict: VIOLATION: {} lost writes (gfns {:?}){missed}, {} rmaps inconsistent, over {rounds} checked rounds",
             v.lost_writes, v.lost_write_gfns, v.rmap_inconsistencies
         );
     }
     for w in r.warnings.iter().filter(|w| !already_said.contains(w)) {
         println!("  ! {w}");
     }
+}
+
+/// What `mmu_lock` was and where the round's TLB flush ran, for the runs
+/// of the simulated VM that record it.
+pub fn lock_lines(r: &RunResult) -> Vec<String> {
+    let Some(vm) = r.config.part.vm() else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    if r.impl_name != "concurrent-map" {
+        let kind = match vm.mmu_lock.as_str() {
+            "spin" => "spin: a fair FIFO ticket lock, as the kernel's",
+            "park" => "park: a futex mutex that sleeps when contended, not FIFO",
+            other => other,
+        };
+        let auto = if vm.mmu_lock_choice.as_deref() == Some("auto") {
+            ", chosen by --mmu-lock auto"
+        } else {
+            ""
+        };
+        lines.push(format!("mmu_lock: {kind}{auto}"));
+    }
+    if r.workload != "idle" {
+        let flush = match (r.impl_name.as_str(), vm.tlb_flush.as_deref()) {
+            ("mmu-lock", Some("under-lock")) => "inside mmu_lock, at the end of the write-protect \
+                batch, as Linux 3.10 (--tlb-flush after-unlock: after it, as since commit 198c74f43f0f)",
+            ("mmu-lock", Some("after-unlock")) => "after mmu_lock is released, as since commit \
+                198c74f43f0f (2014); the 2013 baseline flushes under it (--tlb-flush under-lock)",
+            ("mmu-lock", _) => "after mmu_lock is released (a result from before --tlb-flush)",
+            _ => "after the write-protect walk, outside any lock (this design write-protects \
+                without mmu_lock)",
+        };
+        lines.push(format!("remote TLB flush: {flush}"));
+    }
+    lines
 }
 
 /// A count with thousands separators, as `perf stat` prints it:

@@ -7,8 +7,8 @@
 use crate::record::error::{LabError, LabResult};
 use crate::record::machine::VmMachine;
 use crate::record::result::{
-    self as results, Counters, Machine, MetricSummary, Part, RunConfig, RunResult, Throughput,
-    VmConfig, VmCounters, VmDetail, SCHEMA,
+    self as results, ClockRecord, Counters, Machine, MetricSummary, Part, RunConfig, RunResult,
+    Throughput, VmConfig, VmCounters, VmDetail, SCHEMA,
 };
 use crate::record::warnings;
 use crate::session::perf::{PerfSession, PerfSpec};
@@ -180,10 +180,17 @@ pub fn to_result(
         .iter()
         .map(|(name, h)| {
             let mut m = MetricSummary::from_histogram(h);
-            m.sample_every = sample_every(name);
+            m.sample_every = report
+                .sample_every
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, every)| *every)
+                .filter(|&every| every > 1);
+            m.resolution_ns = Some(report.clock.resolution_ns);
             (name.to_string(), m)
         })
         .collect();
+    let paced = c.zaps_requested > 0;
     let counters = Counters {
         walks: c.walk.walks,
         restarts: c.walk.total_restarts(),
@@ -212,6 +219,10 @@ pub fn to_result(
             lock_holds_sampled: report.lock_holds_sampled,
             lock_holder_preempted: report.lock_holder_preempted,
             rounds_checked: report.verdict.rounds_checked,
+            zaps_requested: paced.then_some(c.zaps_requested),
+            zaps_issued: paced.then_some(c.zaps),
+            zaps_late: paced.then_some(c.zaps_late),
+            passes: Some(c.passes),
         }),
     };
     let throughput = Throughput {
@@ -227,11 +238,17 @@ pub fn to_result(
     // Every round is in the `walker.round` histogram; the series keeps an
     // even sample so a result file stays small.
     let step = round_step(report.rounds.len());
+    let mut config = config_json(cfg);
+    if let Part::Vm(vm) = &mut config.part {
+        if let Some(p) = &mut vm.perturb {
+            p.delays = Some(report.perturb_delays);
+        }
+    }
     let mut result = RunResult {
         schema: SCHEMA.into(),
         impl_name: cfg.impl_kind.name().into(),
         workload: cfg.workload.name().into(),
-        config: config_json(cfg),
+        config,
         machine,
         lab_version: env!("CARGO_PKG_VERSION").into(),
         started_at,
@@ -242,6 +259,11 @@ pub fn to_result(
             rmap_inconsistencies: report.verdict.rmap_inconsistencies,
             ok: report.verdict.ok(),
             lost_write_gfns: report.verdict.lost_write_gfns.clone(),
+            missed_sptes: report
+                .verdict
+                .sptes_checked
+                .then_some(report.verdict.missed_sptes),
+            first_violation_s: report.first_violation.map(|d| d.as_secs_f64()),
         },
         metrics,
         counters,
@@ -258,22 +280,23 @@ pub fn to_result(
             perf_hardware_layout: perf_hardware_layout.to_string(),
             rounds_sample_every: (step > 1).then_some(step as u64),
             sample_interval_s: None,
+            thread_cpu_s: Some(
+                report
+                    .cpu_s
+                    .iter()
+                    .map(|(role, s)| (role.name().to_string(), *s))
+                    .collect(),
+            ),
+            clock: Some(ClockRecord {
+                source: report.clock.source.into(),
+                fenced: report.clock.fenced,
+                resolution_ns: report.clock.resolution_ns,
+                read_ns: report.clock.read_ns,
+            }),
         }),
     };
     result.warnings = warnings::for_run(report, &result);
     result
-}
-
-/// How the VM samples a metric's histogram: one operation in N, from the
-/// constants the VM times with (`None`: every operation).
-pub fn sample_every(metric: &str) -> Option<u64> {
-    use rmap_workloads::metrics::{FAULT_FAST_SAMPLE, WRITE_SAMPLE};
-    match metric {
-        "vcpu.write" => Some(WRITE_SAMPLE),
-        "vcpu.fault_fast" => Some(FAULT_FAST_SAMPLE),
-        _ => None,
-    }
-    .filter(|&n| n > 1)
 }
 
 /// A result keeps at most this many rounds of its round-over-time series.
@@ -303,38 +326,50 @@ pub fn config_json(cfg: &Config) -> RunConfig {
             pin: cfg.pin,
             wp_batch: cfg.wp_batch,
             mmu_lock: cfg.mmu_lock.name().into(),
+            mmu_lock_choice: Some(if cfg.mmu_lock_auto {
+                "auto".into()
+            } else {
+                cfg.mmu_lock.name().into()
+            }),
+            tlb_flush: Some(cfg.tlb_flush.name().into()),
             inject_bug: cfg.bug.map(|b| b.name().into()),
             record_latency: cfg.record_latency,
             tlb_burst: cfg.tlb_burst,
             hot_gfns: cfg.hot_gfns,
             gfns: cfg.gfns(),
+            perturb: cfg.perturb.map(|p| results::PerturbConfig {
+                rate: p.rate,
+                writer_rate: p.writer_rate,
+                delay: p.delay.name().into(),
+                max_s: p.max.as_secs_f64(),
+                delays: None,
+            }),
+            spte_check: cfg.checks_sptes().then_some(true),
         }),
     }
 }
 
-/// `results/<impl>-<workload>-<N>v-<stamp>.json` with the lab's file-name
-/// stamp of the run's start (`record::result::utc_stamps`), not
-/// overwriting.
-pub fn result_path(dir: &Path, r: &RunResult) -> PathBuf {
+/// `<impl>-<workload>-<N>v-<stamp>`: a result's file name, before the
+/// suffix that keeps it unique, with the lab's file-name stamp of the run's
+/// start (`record::result::utc_stamps`).
+pub fn result_base(r: &RunResult) -> String {
     let stamp = results::file_stamp_of(&r.started_at)
         .unwrap_or_else(|| results::utc_stamps(std::time::SystemTime::now()).1);
-    let base = format!(
+    format!(
         "{}-{}-{}v-{}",
         r.impl_name, r.workload, r.config.vcpus, stamp
-    );
-    let mut p = dir.join(format!("{base}.json"));
-    let mut n = 1;
-    while p.exists() {
-        n += 1;
-        p = dir.join(format!("{base}-{n}.json"));
-    }
-    p
+    )
 }
 
-/// Write a result into `dir` under [`result_path`]'s name; returns the path.
+/// Write a result into `dir` as `<result_base>.json`, or `-2.json`, ...
+/// when a run started in the same millisecond took that name (never replacing
+/// a file); returns the path.
 pub fn save(dir: &Path, r: &RunResult) -> LabResult<PathBuf> {
-    let path = result_path(dir, r);
-    r.save(&path)
-        .map_err(|e| LabError::failed(format!("{}: cannot write result: {e}", path.display())))?;
-    Ok(path)
+    let base = result_base(r);
+    r.save_new(dir, &base).map_err(|e| {
+        LabError::failed(format!(
+            "{}: cannot write result: {e}",
+            dir.join(format!("{base}.json")).display()
+        ))
+    })
 }

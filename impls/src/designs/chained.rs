@@ -23,27 +23,30 @@
 //! KVM's do, and opens the section of each rmap it changes inside it. So a
 //! design file holds only its walker and, if it has one, its section.
 //!
+//! The observer an operation gets reaches every part: `mmu_lock` reports its
+//! waits and holds (`lock.rs`), a section and a walker get it too
+//! (`rmap-lock` reports its bit lock from `open`, `close` and `walk`, an
+//! optimistic walker its failed passes).
+//!
 //! Where coming work plugs in:
 //!
 //! * a new chain discipline is one more [`Chain`] (`chain.rs`), combined with
 //!   any walker in a type alias: `NullsRmap<false, Correct, NewChain>` asks
 //!   whether the 2013 walker survives it;
 //! * a new `mmu_lock` kind lives in `lock.rs` alone;
-//! * an observer of `rmap-lock`'s bit lock reports from that design's section
-//!   (`open` and `close`) and its walker's `walk`: `map`, `unmap`, `zap` and
-//!   `write_protect` below hold the observer where they call them, so each
-//!   would pass it on;
 //! * work a write-protect batch must do before it lets go of what it holds
-//!   (a remote TLB flush under `mmu_lock`) goes at the end of the batch body
-//!   in [`Rmap::write_protect`] below, which `batch` runs inside `mmu_lock`
-//!   for `mmu-lock` and outside any lock for the others.
+//!   is the `end` of [`Rmap::write_protect_then`] below: `mmu-lock` runs it
+//!   inside `mmu_lock`, at the end of the batch body (the dirty-log round's
+//!   remote TLB flush, as in Linux 3.10), the others after their walks,
+//!   outside any lock and after the epoch pin.
 
 use crate::chain::{first_entry, Chain, DirectHead, HeadCell};
 use crate::desc::DescPool;
 use crate::lock::MmuLock;
 use crate::observer::{NoObserver, Observer};
+use crate::perturb::{PerturbPoint, Points, Unperturbed};
 use crate::primitive::AtomicUsize;
-use crate::rmap::{write_protect_each, MapOutcome, Rmap, RmapConfig};
+use crate::rmap::{write_protect_each, BatchEnd, MapOutcome, Rmap, RmapConfig};
 use crate::spte::{is_present, Gfn, SlotId, SpteTable};
 use crate::stats::WalkStats;
 use std::marker::PhantomData;
@@ -80,11 +83,17 @@ pub(crate) trait Section: Send + Sync + Sized {
 
     fn new(gfns: u64) -> Self;
 
-    /// Open rmap `gfn`'s section; `head` is its head word.
-    fn open<'a>(&'a self, head: &'a AtomicUsize, gfn: Gfn) -> (Self::Cell<'a>, Self::Open<'a>);
+    /// Open rmap `gfn`'s section; `head` is its head word. A section that
+    /// takes a lock reports it to `obs`.
+    fn open<'a>(
+        &'a self,
+        head: &'a AtomicUsize,
+        gfn: Gfn,
+        obs: &mut dyn Observer,
+    ) -> (Self::Cell<'a>, Self::Open<'a>);
 
     /// Close it, publishing what the cell holds.
-    fn close(&self, cell: Self::Cell<'_>, open: Self::Open<'_>);
+    fn close(&self, cell: Self::Cell<'_>, open: Self::Open<'_>, obs: &mut dyn Observer);
 }
 
 /// No section: the writer changes the head word directly (`mmu-lock`, whose
@@ -101,12 +110,17 @@ impl Section for Direct {
     }
 
     #[inline]
-    fn open<'a>(&'a self, head: &'a AtomicUsize, _gfn: Gfn) -> (DirectHead<'a>, ()) {
+    fn open<'a>(
+        &'a self,
+        head: &'a AtomicUsize,
+        _gfn: Gfn,
+        _obs: &mut dyn Observer,
+    ) -> (DirectHead<'a>, ()) {
         (DirectHead(head), ())
     }
 
     #[inline]
-    fn close(&self, _cell: DirectHead<'_>, _open: ()) {}
+    fn close(&self, _cell: DirectHead<'_>, _open: (), _obs: &mut dyn Observer) {}
 }
 
 /// What a walker holds across a batch of walks.
@@ -126,28 +140,49 @@ pub(crate) trait Walker<S: Section>: 'static {
     const NAME: &'static str;
     /// What a batch of walks holds.
     const BATCH: Batch;
+    /// Reads the descriptors' sequence counts (`lockless-gen`): only then
+    /// does the pool keep them (`DescPool::with_seq`).
+    const READS_DESC_SEQ: bool = false;
 
     /// Walk rmap `gfn` inside a batch, calling `f` on each spte slot, with
-    /// the guarantee of the [`Rmap`] trait.
-    fn walk(c: &Chains, section: &S, gfn: Gfn, f: &mut impl FnMut(SlotId)) -> WalkStats;
+    /// the guarantee of the [`Rmap`] trait; `p` is the design's perturbation
+    /// points (`perturb.rs`); report locks taken and failed passes to `obs`.
+    fn walk(
+        c: &Chains,
+        section: &S,
+        p: &impl Points,
+        gfn: Gfn,
+        f: &mut impl FnMut(SlotId),
+        obs: &mut dyn Observer,
+    ) -> WalkStats;
 }
 
-/// A chain design: walker `W`, section `S`, chain discipline `C`.
-pub(crate) struct ChainRmap<W, S, C> {
+/// A chain design: walker `W`, section `S`, chain discipline `C`, and its
+/// perturbation points `P` (none, unless a torture asks: `perturb.rs`).
+pub(crate) struct ChainRmap<W, S, C, P = Unperturbed> {
     pub(crate) chains: Chains,
     pub(crate) section: S,
+    perturb: P,
     design: PhantomData<fn() -> (W, C)>,
 }
 
-impl<W: Walker<S>, S: Section, C: Chain> ChainRmap<W, S, C> {
-    pub(crate) fn new(cfg: &RmapConfig) -> Self {
+impl<W: Walker<S>, S: Section, C: Chain, P: Points> ChainRmap<W, S, C, P> {
+    pub(crate) fn new(cfg: &RmapConfig) -> Self
+    where
+        P: Default,
+    {
+        Self::with_points(cfg, P::default())
+    }
+
+    pub(crate) fn with_points(cfg: &RmapConfig, perturb: P) -> Self {
         ChainRmap {
             chains: Chains {
                 heads: (0..cfg.gfns).map(|_| AtomicUsize::new(0)).collect(),
-                pool: DescPool::new(cfg.desc_ext, cfg.page_descs),
+                pool: DescPool::new(cfg.desc_ext, cfg.page_descs).with_seq(W::READS_DESC_SEQ),
                 mmu_lock: MmuLock::new(cfg.mmu_lock),
             },
             section: S::new(cfg.gfns),
+            perturb,
             design: PhantomData,
         }
     }
@@ -155,18 +190,24 @@ impl<W: Walker<S>, S: Section, C: Chain> ChainRmap<W, S, C> {
     /// Loom models only: defer the reuse of freed descriptors until no
     /// walker is pinned, instead of handing them out at once (`desc.rs`).
     #[cfg(loom)]
-    pub(crate) fn with_deferred_reuse(mut self) -> Self {
-        self.chains.pool.defer_reuse();
+    pub(crate) fn with_deferred_reuse(mut self, exhausted: crate::desc::Exhausted) -> Self {
+        self.chains.pool.defer_reuse(exhausted);
         self
     }
 
     /// Run `change` on rmap `gfn` inside its section; the caller holds
     /// `mmu_lock`.
     #[inline]
-    fn change<'a, R>(&'a self, gfn: Gfn, change: impl FnOnce(&S::Cell<'a>) -> R) -> R {
-        let (cell, open) = self.section.open(self.chains.head(gfn), gfn);
+    fn change<'a, R>(
+        &'a self,
+        gfn: Gfn,
+        obs: &mut dyn Observer,
+        change: impl FnOnce(&S::Cell<'a>) -> R,
+    ) -> R {
+        let (cell, open) = self.section.open(self.chains.head(gfn), gfn, obs);
+        self.perturb.at(PerturbPoint::WriterSection);
         let r = change(&cell);
-        self.section.close(cell, open);
+        self.section.close(cell, open, obs);
         r
     }
 
@@ -185,7 +226,47 @@ impl<W: Walker<S>, S: Section, C: Chain> ChainRmap<W, S, C> {
     }
 }
 
-impl<W: Walker<S>, S: Section, C: Chain> Rmap for ChainRmap<W, S, C> {
+impl<W: Walker<S>, S: Section, C: Chain, P: Points> ChainRmap<W, S, C, P> {
+    /// `write_protect_then` with its `end` known at compile time, so that
+    /// a plain `write_protect` (an empty `end`) pays nothing for it.
+    #[inline]
+    fn protect_batch(
+        &self,
+        sptes: &SpteTable,
+        gfns: &[Gfn],
+        obs: &mut dyn Observer,
+        mut end: impl FnMut(&WalkStats, &mut dyn Observer),
+    ) -> WalkStats {
+        let walks = |obs: &mut dyn Observer| {
+            write_protect_each(sptes, gfns, obs, |gfn, p, obs| {
+                W::walk(
+                    &self.chains,
+                    &self.section,
+                    &self.perturb,
+                    gfn,
+                    &mut |s| p.protect(s),
+                    obs,
+                )
+            })
+        };
+        match W::BATCH {
+            // The end of the batch body, inside `mmu_lock`.
+            Batch::MmuLock => self.batch(obs, |obs| {
+                let st = walks(obs);
+                end(&st, obs);
+                st
+            }),
+            // After the walks, outside any lock (and the pin).
+            Batch::Pinned | Batch::Nothing => {
+                let st = self.batch(obs, walks);
+                end(&st, obs);
+                st
+            }
+        }
+    }
+}
+
+impl<W: Walker<S>, S: Section, C: Chain, P: Points> Rmap for ChainRmap<W, S, C, P> {
     fn name(&self) -> &'static str {
         W::NAME
     }
@@ -199,22 +280,23 @@ impl<W: Walker<S>, S: Section, C: Chain> Rmap for ChainRmap<W, S, C> {
         obs: &mut dyn Observer,
     ) -> MapOutcome {
         let pool = &self.chains.pool;
-        self.chains.mmu_lock.with(obs, |_| {
+        self.chains.mmu_lock.with(obs, |obs| {
             if is_present(sptes.load(slot)) {
                 return MapOutcome::AlreadyPresent;
             }
             sptes.install(slot, spte);
-            self.change(gfn, |h| C::add(pool, h, gfn, slot));
+            self.perturb.at(PerturbPoint::MapBeforeRmapAdd);
+            self.change(gfn, obs, |h| C::add(pool, h, gfn, slot));
             MapOutcome::Mapped
         })
     }
 
     fn unmap(&self, sptes: &SpteTable, gfn: Gfn, slot: SlotId, obs: &mut dyn Observer) -> bool {
         let pool = &self.chains.pool;
-        self.chains.mmu_lock.with(obs, |_| {
+        self.chains.mmu_lock.with(obs, |obs| {
             let present = is_present(sptes.clear(slot));
             if present {
-                let found = self.change(gfn, |h| C::remove(pool, h, gfn, slot));
+                let found = self.change(gfn, obs, |h| C::remove(pool, h, gfn, slot));
                 debug_assert!(found, "present spte missing from rmap {gfn}");
             }
             present
@@ -223,14 +305,15 @@ impl<W: Walker<S>, S: Section, C: Chain> Rmap for ChainRmap<W, S, C> {
 
     fn zap(&self, sptes: &SpteTable, gfns: Range<Gfn>, obs: &mut dyn Observer) -> u64 {
         let pool = &self.chains.pool;
-        self.chains.mmu_lock.with(obs, |_| {
+        self.chains.mmu_lock.with(obs, |obs| {
             let mut zapped = 0;
             for gfn in gfns {
-                self.change(gfn, |h| {
+                self.change(gfn, obs, |h| {
                     while let Some(s) = first_entry(pool, h.head()) {
                         sptes.clear(s);
                         C::remove(pool, h, gfn, s);
                         zapped += 1;
+                        self.perturb.at(PerturbPoint::WriterSection);
                     }
                 });
             }
@@ -239,16 +322,22 @@ impl<W: Walker<S>, S: Section, C: Chain> Rmap for ChainRmap<W, S, C> {
     }
 
     fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], obs: &mut dyn Observer) -> WalkStats {
-        self.batch(obs, |obs| {
-            write_protect_each(sptes, gfns, obs, |gfn, p| {
-                W::walk(&self.chains, &self.section, gfn, &mut |s| p.protect(s))
-            })
-        })
+        self.protect_batch(sptes, gfns, obs, |_, _| {})
+    }
+
+    fn write_protect_then(
+        &self,
+        sptes: &SpteTable,
+        gfns: &[Gfn],
+        obs: &mut dyn Observer,
+        end: &mut BatchEnd<'_>,
+    ) -> WalkStats {
+        self.protect_batch(sptes, gfns, obs, end)
     }
 
     fn walk(&self, gfn: Gfn, mut f: &mut dyn FnMut(SlotId)) -> WalkStats {
-        self.batch(&mut NoObserver, |_| {
-            W::walk(&self.chains, &self.section, gfn, &mut f)
+        self.batch(&mut NoObserver, |obs| {
+            W::walk(&self.chains, &self.section, &self.perturb, gfn, &mut f, obs)
         })
     }
 
@@ -259,5 +348,132 @@ impl<W: Walker<S>, S: Section, C: Chain> Rmap for ChainRmap<W, S, C> {
 
     fn descs_in_use(&self) -> usize {
         self.chains.pool.in_use()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::observer::Observer;
+    use crate::spte::{make_spte, Gfn, SpteTable};
+    use crate::stats::WalkStats;
+    use crate::{build, ImplKind, LockKind, RmapConfig};
+
+    /// Every event an operation reports, in order.
+    #[derive(Default)]
+    struct Log(Vec<String>);
+
+    impl Observer for Log {
+        fn lock_wait(&mut self) {
+            self.0.push("mmu_lock wait".into());
+        }
+        fn lock_acquired(&mut self) {
+            self.0.push("mmu_lock held".into());
+        }
+        fn lock_released(&mut self) {
+            self.0.push("mmu_lock released".into());
+        }
+        fn rmap_lock_wait(&mut self, gfn: Gfn) {
+            self.0.push(format!("rmap_lock {gfn} wait"));
+        }
+        fn rmap_lock_acquired(&mut self) {
+            self.0.push("rmap_lock held".into());
+        }
+        fn rmap_lock_released(&mut self) {
+            self.0.push("rmap_lock released".into());
+        }
+        fn gfn_walked(&mut self, gfn: Gfn, _: &WalkStats) {
+            self.0.push(format!("walked {gfn}"));
+        }
+    }
+
+    fn log(events: &[&str]) -> Vec<String> {
+        events.iter().map(|e| e.to_string()).collect()
+    }
+
+    /// gfn 0 holds two sptes, gfn 1 none.
+    fn setup(kind: ImplKind) -> (Box<dyn crate::Rmap>, SpteTable) {
+        let r = build(kind, &RmapConfig::new(2, 3, LockKind::Spin), None).unwrap();
+        let t = SpteTable::new(2, 2);
+        for a in 0..2 {
+            r.map(
+                &t,
+                0,
+                t.slot_id(a, 0),
+                make_spte(0, true),
+                &mut Log::default(),
+            );
+        }
+        (r, t)
+    }
+
+    /// `write_protect_then` runs its `end` inside `mmu_lock` for `mmu-lock`
+    /// (the flush under the lock, as in Linux 3.10) and after the walks for
+    /// every other design.
+    #[test]
+    fn the_end_of_a_batch_runs_under_mmu_lock_only_for_mmu_lock() {
+        for kind in ImplKind::ALL {
+            let (r, t) = setup(kind);
+            let mut obs = Log::default();
+            let st = r.write_protect_then(&t, &[0, 1], &mut obs, &mut |st, obs| {
+                assert_eq!(st.protected, 2, "{kind}: end gets the batch's stats");
+                obs.gfn_walked(99, st);
+            });
+            assert_eq!(st.protected, 2);
+            let events: Vec<&str> = obs.0.iter().map(|s| s.as_str()).collect();
+            let expected: &[&str] = match kind {
+                ImplKind::MmuLock => &[
+                    "mmu_lock wait",
+                    "mmu_lock held",
+                    "walked 0",
+                    "walked 1",
+                    "walked 99",
+                    "mmu_lock released",
+                ],
+                ImplKind::RmapLock => &[
+                    "rmap_lock 0 wait",
+                    "rmap_lock held",
+                    "rmap_lock released",
+                    "walked 0",
+                    "walked 1",
+                    "walked 99",
+                ],
+                _ => &["walked 0", "walked 1", "walked 99"],
+            };
+            assert_eq!(events, expected, "{kind}");
+        }
+    }
+
+    /// `rmap-lock` reports its bit lock from a writer's section inside
+    /// `mmu_lock`, and not for an rmap that was empty (never locked).
+    #[test]
+    fn rmap_lock_reports_its_bit_lock_from_writers() {
+        let (r, t) = setup(ImplKind::RmapLock);
+        let mut obs = Log::default();
+        r.map(&t, 1, t.slot_id(0, 1), make_spte(1, true), &mut obs);
+        r.map(&t, 1, t.slot_id(1, 1), make_spte(1, true), &mut obs);
+        assert_eq!(
+            obs.0,
+            log(&[
+                "mmu_lock wait",
+                "mmu_lock held",
+                "mmu_lock released",
+                "mmu_lock wait",
+                "mmu_lock held",
+                "rmap_lock 1 wait",
+                "rmap_lock held",
+                "rmap_lock released",
+                "mmu_lock released",
+            ]),
+            "the first map found gfn 1 empty: no bit lock"
+        );
+        let mut other = Log::default();
+        let (m, t) = setup(ImplKind::LocklessGen);
+        m.map(&t, 1, t.slot_id(0, 1), make_spte(1, true), &mut other);
+        m.map(&t, 1, t.slot_id(1, 1), make_spte(1, true), &mut other);
+        assert!(
+            other.0.iter().all(|e| e.starts_with("mmu_lock")),
+            "only rmap-lock has a bit lock: {:?}",
+            other.0
+        );
     }
 }

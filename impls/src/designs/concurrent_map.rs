@@ -13,20 +13,24 @@
 //! wait behind a fault on an unrelated gfn of the same shard.
 
 use crate::observer::Observer;
+use crate::perturb::{PerturbPoint, Points};
 use crate::rmap::{write_protect_each, MapOutcome, Rmap};
 use crate::spte::{is_present, Gfn, SlotId, SpteTable};
 use crate::stats::WalkStats;
 use dashmap::DashMap;
 use std::ops::Range;
 
-pub struct ConcurrentMapRmap {
+/// The map, with perturbation points `P` (`perturb.rs`).
+pub(crate) struct ConcurrentMapRmap<P> {
     map: DashMap<Gfn, Vec<SlotId>>,
+    perturb: P,
 }
 
-impl ConcurrentMapRmap {
-    pub fn new(gfns: u64) -> Self {
+impl<P: Points> ConcurrentMapRmap<P> {
+    pub(crate) fn new(gfns: u64, perturb: P) -> Self {
         ConcurrentMapRmap {
             map: DashMap::with_capacity(gfns.min(1 << 20) as usize),
+            perturb,
         }
     }
 
@@ -35,16 +39,18 @@ impl ConcurrentMapRmap {
     fn visit(&self, gfn: Gfn, f: &mut impl FnMut(SlotId)) -> WalkStats {
         let mut st = WalkStats::one_walk();
         if let Some(set) = self.map.get(&gfn) {
+            self.perturb.at(PerturbPoint::WalkBetweenDescs);
             for &s in set.iter() {
                 st.visited += 1;
                 f(s);
+                self.perturb.at(PerturbPoint::WalkInDesc);
             }
         }
         st
     }
 }
 
-impl Rmap for ConcurrentMapRmap {
+impl<P: Points> Rmap for ConcurrentMapRmap<P> {
     fn name(&self) -> &'static str {
         "concurrent-map"
     }
@@ -63,6 +69,7 @@ impl Rmap for ConcurrentMapRmap {
             MapOutcome::AlreadyPresent
         } else {
             sptes.install(slot, spte);
+            self.perturb.at(PerturbPoint::MapBeforeRmapAdd);
             set.push(slot);
             MapOutcome::Mapped
         };
@@ -76,6 +83,7 @@ impl Rmap for ConcurrentMapRmap {
             return false;
         };
         let present = is_present(sptes.clear(slot));
+        self.perturb.at(PerturbPoint::WriterSection);
         if present {
             if let Some(i) = set.iter().position(|&s| s == slot) {
                 set.swap_remove(i);
@@ -100,7 +108,7 @@ impl Rmap for ConcurrentMapRmap {
     }
 
     fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], obs: &mut dyn Observer) -> WalkStats {
-        write_protect_each(sptes, gfns, obs, |gfn, p| {
+        write_protect_each(sptes, gfns, obs, |gfn, p, _| {
             self.visit(gfn, &mut |s| p.protect(s))
         })
     }

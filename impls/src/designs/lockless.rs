@@ -52,9 +52,11 @@
 //! both are plain moves; the orderings are for the compiler and for loom.
 
 use super::chained::{Batch, ChainRmap, Chains, Direct, Walker};
-use super::optimistic::{Deviation, MoreFirst, SlotBuf};
-use crate::chain::HeadChain;
+use super::optimistic::{Deviation, GenerationOnce, HeadRecheck, MoreFirst, SlotBuf};
+use crate::chain::{HeadChain, TailChain};
 use crate::desc::{decode_head, slot_entry, DescRef, Head, More};
+use crate::observer::Observer;
+use crate::perturb::{PerturbPoint, Points, Unperturbed};
 use crate::primitive::{spin_hint, AtomicUsize, Ordering};
 use crate::rmap::{Rmap, RmapConfig};
 use crate::spte::{Gfn, SlotId};
@@ -67,8 +69,10 @@ pub(crate) struct Nulls<const GEN: bool, D>(PhantomData<D>);
 
 /// The nulls-list rmap: `lockless` (`GEN` false) or `lockless-gen`, with
 /// walker deviation `D` (the correct walker is `Correct`), over chain
-/// discipline `C` (the series' head discipline, unless a twin says else).
-pub(crate) type NullsRmap<const GEN: bool, D, C = HeadChain> = ChainRmap<Nulls<GEN, D>, Direct, C>;
+/// discipline `C` (the series' head discipline, unless a twin says else),
+/// with perturbation points `P` (none, unless a torture asks).
+pub(crate) type NullsRmap<const GEN: bool, D, C = HeadChain, P = Unperturbed> =
+    ChainRmap<Nulls<GEN, D>, Direct, C, P>;
 
 /// The crate docs' open question: the faithful walker, reading each
 /// descriptor's `more` link before its slots. For the model checker; not
@@ -77,36 +81,85 @@ pub fn more_first(cfg: &RmapConfig) -> Box<dyn Rmap> {
     Box::new(NullsRmap::<false, MoreFirst>::new(cfg))
 }
 
+/// The weaker repairs of the flaw that the crate docs say fail ("The
+/// counterexample"), for the model checker; not reachable from
+/// [`crate::build`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeakerRepair {
+    /// The faithful walker that, on reaching its own nulls, reads the head
+    /// again and starts over if it changed since the pass began.
+    HeadRecheck,
+    /// `lockless-gen`'s count read as a generation bumped once per reuse:
+    /// compared before the slots and after `more`, but a descriptor in
+    /// setup (odd) is not told apart.
+    GenerationOnce,
+}
+
+/// The walker of a weaker repair over the series' chains.
+pub fn weaker_repair(repair: WeakerRepair, cfg: &RmapConfig) -> Box<dyn Rmap> {
+    match repair {
+        WeakerRepair::HeadRecheck => Box::new(NullsRmap::<false, HeadRecheck>::new(cfg)),
+        WeakerRepair::GenerationOnce => Box::new(NullsRmap::<true, GenerationOnce>::new(cfg)),
+    }
+}
+
+/// The nulls walker (`GEN` true: with `lockless-gen`'s count) over the
+/// remove that KVM really had in 2013 (Linux 3.10's
+/// `pte_list_desc_remove_entry`, the `mmu-lock` design's `TailChain`): adds
+/// append at the tail, a remove fills its hole from the last entry of the
+/// *same* descriptor, an emptied descriptor is unlinked wherever it is. For
+/// the model checker (the crate docs, "What 2013 really did").
+pub fn over_2013_remove(gen: bool, cfg: &RmapConfig) -> Box<dyn Rmap> {
+    use super::Correct;
+    if gen {
+        Box::new(NullsRmap::<true, Correct, TailChain>::new(cfg))
+    } else {
+        Box::new(NullsRmap::<false, Correct, TailChain>::new(cfg))
+    }
+}
+
 /// Loom models only (the crate docs' other open question): the faithful
 /// design over a pool that hands a freed descriptor out again only once no
-/// walker is pinned (`desc.rs`, "Deferred reuse").
+/// walker is pinned, and that grows no more once a walker has pinned
+/// (`desc.rs`, "Deferred reuse"); `exhausted` says what an allocation does
+/// when nothing but descriptors freed under a pinned walker is left.
 #[cfg(loom)]
-pub fn with_deferred_reuse(cfg: &RmapConfig) -> Box<dyn Rmap> {
-    Box::new(NullsRmap::<false, super::Correct>::new(cfg).with_deferred_reuse())
+pub fn with_deferred_reuse(cfg: &RmapConfig, exhausted: crate::desc::Exhausted) -> Box<dyn Rmap> {
+    Box::new(NullsRmap::<false, super::Correct>::new(cfg).with_deferred_reuse(exhausted))
 }
 
 /// Restarts after which a `stale-head-restart` walker gives up: restarting
 /// from a stale head can loop forever on a descriptor now owned by another
 /// rmap. Correct walkers have no limit, like the kernel's.
-const STALE_HEAD_LIMIT: u64 = 1000;
+const STALE_HEAD_LIMIT: u64 = 100;
 
 impl<const GEN: bool, D: Deviation> Walker<Direct> for Nulls<GEN, D> {
     const NAME: &'static str = if GEN { "lockless-gen" } else { "lockless" };
     const BATCH: Batch = Batch::Pinned;
+    const READS_DESC_SEQ: bool = GEN;
 
-    fn walk(c: &Chains, _: &Direct, gfn: Gfn, f: &mut impl FnMut(SlotId)) -> WalkStats {
+    #[inline]
+    fn walk(
+        c: &Chains,
+        _: &Direct,
+        p: &impl Points,
+        gfn: Gfn,
+        f: &mut impl FnMut(SlotId),
+        obs: &mut dyn Observer,
+    ) -> WalkStats {
         let head = c.head(gfn);
         let mut stats = WalkStats::one_walk();
         let mut buf = SlotBuf::new();
         let first = Self::load_head(head);
         let mut from = first;
-        // The one restart path: count the reason, pause, start again from
-        // the head.
+        // The one restart path: count the reason, tell the observer, pause,
+        // start again from the head.
         loop {
-            match Self::pass(c, gfn, from, &mut buf, f, &mut stats) {
+            match Self::pass(c, gfn, from, p, &mut buf, f, &mut stats) {
                 Ok(()) => return stats,
                 Err(why) => stats.restart(why),
             }
+            obs.walk_pass_failed();
             spin_hint();
             match Self::restart_head(head, first, &mut stats) {
                 Some(h) => from = h,
@@ -124,6 +177,7 @@ impl<const GEN: bool, D: Deviation> Nulls<GEN, D> {
         c: &Chains,
         gfn: Gfn,
         head: Head,
+        p: &impl Points,
         buf: &mut SlotBuf,
         f: &mut impl FnMut(SlotId),
         stats: &mut WalkStats,
@@ -138,17 +192,38 @@ impl<const GEN: bool, D: Deviation> Nulls<GEN, D> {
             Head::Desc(d) => d,
         };
         loop {
+            p.at(PerturbPoint::WalkBetweenDescs);
             let seq = Self::seq_before(d)?;
-            let more = Self::read_desc(c, d, buf);
+            if GEN {
+                p.at(PerturbPoint::WalkInDesc);
+            }
+            let more = Self::read_desc(c, d, p, buf);
+            if GEN {
+                p.at(PerturbPoint::WalkInDesc);
+            }
             Self::seq_after(d, seq)?;
             buf.visit(stats, f);
             match more {
                 More::Next(next) => d = next,
-                More::Nulls(g) if Self::ends_walk(g, gfn) => return Ok(()),
+                More::Nulls(g) if Self::ends_walk(g, gfn) => {
+                    return Self::head_unchanged(c.head(gfn), head)
+                }
                 More::Nulls(_) => return Err(RestartReason::ForeignNulls),
                 More::Init => return Err(RestartReason::DescInit),
             }
         }
+    }
+
+    /// A weaker repair (`HeadRecheck`, the model checker's only): at its own
+    /// nulls, the walker reads the head again and starts over when it is no
+    /// longer the one the pass began from. Blind to ABA: the head may name
+    /// the same descriptor again in a new life.
+    #[inline(always)]
+    fn head_unchanged(head: &AtomicUsize, began: Head) -> Result<(), RestartReason> {
+        if D::RECHECKS_HEAD_AT_END && Self::load_head(head) != began {
+            return Err(RestartReason::HeadMoved);
+        }
+        Ok(())
     }
 
     /// Read and decode the head. Acquire: pairs with the Release head store
@@ -185,24 +260,32 @@ impl<const GEN: bool, D: Deviation> Nulls<GEN, D> {
     /// Read descriptor `d`: its slots into `buf`, then its `more` link.
     /// Acquire on `more`: pairs with the Release stores of a link or a nulls
     /// (`chain.rs`) and of the 0 that `DescPool::alloc` stores.
+    /// Between two of these loads the walker passes a perturbation point
+    /// (`WalkInDesc`): the counterexample's window is the one between the
+    /// last slot and `more`.
     #[inline(always)]
-    fn read_desc(c: &Chains, d: DescRef, buf: &mut SlotBuf) -> More {
+    fn read_desc(c: &Chains, d: DescRef, p: &impl Points, buf: &mut SlotBuf) -> More {
         if D::READS_MORE_FIRST {
             let more = d.next(Ordering::Acquire);
-            Self::read_slots(c, d, buf);
+            p.at(PerturbPoint::WalkInDesc);
+            Self::read_slots(c, d, p, buf);
             return more;
         }
-        Self::read_slots(c, d, buf);
+        Self::read_slots(c, d, p, buf);
+        p.at(PerturbPoint::WalkInDesc);
         d.next(Ordering::Acquire)
     }
 
     /// Read the slots of `d` bottom-up (`top-down-walk`: from slot 0 up).
     #[inline(always)]
-    fn read_slots(c: &Chains, d: DescRef, buf: &mut SlotBuf) {
+    fn read_slots(c: &Chains, d: DescRef, p: &impl Points, buf: &mut SlotBuf) {
         buf.clear();
         let slots = c.pool.slots(d);
         let ext = slots.len();
         for k in 0..ext {
+            if k > 0 {
+                p.at(PerturbPoint::WalkInDesc);
+            }
             let i = if D::READS_TOP_DOWN { k } else { ext - 1 - k };
             // Acquire: pairs with the writers' Release slot stores; having
             // read the cleared source of a forward move, the walker reads
@@ -222,7 +305,7 @@ impl<const GEN: bool, D: Deviation> Nulls<GEN, D> {
             return Ok(0);
         }
         let seq = d.seq().load(Ordering::Acquire);
-        if seq & 1 == 1 && !D::IGNORES_SEQ {
+        if seq & 1 == 1 && !D::IGNORES_SEQ && !D::SEQ_IS_A_GENERATION {
             return Err(RestartReason::DescSeq);
         }
         Ok(seq)

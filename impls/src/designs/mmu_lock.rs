@@ -10,11 +10,13 @@
 use super::chained::{Batch, ChainRmap, Chains, Direct, Walker};
 use crate::chain::{walk_locked, TailChain};
 use crate::desc::decode_head;
+use crate::observer::Observer;
+use crate::perturb::{PerturbPoint, Points, Unperturbed};
 use crate::primitive::Ordering;
 use crate::spte::{Gfn, SlotId};
 use crate::stats::WalkStats;
 
-pub(crate) type MmuLockRmap = ChainRmap<UnderMmuLock, Direct, TailChain>;
+pub(crate) type MmuLockRmap<P = Unperturbed> = ChainRmap<UnderMmuLock, Direct, TailChain, P>;
 
 /// A walker that holds `mmu_lock` across its whole batch.
 pub(crate) struct UnderMmuLock;
@@ -23,7 +25,15 @@ impl Walker<Direct> for UnderMmuLock {
     const NAME: &'static str = "mmu-lock";
     const BATCH: Batch = Batch::MmuLock;
 
-    fn walk(c: &Chains, _: &Direct, gfn: Gfn, f: &mut impl FnMut(SlotId)) -> WalkStats {
+    fn walk(
+        c: &Chains,
+        _: &Direct,
+        p: &impl Points,
+        gfn: Gfn,
+        f: &mut impl FnMut(SlotId),
+        _obs: &mut dyn Observer,
+    ) -> WalkStats {
+        p.at(PerturbPoint::WalkBetweenDescs);
         let v = c.head(gfn).load(Ordering::Relaxed);
         // SAFETY: read from an rmap head while holding `mmu_lock`
         // (`Batch::MmuLock`), which every writer of the head holds: the chain

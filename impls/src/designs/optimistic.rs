@@ -27,6 +27,15 @@ pub(crate) trait Deviation: 'static {
     /// Not a bug but the crate docs' open question: read a descriptor's
     /// `more` link *before* its slots, without a sequence count.
     const READS_MORE_FIRST: bool = false;
+    /// A weaker repair the crate docs say fails: on reaching its own nulls,
+    /// read the head again and start over if it changed since the pass began
+    /// (ABA: it may name the same descriptor in a new life).
+    const RECHECKS_HEAD_AT_END: bool = false;
+    /// A weaker repair the crate docs say fails: the sequence count taken as
+    /// a generation bumped once per reuse (at allocation), compared before
+    /// the slots and after `more`, with no "in setup" state: a walker that
+    /// read the new generation may still read stale slots.
+    const SEQ_IS_A_GENERATION: bool = false;
 }
 
 /// The correct walker.
@@ -51,6 +60,8 @@ deviations! {
     StaleHeadRestart sets RESTARTS_FROM_STALE_HEAD;
     SeqNoRetry sets IGNORES_SEQ;
     MoreFirst sets READS_MORE_FIRST;
+    HeadRecheck sets RECHECKS_HEAD_AT_END;
+    GenerationOnce sets SEQ_IS_A_GENERATION;
 }
 
 /// Slots before the buffer spills to the heap: a whole descriptor at the

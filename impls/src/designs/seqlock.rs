@@ -31,13 +31,16 @@ use super::chained::{Batch, ChainRmap, Chains, Section, Walker};
 use super::optimistic::{Deviation, SlotBuf};
 use crate::chain::{DirectHead, HeadChain};
 use crate::desc::{decode_head, slot_entry, Head, More};
+use crate::observer::Observer;
+use crate::perturb::{PerturbPoint, Points, Unperturbed};
 use crate::primitive::{spin_hint, AtomicU64, AtomicUsize, Ordering};
 use crate::spte::{Gfn, SlotId};
 use crate::stats::{RestartReason, WalkStats};
 use std::marker::PhantomData;
 
-/// `seqlock`, with walker deviation `D` (the correct walker is `Correct`).
-pub(crate) type SeqlockRmap<D> = ChainRmap<SeqWalker<D>, SeqCount, HeadChain>;
+/// `seqlock`, with walker deviation `D` (the correct walker is `Correct`)
+/// and perturbation points `P`.
+pub(crate) type SeqlockRmap<D, P = Unperturbed> = ChainRmap<SeqWalker<D>, SeqCount, HeadChain, P>;
 
 /// A walk rechecks the count after this many descriptors.
 const SEQ_RECHECK_DESCS: usize = 64;
@@ -64,7 +67,12 @@ impl Section for SeqCount {
         }
     }
 
-    fn open<'a>(&'a self, head: &'a AtomicUsize, gfn: Gfn) -> (DirectHead<'a>, Odd<'a>) {
+    fn open<'a>(
+        &'a self,
+        head: &'a AtomicUsize,
+        gfn: Gfn,
+        _obs: &mut dyn Observer,
+    ) -> (DirectHead<'a>, Odd<'a>) {
         let seq = &self.seqs[gfn as usize];
         let even = seq.load(Ordering::Relaxed);
         // Release, as every store a walker may read (module doc): pairs with
@@ -73,7 +81,7 @@ impl Section for SeqCount {
         (DirectHead(head), Odd { seq, even })
     }
 
-    fn close(&self, _cell: DirectHead<'_>, odd: Odd<'_>) {
+    fn close(&self, _cell: DirectHead<'_>, odd: Odd<'_>, _obs: &mut dyn Observer) {
         // Release (even): pairs with the walker's Acquire first read; a
         // walker that reads this count sees the chain the section left.
         odd.seq.store(odd.even + 2, Ordering::Release);
@@ -88,12 +96,21 @@ impl<D: Deviation> Walker<SeqCount> for SeqWalker<D> {
     const NAME: &'static str = "seqlock";
     const BATCH: Batch = Batch::Pinned;
 
-    fn walk(c: &Chains, counts: &SeqCount, gfn: Gfn, f: &mut impl FnMut(SlotId)) -> WalkStats {
+    #[inline]
+    fn walk(
+        c: &Chains,
+        counts: &SeqCount,
+        p: &impl Points,
+        gfn: Gfn,
+        f: &mut impl FnMut(SlotId),
+        obs: &mut dyn Observer,
+    ) -> WalkStats {
         let seq = &counts.seqs[gfn as usize];
         let mut stats = WalkStats::one_walk();
         let mut buf = SlotBuf::new();
-        while let Err(why) = Self::pass(c, seq, gfn, &mut buf) {
+        while let Err(why) = Self::pass(c, seq, p, gfn, &mut buf) {
             stats.restart(why);
+            obs.walk_pass_failed();
             spin_hint();
         }
         buf.visit(&mut stats, f);
@@ -104,7 +121,13 @@ impl<D: Deviation> Walker<SeqCount> for SeqWalker<D> {
 impl<D: Deviation> SeqWalker<D> {
     /// One optimistic pass: read the count, collect the chain into `buf`,
     /// read the count again.
-    fn pass(c: &Chains, seq: &AtomicU64, gfn: Gfn, buf: &mut SlotBuf) -> Result<(), RestartReason> {
+    fn pass(
+        c: &Chains,
+        seq: &AtomicU64,
+        p: &impl Points,
+        gfn: Gfn,
+        buf: &mut SlotBuf,
+    ) -> Result<(), RestartReason> {
         // Acquire: pairs with the Release even store that closes a write
         // section: the chain it left is visible.
         let s1 = seq.load(Ordering::Acquire);
@@ -112,7 +135,8 @@ impl<D: Deviation> SeqWalker<D> {
             return Err(RestartReason::RmapSeq);
         }
         buf.clear();
-        let complete = Self::collect(c, gfn, seq, s1, buf);
+        p.at(PerturbPoint::WalkBetweenDescs);
+        let complete = Self::collect(c, gfn, seq, s1, p, buf);
         // Acquire, as every walker load (pairs with the count stores of
         // `open` and `close`). After the loads of the pass in program order,
         // it reads the odd count of any section whose store the pass read
@@ -127,7 +151,14 @@ impl<D: Deviation> SeqWalker<D> {
     /// Collect rmap `gfn` optimistically into `buf`, having read the count
     /// `s1`; true when the pass reached the chain's end (false: it met a
     /// descriptor in setup, or the count moved at a recheck).
-    fn collect(c: &Chains, gfn: Gfn, seq: &AtomicU64, s1: u64, buf: &mut SlotBuf) -> bool {
+    fn collect(
+        c: &Chains,
+        gfn: Gfn,
+        seq: &AtomicU64,
+        s1: u64,
+        p: &impl Points,
+        buf: &mut SlotBuf,
+    ) -> bool {
         // Acquire: pairs with the writers' Release head stores.
         let v = c.head(gfn).load(Ordering::Acquire);
         // SAFETY: read from an rmap head while pinned (`Batch::Pinned`),
@@ -148,6 +179,7 @@ impl<D: Deviation> SeqWalker<D> {
                 if let Some(s) = slot_entry(slot.load(Ordering::Acquire)) {
                     buf.push(s);
                 }
+                p.at(PerturbPoint::WalkInDesc);
             }
             // Acquire: pairs with the Release stores of `more`.
             match d.next(Ordering::Acquire) {
@@ -155,6 +187,7 @@ impl<D: Deviation> SeqWalker<D> {
                 More::Nulls(_) => return true,
                 More::Init => return false,
             }
+            p.at(PerturbPoint::WalkBetweenDescs);
             // Acquire, after the Acquire loads of the pass so far: if any
             // of them read a store of a write section, this reads its odd
             // count or later (the same argument as the final recheck).
@@ -192,7 +225,7 @@ mod tests {
         let seq = &r.section.seqs[0];
         let s1 = seq.load(Ordering::Relaxed);
         assert!(
-            SeqWalker::<Correct>::collect(&r.chains, 0, seq, s1, &mut buf),
+            SeqWalker::<Correct>::collect(&r.chains, 0, seq, s1, &Unperturbed, &mut buf),
             "the pass must reach the chain's end"
         );
         assert_eq!(buf.len(), n as usize);

@@ -5,6 +5,7 @@
 //! phases](crate#threads-phases-and-what-they-measure) in the crate docs).
 
 use super::oracle::{self, Oracle, Pages};
+use super::perturb::{self, Perturber};
 use super::picker::hot_gfns;
 use super::probe::Probe;
 use super::report::{RunReport, Verdict};
@@ -13,10 +14,11 @@ use super::walker::Walker;
 use super::worker::{Worker, WorkerResult};
 use super::{vcpu, zapper};
 use crate::clock;
-use crate::config::{Config, ConfigError, WorkloadKind};
-use crate::metrics::{Counters, Live, Recorder, RoleKind};
-use rmap_impls::{BuildError, Rmap, RmapConfig};
+use crate::config::{Config, ConfigError};
+use crate::metrics::{Counters, Live, Metric, Recorder, RoleKind};
+use rmap_impls::{BuildError, Perturb, Rmap, RmapConfig};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often the coordinator looks at `stop` and the clock.
@@ -74,16 +76,20 @@ pub fn run(
     let online_cpus = std::thread::available_parallelism()
         .map(|n| n.get() as u32)
         .unwrap_or(1);
-    let rmap = build_rmap(cfg)?;
-    let ctx = Shared::new(cfg, &*rmap, live, probe);
-    // `churn` works on its hot gfns: the oracle watches them and every round
-    // write-protects them all.
-    let hot = (cfg.workload == WorkloadKind::Churn).then(|| hot_gfns(cfg));
+    let perturber = cfg.perturb.map(|p| Arc::new(Perturber::new(&p)));
+    let rmap = build_rmap(cfg, perturber.clone())?;
+    // Measure the clock before any thread runs (the first call takes about
+    // a millisecond).
+    clock::info();
+    let ctx = Shared::new(cfg, &*rmap, perturber, live, probe);
+    // `churn` and `torture` work on their hot gfns: the oracle watches them
+    // and every round write-protects them all.
+    let hot = cfg.workload.hot().then(|| hot_gfns(cfg));
     let oracle_pages = match &hot {
         Some(h) => Pages::Some(h.clone()),
         None => Pages::All(cfg.gfns()),
     };
-    let mut walker = Walker::new(Oracle::new(oracle_pages), hot);
+    let mut walker = Walker::new(Oracle::new(oracle_pages), cfg.checks_sptes(), hot);
     Walker::round_zero(&ctx.mem);
 
     live.phase.store(0, Ordering::Relaxed);
@@ -127,6 +133,7 @@ pub fn run(
 
     // Quiescent: the final round, the oracle, the rmap check.
     if cfg.dirty_logging() {
+        perturb::seed_thread(cfg.seed, RoleKind::Walker, u32::MAX);
         let mut w = Worker::new(&ctx, RoleKind::Walker, u32::MAX);
         walker.finish(&mut w);
     }
@@ -134,47 +141,91 @@ pub fn run(
     rmap.reclaim();
     live.phase.store(3, Ordering::Relaxed);
 
-    let mut rec = Recorder::new(cfg.record_latency);
+    let mut rec = Recorder::default();
     let mut counters = Counters::default();
     let (mut holds_sampled, mut preempted) = (0, 0);
+    let mut cpu_ns = [0u64; RoleKind::ALL.len()];
+    let mut zap_origin = None;
     for r in &results {
         rec.merge(&r.rec);
         counters.add(&r.counters);
         holds_sampled += r.lock_holds_sampled;
         preempted += r.lock_holder_preempted;
+        cpu_ns[r.role as usize] += r.cpu_ns;
+        zap_origin = zap_origin.or(r.zap_schedule_origin);
     }
+    counters.zaps_requested = zapper::requested(cfg, zap_origin, phases.start, phases.end);
+    let histograms = rec.into_named();
+    let sample_every = histograms
+        .iter()
+        .map(|(name, _)| {
+            let m = Metric::from_name(name).expect("a recorder names its metrics");
+            (*name, m.sample_every())
+        })
+        .collect();
+    // The walker's rounds of the measured phase: the oracle checks every
+    // round.
+    let rounds_checked = counters.rounds;
     let o = &walker.oracle;
+    let first_violation = ctx.first_violation();
+    let perturb_delays = ctx.perturb.as_ref().map_or(0, |p| p.delays());
+    let (missed_sptes, missed_spte_examples) = walker
+        .spte_check
+        .as_ref()
+        .map_or((0, Vec::new()), |c| (c.missed, c.examples.clone()));
     Ok(RunReport {
         config: cfg.clone(),
         interrupted: phases.interrupted,
         measured: phases.measured,
-        histograms: rec.into_named(),
+        histograms,
+        sample_every,
         counters,
         verdict: Verdict {
             lost_writes: o.lost_writes,
             lost_write_gfns: o.lost_gfns.clone(),
             rmap_inconsistencies,
-            rounds_checked: o.rounds_checked,
+            rounds_checked,
+            missed_sptes,
+            missed_spte_examples,
+            sptes_checked: walker.spte_check.is_some(),
         },
         rounds: std::mem::take(&mut walker.rounds),
         online_cpus,
         threads: cfg.worker_threads(),
         mmu_lock: cfg.mmu_lock,
         clock_source: clock::source(),
+        clock: clock::info(),
+        cpu_s: RoleKind::ALL
+            .iter()
+            .filter(|r| match r {
+                RoleKind::Vcpu => true,
+                RoleKind::Walker => cfg.dirty_logging(),
+                RoleKind::Zapper => cfg.zapping(),
+            })
+            .map(|&r| (r, cpu_ns[r as usize] as f64 / 1e9))
+            .collect(),
         intervals: ctx
             .intervals
             .into_samples(cfg.sample_interval, phases.measured),
         lock_holds_sampled: holds_sampled,
         lock_holder_preempted: preempted,
+        first_violation,
+        stopped_at_violation: phases.stopped_at_violation,
+        perturb_delays,
     })
 }
 
-/// The rmap under test, its build errors told as configuration errors.
-fn build_rmap(cfg: &Config) -> Result<Box<dyn Rmap>, ConfigError> {
-    rmap_impls::build(
+/// The rmap under test (its perturbed build when the run is perturbed),
+/// its build errors told as configuration errors.
+fn build_rmap(
+    cfg: &Config,
+    perturber: Option<Arc<Perturber>>,
+) -> Result<Box<dyn Rmap>, ConfigError> {
+    rmap_impls::build_with(
         cfg.impl_kind,
         &RmapConfig::new(cfg.gfns(), cfg.desc_ext, cfg.mmu_lock),
         cfg.bug,
+        perturber.map(|p| p as Arc<dyn Perturb>),
     )
     .map_err(|e| match e {
         BuildError::DescExt(n) => ConfigError::DescExt(n),
@@ -212,23 +263,35 @@ impl Job<'_> {
     /// stop, then everything it measured.
     fn main<'a>(self, ctx: &'a Shared<'a>) -> WorkerResult {
         let (role, index) = self.role();
+        perturb::seed_thread(ctx.cfg.seed, role, index);
         ctx.probe.thread_start(role, index);
         let mut w = Worker::new(ctx, role, index);
-        match self {
-            Job::Vcpu(i) => vcpu::vcpu_main(&mut w, i),
-            Job::Walker(walker) => walker.main(&mut w),
+        let zap_schedule_origin = match self {
+            Job::Vcpu(i) => {
+                vcpu::vcpu_main(&mut w, i);
+                None
+            }
+            Job::Walker(walker) => {
+                walker.main(&mut w);
+                None
+            }
             Job::Zapper => zapper::zapper_main(&mut w),
-        }
+        };
         ctx.probe.thread_stop(role, index);
-        w.finish()
+        w.finish(zap_schedule_origin)
     }
 }
 
 /// How the measured phase went.
 #[derive(Default)]
-struct Phases {
-    measured: Duration,
-    interrupted: bool,
+pub(crate) struct Phases {
+    pub(crate) measured: Duration,
+    pub(crate) interrupted: bool,
+    /// Raw clock at the start and the end of the measured phase.
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    /// Ended early at the first violation (`Config::stop_on_violation`).
+    pub(crate) stopped_at_violation: bool,
 }
 
 /// Warmup, then the measured phase and its intervals, watching `stop`;
@@ -238,8 +301,10 @@ fn drive(ctx: &Shared<'_>, stop: &AtomicBool) -> Phases {
     // Relaxed: `stop` is a Ctrl-C flag, polled; nothing is read under it.
     let stopped = || stop.load(Ordering::Relaxed);
     let mut ticks = TraceTicks::new(ctx);
+    // A torture that stops at its first violation ends its warmup there too.
+    let violated = || cfg.stop_on_violation && ctx.first_violation().is_some();
     let warm_end = Instant::now() + cfg.warmup;
-    while Instant::now() < warm_end && !stopped() {
+    while Instant::now() < warm_end && !stopped() && !violated() {
         if let Some(t) = &mut ticks {
             t.tick(ctx);
         }
@@ -254,9 +319,14 @@ fn drive(ctx: &Shared<'_>, stop: &AtomicBool) -> Phases {
     let mut interval = 0u64;
     let mut next_tick = cfg.sample_interval.map(|d| m0 + d);
     let mut interrupted = false;
+    let mut stopped_at_violation = false;
     loop {
         if stopped() {
             interrupted = true;
+            break;
+        }
+        if violated() {
+            stopped_at_violation = true;
             break;
         }
         let now = Instant::now();
@@ -281,6 +351,7 @@ fn drive(ctx: &Shared<'_>, stop: &AtomicBool) -> Phases {
         std::thread::sleep(wake.saturating_duration_since(Instant::now()));
     }
     let measured = m0.elapsed();
+    let end_raw = clock::now();
     if let Some(d) = cfg.sample_interval {
         // The last, possibly partial, interval.
         ctx.probe.interval(
@@ -295,5 +366,8 @@ fn drive(ctx: &Shared<'_>, stop: &AtomicBool) -> Phases {
     Phases {
         measured,
         interrupted,
+        start: ctx.measure_start(),
+        end: end_raw,
+        stopped_at_violation,
     }
 }

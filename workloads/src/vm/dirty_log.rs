@@ -5,6 +5,12 @@
 use rmap_impls::Gfn;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+#[cfg(test)]
+thread_local! {
+    /// RMWs the calling thread's marks made (tests only).
+    static MARK_RMWS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 /// The dirty bitmap of the memslot.
 pub(crate) struct DirtyLog {
     words: Box<[AtomicU64]>,
@@ -17,22 +23,31 @@ impl DirtyLog {
         }
     }
 
-    /// `mark_page_dirty`. Test before set, so that a page written over and
-    /// over costs one locked operation per round, not per fault (Linux
-    /// 3.10's `mark_page_dirty_in_slot` sets the bit unconditionally with
-    /// `set_bit_le`). A stale "already set" is harmless: the round that
-    /// clears the bit harvests the gfn and then write-protects it, after
-    /// this fault made its spte writable. SeqCst: the oracle reads the bit
-    /// after reading a vCPU's in-flight fault gfn and relies on one total
-    /// order of the mark, the fault's end and those reads (the
-    /// [oracle](crate#the-migration-oracle)).
+    /// `mark_page_dirty`: set the gfn's bit with one unconditional atomic
+    /// OR, as Linux 3.10's `mark_page_dirty_in_slot` does with `set_bit_le`
+    /// (Linux 6.1's still does, for a memslot with a bitmap rather than a
+    /// dirty ring). A test before the set would skip the RMW when it reads
+    /// the bit already set, and would rely on that read not being stale
+    /// against a harvest's swap: an argument about x86-TSO, not about the
+    /// memory model the code is written against.
+    ///
+    /// SeqCst: the oracle reads a vCPU's in-flight fault gfn and then this
+    /// bit, and the fault withdraws its gfn only after this OR
+    /// ([`super::tlb::Vcpus::fault_end`], SeqCst). In the single total order
+    /// of those SeqCst operations, an oracle read that finds the fault
+    /// withdrawn comes after the withdrawal, hence after this OR, so its
+    /// read of the bit sees the mark, unless a harvest swapped it out in
+    /// between; the walker is the only harvester and the oracle runs on it
+    /// after its round's copy, so that harvest was this round's, and the
+    /// round copied the page after the snapshot the check compares with (the
+    /// [oracle](crate#the-migration-oracle)). The OR is one RMW in that
+    /// order: no swap can fall between a test and a set.
     #[inline]
     pub(crate) fn mark(&self, gfn: Gfn) {
         let w = &self.words[(gfn / 64) as usize];
-        let bit = 1u64 << (gfn % 64);
-        if w.load(Ordering::SeqCst) & bit == 0 {
-            w.fetch_or(bit, Ordering::SeqCst);
-        }
+        w.fetch_or(1u64 << (gfn % 64), Ordering::SeqCst);
+        #[cfg(test)]
+        MARK_RMWS.with(|n| n.set(n.get() + 1));
     }
 
     /// Whether `gfn` is dirty now (the oracle).
@@ -63,6 +78,19 @@ impl DirtyLog {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;
+
+    /// The mark is one RMW whether or not the bit is already set.
+    #[test]
+    fn the_mark_is_unconditional() {
+        let d = DirtyLog::new(128);
+        let rmws = || MARK_RMWS.with(|n| n.get());
+        let before = rmws();
+        d.mark(70);
+        d.mark(70);
+        d.mark(70);
+        assert_eq!(rmws() - before, 3, "a mark on a set bit skipped its RMW");
+        assert!(d.is_dirty(70));
+    }
 
     #[test]
     fn harvest_fetches_and_clears_every_mark_once() {

@@ -9,9 +9,17 @@
 //!
 //! Each path announces the gfn to the oracle ([`Vcpus::fault_begin`]) before
 //! it can make an spte writable and withdraws it after the mark, so that a
-//! write through the new spte before the mark counts as logged.
+//! write through the new spte before the mark counts as logged; when walks
+//! are checked for missed sptes, it bumps the spte's fault count
+//! ([`FaultGens`]) inside that window, for the same reason. Those stores
+//! are the oracle's bookkeeping, not KVM's: they stay outside the timed
+//! spans (a fast fault retried after a failed cmpxchg is the exception: its
+//! sample spans the attempts, bookkeeping of the failed one included). A
+//! perturbed run may delay each path between making the spte writable and
+//! the mark.
 //!
 //! [`Vcpus::fault_begin`]: super::tlb::Vcpus::fault_begin
+//! [`FaultGens`]: super::spte_check::FaultGens
 
 use super::probe::SpanKind;
 use super::worker::Worker;
@@ -19,6 +27,18 @@ use crate::config::Config;
 use crate::metrics::{LiveField, Metric, FAULT_FAST_SAMPLE};
 use rmap_impls::spte::make_spte;
 use rmap_impls::{Bug, Gfn, MapOutcome, SlotId};
+
+/// Whether a write access's fast fault is timed (see `Metric::FaultFast`):
+/// decided when the access first faults, kept across its retries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FastSample {
+    /// The access has not taken a fast fault yet.
+    NotYet,
+    /// Timed, from this raw timestamp (its first attempt).
+    Timed(u64),
+    /// Not timed.
+    Untimed,
+}
 
 /// One vCPU's fault paths, with what the run decided about them.
 pub(crate) struct Faults {
@@ -30,6 +50,9 @@ pub(crate) struct Faults {
     /// dirty before the rmap add, so a round can harvest the mark and walk
     /// the rmap before the spte is in it; the writes through it are lost.
     dirty_before_rmap: bool,
+    /// Accesses that took a fast fault so far (each counted once, at its
+    /// first attempt): the sampling counter of `vcpu.fault_fast`.
+    fast_faulted: u64,
 }
 
 impl Faults {
@@ -38,16 +61,22 @@ impl Faults {
             vcpu,
             dirty_logging: cfg.dirty_logging(),
             dirty_before_rmap: cfg.workload_bug() == Some(Bug::DirtyBeforeRmap),
+            fast_faulted: 0,
         }
     }
 
     /// The slow fault on `slot` (of `gfn`), which was not present: map it,
-    /// writable when the access is a `write`.
+    /// writable when the access is a `write`. Timed into `vcpu.fault_slow`
+    /// when it installed the spte, into `vcpu.fault_slow_raced` when another
+    /// vCPU had installed it first.
     pub(crate) fn slow(&self, w: &mut Worker<'_>, gfn: Gfn, slot: SlotId, write: bool) {
         let ctx = w.ctx;
         let traced = w.trace_begin(SpanKind::FaultSlow);
-        let t = w.now();
         ctx.vcpus.fault_begin(self.vcpu, gfn);
+        if let Some(g) = &ctx.fault_gens {
+            g.begin(slot);
+        }
+        let t = w.now();
         let mark = write && self.dirty_logging;
         if mark && self.dirty_before_rmap {
             ctx.dirty.mark(gfn);
@@ -55,44 +84,84 @@ impl Faults {
         let out = ctx
             .rmap
             .map(&ctx.sptes, gfn, slot, make_spte(gfn, write), w);
+        if let Some(p) = &ctx.perturb {
+            p.fault_before_mark();
+        }
         if mark && !self.dirty_before_rmap && out == MapOutcome::Mapped {
             ctx.dirty.mark(gfn);
+        }
+        let end = w.now();
+        if let Some(g) = &ctx.fault_gens {
+            g.end(slot);
         }
         ctx.vcpus.fault_end(self.vcpu);
         match out {
             MapOutcome::Mapped => {
-                let end = w.record_since(Metric::FaultSlow, t);
+                w.record_span(Metric::FaultSlow, t, end);
                 w.counters.faults_slow += 1;
-                if traced {
-                    w.span(SpanKind::FaultSlow, t, end, gfn);
-                }
             }
-            MapOutcome::AlreadyPresent => w.counters.faults_raced += 1,
+            MapOutcome::AlreadyPresent => {
+                w.record_span(Metric::FaultSlowRaced, t, end);
+                w.counters.faults_raced += 1;
+            }
+        }
+        if traced {
+            w.span(SpanKind::FaultSlow, t, end, gfn);
         }
         w.trace_end();
         w.live(LiveField::Faults, 1);
     }
 
     /// The fast fault on `slot` (of `gfn`), whose spte was `spte`: present,
-    /// write-protected, MMU-writable. Timed one in [`FAULT_FAST_SAMPLE`].
+    /// write-protected, MMU-writable. `sample` is the access's: one access
+    /// in [`FAULT_FAST_SAMPLE`] is timed from its first attempt to its
+    /// successful cmpxchg and mark.
     #[inline]
-    pub(crate) fn fast(&self, w: &mut Worker<'_>, gfn: Gfn, slot: SlotId, spte: u64) {
+    pub(crate) fn fast(
+        &mut self,
+        w: &mut Worker<'_>,
+        gfn: Gfn,
+        slot: SlotId,
+        spte: u64,
+        sample: &mut FastSample,
+    ) {
         let ctx = w.ctx;
-        let timed = w.counters.faults_fast.is_multiple_of(FAULT_FAST_SAMPLE);
-        let t = if timed { w.now() } else { 0 };
         ctx.vcpus.fault_begin(self.vcpu, gfn);
-        if ctx.sptes.fast_fault_fix(slot, spte) {
+        if let Some(g) = &ctx.fault_gens {
+            g.begin(slot);
+        }
+        if *sample == FastSample::NotYet {
+            self.fast_faulted += 1;
+            *sample = if self.fast_faulted.is_multiple_of(FAULT_FAST_SAMPLE) && w.timing {
+                FastSample::Timed(w.now())
+            } else {
+                FastSample::Untimed
+            };
+        }
+        let fixed = ctx.sptes.fast_fault_fix(slot, spte);
+        if fixed {
+            if let Some(p) = &ctx.perturb {
+                p.fault_before_mark();
+            }
             if self.dirty_logging {
                 ctx.dirty.mark(gfn);
             }
-            ctx.vcpus.fault_end(self.vcpu);
-            if timed {
-                w.record_since(Metric::FaultFast, t);
+        }
+        let end = match *sample {
+            FastSample::Timed(_) if fixed => w.now(),
+            _ => 0,
+        };
+        if let Some(g) = &ctx.fault_gens {
+            g.end(slot);
+        }
+        ctx.vcpus.fault_end(self.vcpu);
+        if fixed {
+            if let FastSample::Timed(t) = *sample {
+                w.record_span(Metric::FaultFast, t, end);
             }
             w.counters.faults_fast += 1;
             w.live(LiveField::Faults, 1);
         } else {
-            ctx.vcpus.fault_end(self.vcpu);
             w.counters.fast_fault_retries += 1;
         }
     }

@@ -12,14 +12,16 @@
 //! | [`dirty_log`] | the memslot's dirty bitmap: mark, harvest | - |
 //! | [`tlb`] | vCPU modes, faults in flight, the remote TLB flush | - |
 //! | [`probe`] | the public [`Probe`] trait and [`SpanKind`] | - |
-//! | [`report`] | the public [`RunReport`], [`Verdict`] and samples | - |
-//! | [`picker`] | which gfn a vCPU touches next; `churn`'s hot gfns | - |
+//! | [`perturb`] | a perturbed run's delays, per thread from the seed | - |
+//! | [`picker`] | which gfn a vCPU touches next; the hot gfns of `churn` and `torture` | - |
 //! | [`oracle`] | the migration oracle, the quiescent rmap check | `memory`, `dirty_log`, `tlb` |
-//! | [`shared`] | what every thread of a run shares; the run's phase | `memory`, `dirty_log`, `tlb`, `probe`, `report` |
+//! | [`spte_check`] | the missed-spte check and the faults' counts it reads | `dirty_log`, `tlb` |
+//! | [`report`] | the public [`RunReport`], [`Verdict`] and samples | `spte_check` |
+//! | [`shared`] | what every thread of a run shares; the run's phase | `memory`, `dirty_log`, `tlb`, `perturb`, `spte_check`, `probe`, `report` |
 //! | [`worker`] | one thread's measurement state (histograms, counters, traces; the rmap's `Observer`) | `shared`, `probe` |
 //! | [`fault`] | the fast and the slow fault | `worker`, `probe` |
 //! | [`vcpu`] | the vCPU thread: guest accesses | `fault`, `picker`, `worker` |
-//! | [`walker`] | the walker thread: dirty-log rounds | `oracle`, `memory`, `worker`, `probe`, `report` |
+//! | [`walker`] | the walker thread: dirty-log rounds | `oracle`, `spte_check`, `memory`, `worker`, `probe`, `report` |
 //! | [`zapper`] | the zapper thread: mmu-notifier invalidations | `picker`, `worker`, `probe` |
 //! | [`coordinator`] | [`run`]: build, start, phases, stop, final round, checks | any |
 
@@ -28,10 +30,12 @@ mod dirty_log;
 mod fault;
 mod memory;
 mod oracle;
+mod perturb;
 mod picker;
 mod probe;
 mod report;
 mod shared;
+mod spte_check;
 mod tlb;
 mod vcpu;
 mod walker;
@@ -40,4 +44,4 @@ mod zapper;
 
 pub use coordinator::run;
 pub use probe::{LockHandoff, NoProbe, Probe, SpanKind};
-pub use report::{IntervalSample, RoundSample, RunReport, Verdict};
+pub use report::{IntervalSample, MissedSpte, RoundSample, RunReport, Verdict};

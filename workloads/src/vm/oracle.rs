@@ -40,7 +40,6 @@ pub(crate) struct Oracle {
     snapshot: Vec<u64>,
     pub(crate) lost_writes: u64,
     pub(crate) lost_gfns: Vec<Gfn>,
-    pub(crate) rounds_checked: u64,
 }
 
 impl Oracle {
@@ -51,7 +50,6 @@ impl Oracle {
             snapshot: vec![0; n],
             lost_writes: 0,
             lost_gfns: Vec::new(),
-            rounds_checked: 0,
         }
     }
 
@@ -85,7 +83,6 @@ impl Oracle {
             self.lost(g);
             mem.settle(g, self.snapshot[i]);
         }
-        self.rounds_checked += 1;
     }
 
     /// After the final round, with every vCPU stopped.
@@ -134,7 +131,7 @@ mod tests {
 
     #[test]
     fn a_write_behind_the_snapshot_and_unlogged_is_lost() {
-        let mem = GuestMemory::new(8);
+        let mem = GuestMemory::new(8, false);
         let dirty = DirtyLog::new(8);
         let vcpus = Vcpus::new(1);
         let mut o = Oracle::new(Pages::All(8));
@@ -177,7 +174,7 @@ mod tests {
     fn lost_writes_counted_against_faults(announce: bool) -> u64 {
         const GFNS: u64 = 4;
         const FAULTS: u64 = 20_000;
-        let mem = GuestMemory::new(GFNS);
+        let mem = GuestMemory::new(GFNS, false);
         let dirty = DirtyLog::new(GFNS);
         let vcpus = Vcpus::new(1);
         let mut o = Oracle::new(Pages::All(GFNS));

@@ -1,8 +1,9 @@
 //! Which gfns the guest touches: a vCPU's next gfn under `Config::pattern`
-//! and `Config::regions` ([`GfnPicker`]), and `churn`'s hot set
-//! ([`hot_gfns`]), which the walker, the zapper and the oracle work on too.
+//! and `Config::regions` ([`GfnPicker`]), and the hot set of `churn` and
+//! `torture` ([`hot_gfns`]), which the walker, the zapper and the oracle work
+//! on too.
 
-use crate::config::{Config, Pattern, Regions, WorkloadKind};
+use crate::config::{Config, Pattern, Regions};
 use rand::rngs::SmallRng;
 use rand::Rng;
 use rmap_impls::Gfn;
@@ -12,7 +13,7 @@ pub(crate) struct GfnPicker {
     base: u64,
     len: u64,
     pattern: Pattern,
-    /// `churn`: only these gfns.
+    /// `churn`, `torture`: only these gfns.
     hot: Option<Vec<Gfn>>,
     cursor: u64,
     /// Zipf(1) over `len`: H(len) - Euler's gamma, and a multiplier that
@@ -42,7 +43,7 @@ impl GfnPicker {
                 (base, per.min(gfns - base))
             }
         };
-        let hot = (cfg.workload == WorkloadKind::Churn).then(|| hot_gfns(cfg));
+        let hot = cfg.workload.hot().then(|| hot_gfns(cfg));
         let mut spread = 0x9E37_79B9_7F4A_7C15 % len.max(1);
         while len > 1 && (spread == 0 || gcd(spread, len) != 1) {
             spread += 1;
@@ -82,7 +83,7 @@ impl GfnPicker {
     }
 }
 
-/// `churn`'s hot gfns, spread over the memslot.
+/// The hot gfns of `churn` and `torture`, spread over the memslot.
 pub(crate) fn hot_gfns(cfg: &Config) -> Vec<Gfn> {
     let gfns = cfg.gfns();
     let n = cfg.hot_gfns.min(gfns).max(1);
@@ -92,6 +93,7 @@ pub(crate) fn hot_gfns(cfg: &Config) -> Vec<Gfn> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::WorkloadKind;
     use rand::SeedableRng;
 
     fn cfg(pattern: Pattern, regions: Regions) -> Config {

@@ -1,20 +1,24 @@
 //! What every thread of a run shares ([`Shared`]): the VM itself (the
 //! memslot's sptes, guest memory, the dirty log, the vCPUs' modes, the rmap
-//! under test), the run's control word (phase and interval), the clock
-//! origins, the per-interval table the workers hand their measurements to,
-//! and the caller's progress counters and probe.
+//! under test), the torture's state (the perturbation, the faults' counts
+//! for the missed-spte check, the first violation), the run's control word
+//! (phase and interval), the clock origins, the per-interval table the
+//! workers hand their measurements to, and the caller's progress counters
+//! and probe.
 
 use super::dirty_log::DirtyLog;
 use super::memory::GuestMemory;
+use super::perturb::Perturber;
 use super::probe::Probe;
 use super::report::IntervalSample;
+use super::spte_check::FaultGens;
 use super::tlb::Vcpus;
 use crate::clock;
 use crate::config::Config;
 use crate::metrics::{Counters, Live, Recorder, RoleKind};
 use rmap_impls::{Rmap, SpteTable};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The run's phase, as workers see it.
@@ -52,6 +56,14 @@ pub(crate) struct Shared<'a> {
     pub(crate) mem: GuestMemory,
     pub(crate) dirty: DirtyLog,
     pub(crate) vcpus: Vcpus,
+    /// The run's delays, when it is perturbed (the rmap holds them too).
+    pub(crate) perturb: Option<Arc<Perturber>>,
+    /// Per spte slot, faults in flight and done, when walks are checked for
+    /// missed sptes (`Config::checks_sptes`).
+    pub(crate) fault_gens: Option<FaultGens>,
+    /// Nanoseconds from `t_start` to the first violation found, plus one;
+    /// 0 while none was.
+    first_violation: AtomicU64,
     /// Phase and interval ([`control_word`]).
     control: AtomicU64,
     /// Raw clock at the start of the run (trace timestamps count from here).
@@ -116,6 +128,7 @@ impl<'a> Shared<'a> {
     pub(crate) fn new(
         cfg: &'a Config,
         rmap: &'a dyn Rmap,
+        perturb: Option<Arc<Perturber>>,
         live: &'a Live,
         probe: &'a dyn Probe,
     ) -> Self {
@@ -123,9 +136,14 @@ impl<'a> Shared<'a> {
             cfg,
             rmap,
             sptes: SpteTable::new(cfg.gfns(), cfg.aliases),
-            mem: GuestMemory::new(cfg.gfns()),
+            mem: GuestMemory::new(cfg.gfns(), cfg.pages_have_one_writer()),
             dirty: DirtyLog::new(cfg.gfns()),
             vcpus: Vcpus::new(cfg.vcpus),
+            perturb,
+            fault_gens: cfg
+                .checks_sptes()
+                .then(|| FaultGens::new(cfg.gfns() as usize * cfg.aliases as usize)),
+            first_violation: AtomicU64::new(0),
             control: AtomicU64::new(control_word(Phase::Warmup, 0)),
             t_start: clock::now(),
             t_measure: AtomicU64::new(0),
@@ -167,6 +185,26 @@ impl<'a> Shared<'a> {
         // Relaxed: see `stamp_measure_start`.
         self.t_measure.load(Ordering::Relaxed)
     }
+
+    /// The walker found a violation (a missed spte or a lost write) now;
+    /// only the first is kept.
+    pub(crate) fn violation_found(&self) {
+        let ns = clock::delta_ns(self.t_start, clock::now()) + 1;
+        // Relaxed: a timestamp, read by the coordinator's poll (which ends
+        // the run a poll later) and after the join.
+        let _ = self
+            .first_violation
+            .compare_exchange(0, ns, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Time from the start of the run to the first violation, if any.
+    pub(crate) fn first_violation(&self) -> Option<Duration> {
+        // Relaxed: see `violation_found`.
+        match self.first_violation.load(Ordering::Relaxed) {
+            0 => None,
+            ns => Some(Duration::from_nanos(ns - 1)),
+        }
+    }
 }
 
 /// Per-interval histograms and counters, merged as workers hand them over.
@@ -180,7 +218,7 @@ impl IntervalTable {
         let mut slots = self.slots.lock().unwrap();
         let i = interval as usize;
         while slots.len() <= i {
-            slots.push((Recorder::new(true), Counters::default()));
+            slots.push((Recorder::default(), Counters::default()));
         }
         slots[i].0.merge(rec);
         slots[i].1.add(counters);

@@ -6,10 +6,20 @@
 //! `Config::tlb_burst` writes through that one translation (or one read),
 //! then leave guest mode. Otherwise leave guest mode (a VM exit), take the
 //! fault ([`super::fault`]), and retry the same access.
+//!
+//! Guest progress: every [`Config::pass_accesses`] accesses that went
+//! through make one *pass*, timed into `vcpu.pass` with one clock read per
+//! pass. A vCPU is a closed loop, so a stall shows in one long fault sample
+//! and in none of the writes it did not make; the pass time counts the
+//! stall against the guest's progress, as `dirty_log_perf_test`'s iteration
+//! time does.
+//!
+//! [`Config::pass_accesses`]: crate::Config::pass_accesses
 
-use super::fault::Faults;
+use super::fault::{FastSample, Faults};
 use super::picker::GfnPicker;
 use super::worker::Worker;
+use crate::clock;
 use crate::metrics::{LiveField, Metric, WRITE_SAMPLE};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -30,29 +40,47 @@ pub(crate) fn vcpu_main(w: &mut Worker<'_>, i: u32) {
             .wrapping_add(i as u64 + 1),
     );
     let mut picker = GfnPicker::new(cfg, i as u32);
-    let faults = Faults::new(cfg, i);
+    let mut faults = Faults::new(cfg, i);
     let burst = cfg.tlb_burst as u64;
     let aliases = cfg.aliases;
-    let mut retry: Option<(Gfn, u32, bool)> = None;
-    let mut accesses = 0u64;
+    // An access being retried after a fault: gfn, address space, write,
+    // and its fast-fault sample.
+    let mut retry: Option<(Gfn, u32, bool, FastSample)> = None;
+    // Guest-mode entries: the sampling counter of `vcpu.write`.
+    let mut entries = 0u64;
+    let pass_len = cfg.pass_accesses();
+    let mut pass_done = 0u64;
+    let mut pass_start = clock::now();
+    let mut measuring = false;
 
     while w.poll() {
-        let (gfn, alias, write) = retry.take().unwrap_or_else(|| {
+        if !measuring && w.measuring() {
+            // The first pass of the measured phase starts here.
+            measuring = true;
+            pass_done = 0;
+            pass_start = clock::now();
+        }
+        let (gfn, alias, write, mut fast) = retry.take().unwrap_or_else(|| {
             let g = picker.next(&mut rng);
             let a = if aliases > 1 {
                 rng.gen_range(0..aliases)
             } else {
                 0
             };
-            (g, a, rng.gen_range(0..100) < cfg.write_pct)
+            (
+                g,
+                a,
+                rng.gen_range(0..100) < cfg.write_pct,
+                FastSample::NotYet,
+            )
         });
         let slot = sptes.slot_id(alias, gfn);
-        accesses += 1;
+        entries += 1;
         if vcpus.kicked() {
             // A remote TLB flush waits for a vCPU that is not running.
             std::thread::yield_now();
         }
-        let sampled = accesses.is_multiple_of(WRITE_SAMPLE);
+        let sampled = entries.is_multiple_of(WRITE_SAMPLE);
         let t0 = if sampled { w.now() } else { 0 };
 
         vcpus.enter(i);
@@ -77,6 +105,14 @@ pub(crate) fn vcpu_main(w: &mut Worker<'_>, i: u32) {
             } else {
                 w.counters.guest_reads += 1;
             }
+            pass_done += 1;
+            if pass_done == pass_len {
+                let now = clock::now();
+                w.record_always(Metric::Pass, clock::delta_ns(pass_start, now));
+                w.counters.passes += 1;
+                pass_done = 0;
+                pass_start = now;
+            }
             continue;
         }
         vcpus.exit(i);
@@ -84,8 +120,8 @@ pub(crate) fn vcpu_main(w: &mut Worker<'_>, i: u32) {
         if !is_present(spte) {
             faults.slow(w, gfn, slot, write);
         } else if write && spte & SPTE_MMU_WRITABLE != 0 {
-            faults.fast(w, gfn, slot, spte);
+            faults.fast(w, gfn, slot, spte, &mut fast);
         }
-        retry = Some((gfn, alias, write));
+        retry = Some((gfn, alias, write, fast));
     }
 }

@@ -14,12 +14,12 @@
 //! The report's inline CSS styles these classes.
 
 use super::{cell_ratio, format_median, format_range, heading, marks_note, ratio_note};
-use crate::analysis::group::{format_param, format_params};
+use crate::analysis::group::format_param;
 use crate::analysis::headline::{design_lines, is_good};
 use crate::analysis::interval::Change;
 use crate::analysis::model::Comparison;
 use crate::analysis::warnings::summarize;
-use crate::record::units::{format_ns, format_ratio};
+use crate::record::units::format_ratio;
 
 /// Escape text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -80,9 +80,14 @@ pub fn headline(c: &Comparison) -> String {
 
 /// The full table, with the notes on its marks.
 pub fn table(c: &Comparison) -> String {
+    // The kind an `auto` mmu_lock resolved to, where runs asked for `auto`.
+    let lock_used = c.rows.iter().any(|r| r.mmu_lock_used.is_some());
     let mut o = String::from("<table class=\"cmp\">\n<thead><tr><th>impl</th>");
     for k in &c.keys {
         o.push_str(&format!("<th>{}</th>", escape(k)));
+    }
+    if lock_used {
+        o.push_str("<th>mmu_lock used</th>");
     }
     o.push_str("<th>runs</th>");
     for j in 0..c.figures.len() {
@@ -100,6 +105,12 @@ pub fn table(c: &Comparison) -> String {
             o.push_str(&format!(
                 "<td class=\"num\">{}</td>",
                 escape(&format_param(k, v))
+            ));
+        }
+        if lock_used {
+            o.push_str(&format!(
+                "<td>{}</td>",
+                escape(row.mmu_lock_used.as_deref().unwrap_or("-"))
             ));
         }
         o.push_str(&format!("<td class=\"num\">{}</td>", row.runs.len()));
@@ -146,30 +157,36 @@ pub fn table(c: &Comparison) -> String {
     o
 }
 
-/// The interference table (empty when no run has an idle twin).
+/// The interference table (empty when no run has an idle twin), with the
+/// cells of the terminal's (`interference::rows`).
 pub fn interference(c: &Comparison) -> String {
+    use super::interference::{rows, HEAD, LEGEND, TITLE};
     if c.interference.is_empty() {
         return String::new();
     }
-    let mut o = String::from(
-        "<p>The same vCPU traffic with dirty logging, over <code>idle</code> (medians over repeats): what dirty logging costs the vCPUs.</p>\n<table class=\"interference\">\n<thead><tr><th>impl</th><th>at</th><th>slow fault p99, dirty-log / idle</th><th>ratio</th><th>guest writes/s ratio</th></tr></thead>\n<tbody>\n",
+    let mut o = format!(
+        "<p>{}: medians over repeats.</p>\n<table class=\"interference\">\n<thead><tr>",
+        escape(TITLE)
     );
-    for x in &c.interference {
-        let pair = x
-            .fault_slow_p99
-            .map(|(d, i)| format!("{} / {}", format_ns(d), format_ns(i)))
-            .unwrap_or("-".into());
-        let ratio = |r: Option<f64>| r.map(format_ratio).unwrap_or("-".into());
-        o.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
-            escape(&x.impl_name),
-            escape(&format_params(&x.params)),
-            escape(&pair),
-            escape(&ratio(x.fault_ratio())),
-            escape(&ratio(x.writes_ratio()))
-        ));
+    for h in HEAD {
+        o.push_str(&format!("<th>{}</th>", escape(h)));
+    }
+    o.push_str("</tr></thead>\n<tbody>\n");
+    for r in rows(&c.interference) {
+        o.push_str("<tr>");
+        for (i, cell) in r.iter().enumerate() {
+            // impl, at and the note are text; the rest numbers.
+            let class = if i < 2 || i + 1 == r.len() {
+                ""
+            } else {
+                " class=\"num\""
+            };
+            o.push_str(&format!("<td{class}>{}</td>", escape(cell)));
+        }
+        o.push_str("</tr>\n");
     }
     o.push_str("</tbody>\n</table>\n");
+    o.push_str(&format!("<p class=\"note\">{}</p>\n", escape(LEGEND)));
     o
 }
 

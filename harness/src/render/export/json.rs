@@ -30,8 +30,8 @@ struct Out<'a> {
 struct InterferenceOut<'a> {
     #[serde(flatten)]
     pair: &'a crate::analysis::interference::Interference,
-    fault_slow_p99_ratio: Option<f64>,
-    guest_writes_ratio: Option<f64>,
+    pass_ratio: Option<f64>,
+    writes_per_vcpu_cpu_s_ratio: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -91,8 +91,8 @@ pub fn render(c: &Comparison) -> String {
             .iter()
             .map(|pair| InterferenceOut {
                 pair,
-                fault_slow_p99_ratio: pair.fault_ratio(),
-                guest_writes_ratio: pair.writes_ratio(),
+                pass_ratio: pair.pass_ratio(),
+                writes_per_vcpu_cpu_s_ratio: pair.cpu_rate_ratio(),
             })
             .collect(),
         headline: &c.headline,

@@ -20,9 +20,16 @@ pub fn render(c: &Comparison, verbose: bool) -> String {
     let several = c.impls.len() > 1;
     let mut head = vec!["impl".to_string()];
     head.extend(c.keys.iter().cloned());
-    head.push("runs".into());
     let mut align = vec![":---".to_string()];
-    align.extend(std::iter::repeat_n("---:".to_string(), c.keys.len() + 1));
+    align.extend(std::iter::repeat_n("---:".to_string(), c.keys.len()));
+    // The kind an `auto` mmu_lock resolved to, where runs asked for `auto`.
+    let lock_used = c.rows.iter().any(|r| r.mmu_lock_used.is_some());
+    if lock_used {
+        head.push("mmu_lock used".into());
+        align.push(":---".into());
+    }
+    head.push("runs".into());
+    align.push("---:".into());
     for j in 0..c.figures.len() {
         head.push(heading(c, j));
         align.push("---:".into());
@@ -57,6 +64,9 @@ pub fn render(c: &Comparison, verbose: bool) -> String {
     for row in &c.rows {
         let mut v = vec![row.impl_name.clone()];
         v.extend(row.params.iter().map(|(k, x)| format_param(k, x)));
+        if lock_used {
+            v.push(row.mmu_lock_used.clone().unwrap_or_else(|| "-".into()));
+        }
         v.push(row.runs.len().to_string());
         for (j, cl) in row.cells.iter().enumerate() {
             let mut s = format_median(c, j, cl);

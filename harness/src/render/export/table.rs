@@ -34,9 +34,14 @@ pub fn render(c: &Comparison, verbose: bool) -> String {
 
     let mut header = vec!["impl".to_string()];
     header.extend(c.keys.iter().cloned());
+    // The kind an `auto` mmu_lock resolved to, where runs asked for `auto`.
+    let lock_used = c.rows.iter().any(|r| r.mmu_lock_used.is_some());
+    if lock_used {
+        header.push("mmu_lock used".into());
+    }
     header.push("runs".into());
     header.extend((0..c.figures.len()).map(|j| heading(c, j)));
-    let nkeys = 2 + c.keys.len();
+    let nkeys = 2 + c.keys.len() + lock_used as usize;
     let mut align = vec![Align::Left];
     align.extend(std::iter::repeat_n(Align::Right, nkeys - 1));
     align.extend(std::iter::repeat_n(Align::Left, c.figures.len()));
@@ -51,6 +56,9 @@ pub fn render(c: &Comparison, verbose: bool) -> String {
         prev_params = Some(&row.params);
         let mut cells = vec![row.impl_name.clone()];
         cells.extend(row.params.iter().map(|(k, v)| format_param(k, v)));
+        if lock_used {
+            cells.push(row.mmu_lock_used.clone().unwrap_or_else(|| "-".into()));
+        }
         cells.push(row.runs.len().to_string());
         for (j, cell) in row.cells.iter().enumerate() {
             let mut s = format_median(c, j, cell);

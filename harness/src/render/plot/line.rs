@@ -41,16 +41,25 @@ impl Axis {
 }
 
 /// One point; `err` is the `(low, high)` of an error bar in y data units.
+/// A `hollow` point's marker is an open circle: its runs differ from their
+/// neighbours' in a way the line does not show (in a sweep, an `auto`
+/// `mmu_lock` that parked), which the chart's title says.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Point {
     pub x: f64,
     pub y: f64,
     pub err: Option<(f64, f64)>,
+    pub hollow: bool,
 }
 
 impl Point {
     pub fn new(x: f64, y: f64) -> Point {
-        Point { x, y, err: None }
+        Point {
+            x,
+            y,
+            err: None,
+            hollow: false,
+        }
     }
 }
 
@@ -244,8 +253,8 @@ impl LineChart {
         root.fill(&WHITE).map_err(err)?;
         let (sx, sy) = (self.x.scale, self.y.scale);
         // Everything in drawing coordinates; undrawable points dropped.
-        // `(x, y, optional (low, high))` per drawable point.
-        type Drawn = (f64, f64, Option<(f64, f64)>);
+        // `(x, y, optional (low, high), hollow)` per drawable point.
+        type Drawn = (f64, f64, Option<(f64, f64)>, bool);
         let lines: Vec<Vec<Drawn>> = self
             .series
             .iter()
@@ -256,7 +265,7 @@ impl LineChart {
                         let e = p
                             .err
                             .and_then(|(lo, hi)| Some((sy.forward(lo)?, sy.forward(hi)?)));
-                        Some((sx.forward(p.x)?, sy.forward(p.y)?, e))
+                        Some((sx.forward(p.x)?, sy.forward(p.y)?, e, p.hollow))
                     })
                     .collect()
             })
@@ -264,7 +273,7 @@ impl LineChart {
         let all: Vec<(f64, f64)> = lines
             .iter()
             .flatten()
-            .flat_map(|&(x, y, e)| {
+            .flat_map(|&(x, y, e, _)| {
                 let mut v = vec![(x, y)];
                 if let Some((lo, hi)) = e {
                     v.push((x, lo));
@@ -331,17 +340,24 @@ impl LineChart {
             // the whole chart in the PNG: long series get a thin line.
             let width = if pts.len() > 100 { 1 } else { 2 };
             let line = ShapeStyle::from(&s.colour).stroke_width(width);
-            let xy: Vec<(f64, f64)> = pts.iter().map(|&(x, y, _)| (x, y)).collect();
+            let xy: Vec<(f64, f64)> = pts.iter().map(|&(x, y, _, _)| (x, y)).collect();
             chart
                 .draw_series(LineSeries::new(xy.clone(), line))
                 .map_err(err)?;
             if s.markers {
                 chart
-                    .draw_series(xy.iter().map(|&p| Circle::new(p, 4, s.colour.filled())))
+                    .draw_series(pts.iter().map(|&(x, y, _, hollow)| {
+                        let style = if hollow {
+                            s.colour.stroke_width(2)
+                        } else {
+                            s.colour.filled()
+                        };
+                        Circle::new((x, y), 4, style)
+                    }))
                     .map_err(err)?;
             }
             let thin = ShapeStyle::from(&s.colour).stroke_width(1);
-            for &(x, _, e) in pts {
+            for &(x, _, e, _) in pts {
                 if let Some((lo, hi)) = e {
                     chart
                         .draw_series([

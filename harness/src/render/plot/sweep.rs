@@ -8,9 +8,11 @@
 //! A chart needs the parameter to take at least two values among runs that
 //! agree on everything else. When a sweep varies several parameters, each
 //! combination of the others gets its own chart, except parameters that
-//! follow from the swept one (an `mmu_lock` of `auto` resolving to `spin`
-//! at few vCPUs and `park` at many): those would cut every line into
-//! pieces, so they are left out of the split.
+//! follow from the swept one: those would cut every line into pieces, so
+//! they are left out of the split. An `mmu_lock` of `auto`, which resolves
+//! to `spin` at few vCPUs and `park` at many, is no parameter at all (runs
+//! group on the choice, `analysis::group`): its points that parked are
+//! drawn as open circles, which the title says.
 
 use super::line::{Axis, LineChart, Point, Series};
 use super::style::{impl_colour, Scale, TickFormat};
@@ -102,6 +104,7 @@ pub fn plan(c: &Comparison) -> Vec<Planned> {
                 };
                 let mut series = Vec::new();
                 let mut repeats = false;
+                let mut parked = false;
                 for name in &c.impls {
                     let mut pts: Vec<Point> = rows
                         .iter()
@@ -109,10 +112,16 @@ pub fn plan(c: &Comparison) -> Vec<Planned> {
                         .filter_map(|r| {
                             let s = r.cells[j].stats?;
                             repeats |= s.n > 1;
+                            let hollow = r
+                                .mmu_lock_used
+                                .as_deref()
+                                .is_some_and(|k| k.contains("park"));
+                            parked |= hollow;
                             Some(Point {
                                 x: x_of(&r.params)?,
                                 y: s.median,
                                 err: (s.n > 1).then_some((s.min, s.max)),
+                                hollow,
                             })
                         })
                         .collect();
@@ -150,6 +159,9 @@ pub fn plan(c: &Comparison) -> Vec<Planned> {
                 if repeats {
                     notes.push("median, bars min-max".into());
                 }
+                if parked {
+                    notes.push("open circles: mmu_lock auto parked".into());
+                }
                 if !notes.is_empty() {
                     title.push_str(&format!(" ({})", notes.join("; ")));
                 }
@@ -183,10 +195,25 @@ mod tests {
     use std::path::PathBuf;
 
     fn run(impl_name: &str, vcpus: u32, aliases: u32, mmu_lock: &str) -> (PathBuf, RunResult) {
+        run_asking(impl_name, vcpus, aliases, mmu_lock, None)
+    }
+
+    /// A run that used `mmu_lock` and, with `choice`, says what it asked for.
+    fn run_asking(
+        impl_name: &str,
+        vcpus: u32,
+        aliases: u32,
+        mmu_lock: &str,
+        choice: Option<&str>,
+    ) -> (PathBuf, RunResult) {
+        let mut config = serde_json::json!({"vcpus": vcpus, "seed": 1, "desc_ext": 3,
+            "aliases": aliases, "mem_bytes": 1u64 << 28, "mmu_lock": mmu_lock});
+        if let Some(c) = choice {
+            config["mmu_lock_choice"] = c.into();
+        }
         let v = serde_json::json!({
             "schema": crate::record::result::SCHEMA, "impl": impl_name, "workload": "dirty-log",
-            "config": {"vcpus": vcpus, "seed": 1, "desc_ext": 3, "aliases": aliases,
-                       "mem_bytes": 1u64 << 28, "mmu_lock": mmu_lock},
+            "config": config,
             "machine": {"online_cpus": 2, "cpu_model": "c", "kernel": "k", "hostname": "h",
                         "oversubscribed": false, "clock_source": "tsc"},
             "lab_version": "0", "started_at": "t", "duration_s": 1.0, "interrupted": false,
@@ -226,6 +253,58 @@ mod tests {
         let xs: Vec<f64> = c.series[0].points.iter().map(|p| p.x).collect();
         assert_eq!(xs, [1.0, 2.0, 4.0, 8.0]);
         assert_eq!(c.series[1].points[3].y, 8000.0);
+    }
+
+    /// Runs that record their `auto` choice group on it: one row per design
+    /// and vCPU count whatever kind `auto` gave, the kind marked per row
+    /// and, in the plot, as open circles where it parked.
+    #[test]
+    fn an_auto_lock_gives_one_line_per_design_with_the_parked_points_hollow() {
+        let runs: Vec<_> = ["mmu-lock", "lockless-gen"]
+            .iter()
+            .flat_map(|i| {
+                [1, 2, 4, 8]
+                    .map(|v| run_asking(i, v, 4, if v < 4 { "spin" } else { "park" }, Some("auto")))
+            })
+            .collect();
+        let c = crate::analysis::compare(&runs, &Default::default()).unwrap();
+        assert_eq!(c.keys, ["vcpus"], "mmu_lock is not a grouping key");
+        assert_eq!(c.rows.len(), 8);
+        let used: Vec<_> = c.rows.iter().map(|r| r.mmu_lock_used.as_deref()).collect();
+        assert_eq!(
+            used[..4],
+            [Some("spin"), Some("spin"), Some("spin"), Some("spin")]
+        );
+        assert_eq!(
+            used[4..],
+            [Some("park"), Some("park"), Some("park"), Some("park")]
+        );
+        // Every form of the table has the column, with the kind per row.
+        let table = crate::render::export::table::render(&c, false);
+        assert!(table.contains("mmu_lock used"), "{table}");
+        let md = crate::render::export::markdown::render(&c, false);
+        assert!(md.contains("| mmu_lock used |"), "{md}");
+        assert!(md.contains("| park |"), "{md}");
+        let html = crate::render::export::html::table(&c);
+        assert!(html.contains("<th>mmu_lock used</th>"), "{html}");
+        assert!(html.contains("<td>park</td>"), "{html}");
+        let p = plan(&c);
+        let Plot::Line(chart) = &p[0].plot else {
+            panic!("a line chart")
+        };
+        assert_eq!(chart.series.len(), 2);
+        let hollow: Vec<bool> = chart.series[0].points.iter().map(|p| p.hollow).collect();
+        assert_eq!(hollow, [false, false, true, true]);
+        assert!(chart.title.contains("open circles"), "{}", chart.title);
+        // Asked for explicitly, the kind is a parameter like any other.
+        let explicit: Vec<_> = [1, 8]
+            .map(|v| run_asking("mmu-lock", v, 4, "spin", Some("spin")))
+            .into_iter()
+            .chain([run_asking("mmu-lock", 8, 4, "park", Some("park"))])
+            .collect();
+        let c = crate::analysis::compare(&explicit, &Default::default()).unwrap();
+        assert_eq!(c.keys, ["vcpus", "mmu_lock_choice"]);
+        assert!(c.rows.iter().all(|r| r.mmu_lock_used.is_none()));
     }
 
     #[test]

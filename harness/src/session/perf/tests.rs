@@ -214,6 +214,7 @@ fn per_op_divides_by_the_role_s_primary_operation() {
         interrupted: false,
         measured: Duration::from_secs(1),
         histograms: Vec::new(),
+        sample_every: Vec::new(),
         counters,
         verdict: Default::default(),
         rounds: Vec::new(),
@@ -221,9 +222,14 @@ fn per_op_divides_by_the_role_s_primary_operation() {
         threads: 2,
         mmu_lock: rmap_impls::LockKind::Spin,
         clock_source: "test",
+        clock: rmap_workloads::clock::info(),
+        cpu_s: Vec::new(),
         intervals: Vec::new(),
         lock_holds_sampled: 0,
         lock_holder_preempted: 0,
+        first_violation: None,
+        stopped_at_violation: false,
+        perturb_delays: 0,
     };
     let r = s.results(&report);
     let v = &r["vcpu"]["task-clock"];
