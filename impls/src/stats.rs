@@ -47,6 +47,8 @@ pub struct WalkStats {
     pub visited: u64,
     /// sptes whose W bit this walk cleared.
     pub protected: u64,
+    /// sptes whose Accessed bit this walk found set and cleared (aging).
+    pub young: u64,
     /// Restarts (retries for `seqlock`), indexed like [`RestartReason::ALL`].
     pub restarts: [u64; 5],
 }
@@ -73,6 +75,7 @@ impl WalkStats {
         self.walks += other.walks;
         self.visited += other.visited;
         self.protected += other.protected;
+        self.young += other.young;
         for (a, b) in self.restarts.iter_mut().zip(other.restarts.iter()) {
             *a += b;
         }

@@ -348,6 +348,7 @@ fn config() -> RmapConfig {
         desc_ext: 2,
         mmu_lock: LockKind::Park,
         page_descs: 4,
+        chain: None,
     }
 }
 

@@ -1,6 +1,6 @@
 //! What one run does: every parameter of a run ([`Config`]), validated.
 
-use rmap_impls::{Bug, BugLayer, ImplKind, LockKind, MAX_DESC_EXT};
+use rmap_impls::{Bug, BugLayer, BuildError, ChainKind, ImplKind, LockKind, MAX_DESC_EXT};
 use std::fmt;
 use std::time::Duration;
 
@@ -17,13 +17,18 @@ pub enum WorkloadKind {
     Churn,
     /// The same vCPU traffic with no dirty logging: the baseline.
     Idle,
+    /// The same vCPU traffic while an aging thread test-and-clears Accessed
+    /// bits over the whole memslot, as the primary MMU's reclaim does
+    /// through the mmu notifier's `clear_young`.
+    Aging,
 }
 
 impl WorkloadKind {
-    pub const ALL: [WorkloadKind; 3] = [
+    pub const ALL: [WorkloadKind; 4] = [
         WorkloadKind::DirtyLog,
         WorkloadKind::Churn,
         WorkloadKind::Idle,
+        WorkloadKind::Aging,
     ];
 
     pub fn name(self) -> &'static str {
@@ -31,6 +36,7 @@ impl WorkloadKind {
             WorkloadKind::DirtyLog => "dirty-log",
             WorkloadKind::Churn => "churn",
             WorkloadKind::Idle => "idle",
+            WorkloadKind::Aging => "aging",
         }
     }
 
@@ -43,6 +49,7 @@ impl WorkloadKind {
             WorkloadKind::DirtyLog => "pre-copy migration: vCPU writes, back-to-back dirty-log rounds, zaps at --zap-rate; ends with the migration oracle",
             WorkloadKind::Churn => "a few hot gfns with long chains: heavy zap + refault against continuous write-protect walks (restart/retry stress), with the oracle",
             WorkloadKind::Idle => "the same vCPU traffic with no dirty logging: the baseline for interference ratios",
+            WorkloadKind::Aging => "the same vCPU traffic (accesses set the spte's Accessed bit) while an aging thread test-and-clears Accessed over the whole memslot in --age-gfns ranges, as reclaim does through clear_young (KVM's kvm_age_gfn); no dirty logging",
         }
     }
 }
@@ -138,6 +145,16 @@ pub struct Config {
     /// Cut the measured phase into intervals of this length and report each
     /// interval's histograms and counters (`lab profile`).
     pub sample_interval: Option<Duration>,
+    /// The chain discipline; `None`: the design's own
+    /// (`ImplKind::default_chain`).
+    pub chain: Option<ChainKind>,
+    /// `aging`: gfns per `Rmap::age` call (one mmu-notifier `clear_young`
+    /// range).
+    pub age_gfns: u64,
+    /// `aging`: a pass over the whole memslot starts every this long
+    /// (open loop); zero: passes back to back, as the kernel's
+    /// `access_tracking_perf_test` runs them.
+    pub age_period: Duration,
 }
 
 impl Default for Config {
@@ -165,6 +182,9 @@ impl Default for Config {
             tlb_burst: 4,
             hot_gfns: 8,
             sample_interval: None,
+            chain: None,
+            age_gfns: 512,
+            age_period: Duration::ZERO,
         }
     }
 }
@@ -173,7 +193,10 @@ impl Default for Config {
 pub enum ConfigError {
     NoVcpus,
     NoMemory,
-    MemoryBeyondMachine { wanted: u64, available: u64 },
+    MemoryBeyondMachine {
+        wanted: u64,
+        available: u64,
+    },
     Aliases(u32),
     DescExt(usize),
     WritePct(u32),
@@ -181,6 +204,9 @@ pub enum ConfigError {
     NoDuration,
     BugNotApplicable(Bug, ImplKind),
     TooManyVcpus(u32),
+    /// The design cannot be built this way (`--chain`).
+    Build(BuildError),
+    AgeGfns,
 }
 
 impl fmt::Display for ConfigError {
@@ -204,6 +230,8 @@ impl fmt::Display for ConfigError {
                 write!(f, "bug '{b}' does not apply to '{k}' (it applies to: {})", to.join(", "))
             }
             ConfigError::TooManyVcpus(n) => write!(f, "--vcpus {n} is more than the lab supports (4096)"),
+            ConfigError::Build(e) => write!(f, "{e}"),
+            ConfigError::AgeGfns => write!(f, "--age-gfns must be at least 1"),
         }
     }
 }
@@ -216,14 +244,25 @@ impl Config {
     }
 
     /// Worker threads a run starts: the vCPUs, the walker where the
-    /// workload logs dirty pages, and the zapper where it zaps.
+    /// workload logs dirty pages, the zapper where it zaps, and the aging
+    /// thread where it ages.
     pub fn worker_threads(&self) -> u32 {
-        self.vcpus + self.dirty_logging() as u32 + self.zapping() as u32
+        self.vcpus + self.dirty_logging() as u32 + self.zapping() as u32 + self.aging() as u32
     }
 
     /// The workload runs dirty-log rounds (a walker thread).
     pub fn dirty_logging(&self) -> bool {
-        self.workload != WorkloadKind::Idle
+        matches!(self.workload, WorkloadKind::DirtyLog | WorkloadKind::Churn)
+    }
+
+    /// The workload ages (an aging thread).
+    pub fn aging(&self) -> bool {
+        self.workload == WorkloadKind::Aging
+    }
+
+    /// The chain discipline the run uses (`None`: the design keeps none).
+    pub fn chain_used(&self) -> Option<ChainKind> {
+        self.chain.or(self.impl_kind.default_chain())
     }
 
     /// The workload has a zapper (`churn` always zaps).
@@ -276,6 +315,22 @@ impl Config {
             if !b.applies_to().contains(&self.impl_kind) {
                 return Err(ConfigError::BugNotApplicable(b, self.impl_kind));
             }
+        }
+        if let Some(c) = self.chain {
+            if !self.impl_kind.chains().contains(&c) {
+                return Err(ConfigError::Build(BuildError::ChainNotApplicable(
+                    self.impl_kind,
+                    c,
+                )));
+            }
+            if self.bug == Some(Bug::BackwardMove) {
+                return Err(ConfigError::Build(BuildError::ChainWithBug(
+                    Bug::BackwardMove,
+                )));
+            }
+        }
+        if self.age_gfns == 0 {
+            return Err(ConfigError::AgeGfns);
         }
         Ok(())
     }

@@ -30,9 +30,14 @@ pub enum Metric {
     LockWait,
     /// Holding `mmu_lock`.
     LockHold,
+    /// One aging pass: the whole memslot once, range by range (the figure
+    /// Linux 6.15's "Age sptes locklessly" cover letter reports).
+    AgePass,
+    /// One `Rmap::age` call: one range of `Config::age_gfns` gfns.
+    AgeRange,
 }
 
-pub const METRIC_COUNT: usize = 9;
+pub const METRIC_COUNT: usize = 11;
 
 /// Result-file names of the metrics: `<role>.<operation>`, the role being
 /// the [`RoleKind`] that records it (`mmu_lock.*`: whichever takes the lock).
@@ -46,6 +51,8 @@ pub const METRIC_NAMES: [&str; METRIC_COUNT] = [
     "zapper.zap",
     "mmu_lock.wait",
     "mmu_lock.hold",
+    "aging.pass",
+    "aging.range",
 ];
 
 /// One in this many fault-free guest writes is timed.
@@ -66,15 +73,24 @@ pub enum RoleKind {
     Vcpu,
     Walker,
     Zapper,
+    /// The aging thread (`aging` workload): the primary MMU's reclaim
+    /// asking `clear_young`.
+    Aging,
 }
 
 impl RoleKind {
-    pub const ALL: [RoleKind; 3] = [RoleKind::Vcpu, RoleKind::Walker, RoleKind::Zapper];
+    pub const ALL: [RoleKind; 4] = [
+        RoleKind::Vcpu,
+        RoleKind::Walker,
+        RoleKind::Zapper,
+        RoleKind::Aging,
+    ];
     pub fn name(self) -> &'static str {
         match self {
             RoleKind::Vcpu => "vcpu",
             RoleKind::Walker => "walker",
             RoleKind::Zapper => "zapper",
+            RoleKind::Aging => "aging",
         }
     }
 }
@@ -160,6 +176,14 @@ pub struct Counters {
     /// Write-protect walk totals.
     pub walk: WalkStats,
     pub mmu_lock_holds: u64,
+    /// vCPU accesses that set the Accessed bit of their spte.
+    pub accessed_set: u64,
+    /// Aging walk totals (`young`: sptes found accessed and cleared).
+    pub aging: WalkStats,
+    /// Aging passes done, and those the schedule asked for (`age_period`;
+    /// equal when passes run back to back).
+    pub age_passes: u64,
+    pub age_passes_due: u64,
 }
 
 impl Counters {
@@ -181,6 +205,10 @@ impl Counters {
             tlb_flushes,
             walk,
             mmu_lock_holds,
+            accessed_set,
+            aging,
+            age_passes,
+            age_passes_due,
         } = o;
         self.guest_writes += guest_writes;
         self.guest_reads += guest_reads;
@@ -197,6 +225,10 @@ impl Counters {
         self.tlb_flushes += tlb_flushes;
         self.walk.add(walk);
         self.mmu_lock_holds += mmu_lock_holds;
+        self.accessed_set += accessed_set;
+        self.aging.add(aging);
+        self.age_passes += age_passes;
+        self.age_passes_due += age_passes_due;
     }
 
     /// Restarts (and seqlock retries) by reason name, zeros left out.

@@ -193,6 +193,13 @@ pub fn to_result(
             lock_holds_sampled: report.lock_holds_sampled,
             lock_holder_preempted: report.lock_holder_preempted,
             rounds_checked: report.verdict.rounds_checked,
+            accessed_set: Some(c.accessed_set),
+            age_walks: Some(c.aging.walks),
+            age_visited: Some(c.aging.visited),
+            age_young: Some(c.aging.young),
+            age_restarts: Some(c.aging.total_restarts()),
+            age_passes: Some(c.age_passes),
+            age_passes_due: Some(c.age_passes_due),
         }),
     };
     let throughput = Throughput {
@@ -203,6 +210,7 @@ pub fn to_result(
         rounds: per_s(c.rounds),
         pages: per_s(c.pages_harvested),
         zaps: per_s(c.zaps),
+        age_passes: cfg.aging().then(|| c.age_passes as f64 / secs),
         ..Throughput::default()
     };
     // Every round is in the `walker.round` histogram; the series keeps an
@@ -277,6 +285,9 @@ pub fn config_json(cfg: &Config) -> RunConfig {
             tlb_burst: cfg.tlb_burst,
             hot_gfns: cfg.hot_gfns,
             gfns: cfg.gfns(),
+            chain: cfg.chain_used().map(|c| c.name().into()),
+            age_gfns: Some(cfg.age_gfns),
+            age_period_s: Some(cfg.age_period.as_secs_f64()),
         }),
     }
 }

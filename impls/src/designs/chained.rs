@@ -12,16 +12,23 @@
 //! * its **chain discipline** ([`Chain`]): where an add goes and how a
 //!   remove fills its hole (`chain.rs`).
 //!
-//! | design | walker | section | chain |
+//! | design | walker | section | chain (default; `--chain` picks the other) |
 //! |---|---|---|---|
-//! | `mmu-lock` | `UnderMmuLock` | [`Direct`] | `TailChain` |
-//! | `lockless`, `lockless-gen` | `Nulls` | [`Direct`] | `HeadChain` |
-//! | `seqlock` | `SeqWalker` | `SeqCount` | `HeadChain` |
-//! | `rmap-lock` | `UnderRmapLock` | `RmapLockBit` | `HeadChain` |
+//! | `mmu-lock` | `UnderMmuLock` | [`Direct`] | `TailChain` (or `Chain64`) |
+//! | `lockless`, `lockless-gen` | `Nulls` | [`Direct`] | `HeadChain` (or `Chain64`) |
+//! | `lockless-6.4` | `Nulls` | [`Direct`] | `Chain64` only |
+//! | `seqlock` | `SeqWalker` | `SeqCount` | `HeadChain` (or `Chain64`) |
+//! | `rmap-lock` | `UnderRmapLock` | `RmapLockBit` | `Chain64` (or `HeadChain`) |
 //!
 //! Every writer holds `mmu_lock` for a whole `map`, `unmap` or `zap`, as
 //! KVM's do, and opens the section of each rmap it changes inside it. So a
 //! design file holds only its walker and, if it has one, its section.
+//!
+//! Aging ([`Rmap::age`]) is the walk again, over a range of gfns, with the
+//! Accessed bit test-and-cleared on each spte visited, inside the same
+//! [`Batch`] as a write-protect batch: `mmu_lock` for the whole range
+//! (`mmu-lock`, KVM until Linux 6.14), nothing but each rmap's lock
+//! (`rmap-lock`, Linux 6.15), or an epoch pin (the optimistic walkers).
 //!
 //! Where coming work plugs in:
 //!
@@ -43,7 +50,7 @@ use crate::desc::DescPool;
 use crate::lock::MmuLock;
 use crate::observer::{NoObserver, Observer};
 use crate::primitive::AtomicUsize;
-use crate::rmap::{write_protect_each, MapOutcome, Rmap, RmapConfig};
+use crate::rmap::{age_each, write_protect_each, MapOutcome, Rmap, RmapConfig};
 use crate::spte::{is_present, Gfn, SlotId, SpteTable};
 use crate::stats::WalkStats;
 use std::marker::PhantomData;
@@ -136,6 +143,8 @@ pub(crate) trait Walker<S: Section>: 'static {
 pub(crate) struct ChainRmap<W, S, C> {
     pub(crate) chains: Chains,
     pub(crate) section: S,
+    /// The design's CLI name: the walker's, unless [`ChainRmap::named`].
+    name: &'static str,
     design: PhantomData<fn() -> (W, C)>,
 }
 
@@ -148,8 +157,16 @@ impl<W: Walker<S>, S: Section, C: Chain> ChainRmap<W, S, C> {
                 mmu_lock: MmuLock::new(cfg.mmu_lock),
             },
             section: S::new(cfg.gfns),
+            name: W::NAME,
             design: PhantomData,
         }
+    }
+
+    /// Call the design `name` (`lockless-6.4` is `lockless`'s walker over
+    /// another chain, under a name of its own).
+    pub(crate) fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
     }
 
     /// Loom models only: defer the reuse of freed descriptors until no
@@ -187,7 +204,7 @@ impl<W: Walker<S>, S: Section, C: Chain> ChainRmap<W, S, C> {
 
 impl<W: Walker<S>, S: Section, C: Chain> Rmap for ChainRmap<W, S, C> {
     fn name(&self) -> &'static str {
-        W::NAME
+        self.name
     }
 
     fn map(
@@ -249,6 +266,14 @@ impl<W: Walker<S>, S: Section, C: Chain> Rmap for ChainRmap<W, S, C> {
     fn walk(&self, gfn: Gfn, mut f: &mut dyn FnMut(SlotId)) -> WalkStats {
         self.batch(&mut NoObserver, |_| {
             W::walk(&self.chains, &self.section, gfn, &mut f)
+        })
+    }
+
+    fn age(&self, sptes: &SpteTable, gfns: Range<Gfn>, obs: &mut dyn Observer) -> WalkStats {
+        self.batch(obs, |_| {
+            age_each(sptes, gfns, |gfn, f| {
+                W::walk(&self.chains, &self.section, gfn, &mut |s| f(s))
+            })
         })
     }
 

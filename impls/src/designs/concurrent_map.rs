@@ -13,7 +13,7 @@
 //! wait behind a fault on an unrelated gfn of the same shard.
 
 use crate::observer::Observer;
-use crate::rmap::{write_protect_each, MapOutcome, Rmap};
+use crate::rmap::{age_each, write_protect_each, MapOutcome, Rmap};
 use crate::spte::{is_present, Gfn, SlotId, SpteTable};
 use crate::stats::WalkStats;
 use dashmap::DashMap;
@@ -107,5 +107,11 @@ impl Rmap for ConcurrentMapRmap {
 
     fn walk(&self, gfn: Gfn, mut f: &mut dyn FnMut(SlotId)) -> WalkStats {
         self.visit(gfn, &mut f)
+    }
+
+    /// Each gfn under its shard's read lock, as the write-protect walk.
+    fn age(&self, sptes: &SpteTable, gfns: Range<Gfn>, obs: &mut dyn Observer) -> WalkStats {
+        let _ = obs;
+        age_each(sptes, gfns, |gfn, f| self.visit(gfn, &mut |s| f(s)))
     }
 }

@@ -11,7 +11,7 @@ use super::report::{RunReport, Verdict};
 use super::shared::{Phase, Shared};
 use super::walker::Walker;
 use super::worker::{Worker, WorkerResult};
-use super::{vcpu, zapper};
+use super::{aging, vcpu, zapper};
 use crate::clock;
 use crate::config::{Config, ConfigError, WorkloadKind};
 use crate::metrics::{Counters, Live, Recorder, RoleKind};
@@ -55,6 +55,9 @@ pub fn run(
         }
         if cfg.zapping() {
             jobs.push(Job::Zapper);
+        }
+        if cfg.aging() {
+            jobs.push(Job::Aging);
         }
         let cores = if cfg.pin {
             core_affinity::get_core_ids().unwrap_or_default()
@@ -133,7 +136,10 @@ pub fn run(
 fn build_rmap(cfg: &Config) -> Result<Box<dyn Rmap>, ConfigError> {
     rmap_impls::build(
         cfg.impl_kind,
-        &RmapConfig::new(cfg.gfns(), cfg.desc_ext, cfg.mmu_lock),
+        &RmapConfig {
+            chain: cfg.chain,
+            ..RmapConfig::new(cfg.gfns(), cfg.desc_ext, cfg.mmu_lock)
+        },
         cfg.bug,
     )
     .map_err(|e| match e {
@@ -141,6 +147,7 @@ fn build_rmap(cfg: &Config) -> Result<Box<dyn Rmap>, ConfigError> {
         BuildError::NoGfns => ConfigError::NoMemory,
         BuildError::BugNotApplicable(b, k) => ConfigError::BugNotApplicable(b, k),
         BuildError::Unavailable(_) => ConfigError::NoVcpus,
+        e => ConfigError::Build(e),
     })
 }
 
@@ -149,6 +156,7 @@ enum Job<'m> {
     Vcpu(u32),
     Walker(&'m mut Walker),
     Zapper,
+    Aging,
 }
 
 impl Job<'_> {
@@ -157,10 +165,11 @@ impl Job<'_> {
             Job::Vcpu(i) => (RoleKind::Vcpu, *i),
             Job::Walker(_) => (RoleKind::Walker, 0),
             Job::Zapper => (RoleKind::Zapper, 0),
+            Job::Aging => (RoleKind::Aging, 0),
         }
     }
 
-    /// The OS thread's name: `vcpu<i>`, `walker`, `zapper`.
+    /// The OS thread's name: `vcpu<i>`, `walker`, `zapper`, `aging`.
     fn thread_name(&self) -> String {
         match self.role() {
             (RoleKind::Vcpu, i) => format!("vcpu{i}"),
@@ -178,6 +187,7 @@ impl Job<'_> {
             Job::Vcpu(i) => vcpu::vcpu_main(&mut w, i),
             Job::Walker(walker) => walker.main(&mut w),
             Job::Zapper => zapper::zapper_main(&mut w),
+            Job::Aging => aging::aging_main(&mut w),
         }
         ctx.probe.thread_stop(role, index);
         w.finish()
