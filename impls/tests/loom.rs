@@ -74,6 +74,17 @@
 //! | `entry_moved_under_walker` | R = [D: x v] -> [E: y w] | unmap x (v moves D.slot1 -> D.slot0); unmap y (v moves D.slot0 -> E.slot0, D freed, head(R) = E) | v w |
 //! | `recycled_through_single_form` | R = [D: x y] -> [E: v w]; Q = {a} | unmap x (y moves to D.slot0); unmap y (D freed, head(R) = E); unmap w (R = {v}, single form, E freed); map b to Q (E reused: Q = [E: a b]); map u to R (D reused: R = [D: v u] -> nulls(R), v copied in) | v |
 //! | `single_form_reused_elsewhere` | R = [D: v x]; Q = {a} | unmap x (R = {v}, D freed); map b to Q (D reused: Q = [D: a b]) | v |
+//! | `shrunk_and_regrown` (6.4) | R = [D: x y] -> [E: v w] | unmap x, y (D freed, head(R) = E); unmap w (6.4: E = [v], no single form); map u (E = [v u]); map z (E full: D reused as R's head, [D: z] -> E) | v |
+//! | `moved_then_head_recycled` (6.4) | R = [D: x y] -> [E: v w] | unmap w (y moves from D into E: E = [v y]); unmap x (D freed, head(R) = E); map u (D reused: [D: u] -> E) | v y |
+//!
+//! The drawings are the head disciplines' (the series', and Linux 6.4's,
+//! which lays out every setup alike). Under Linux 6.4's chain the writer
+//! steps that shrink an rmap to one spte leave it in its descriptor: in
+//! 3.a E stays [v] (3.a.2 does not happen), in 3.c.3 Q stays [F: c], so F
+//! stays in Q and it is D that comes back to R as its new head (D moved to
+//! Q and back), and in the recycling scripts the freed descriptors go back
+//! to Q or nowhere. The two scripts marked 6.4 are the recycling script
+//! rewritten for that chain: the closest it comes to the counterexample.
 //!
 //! With the `backward-move` bug the chains follow the tail discipline
 //! instead: `entry_moved_under_walker` starts from R = [D: y w] -> [N: x v],
@@ -92,6 +103,10 @@
 //! | `lockless-gen` + `seq-no-retry` | recycled (it is `lockless` again) |
 //! | `more` read before the slots (`designs::lockless::more_first`) | recycled and single-form |
 //! | `lockless` with reuse deferred by a grace period | none, also unbounded |
+//! | `lockless-6.4` (the faithful walker over Linux 6.4's chain) | none, on all twelve scripts |
+//! | `lockless-gen`, `seqlock` over Linux 6.4's chain; `rmap-lock` over the 2013 one | none |
+//! | `lockless-6.4` + `no-nulls-check` / `stale-head-restart` | 3.c.2 |
+//! | `lockless-6.4` + `top-down-walk` | `entry_moved_under_walker` |
 //!
 //! So the seed's case 3.c.1 as it argues it (the descriptor comes back as
 //! the new head and still links to the rest of the chain) holds; it fails
@@ -137,8 +152,8 @@
 use loom::model::Builder;
 use rmap_impls::spte::{is_writable, make_spte};
 use rmap_impls::{
-    build, Bug, Gfn, ImplKind, LockKind, MapOutcome, NoObserver, RestartReason, Rmap, RmapConfig,
-    SlotId, SpteTable,
+    build, Bug, ChainKind, Gfn, ImplKind, LockKind, MapOutcome, NoObserver, RestartReason, Rmap,
+    RmapConfig, SlotId, SpteTable,
 };
 use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -313,13 +328,30 @@ struct Design {
 
 impl Design {
     fn built(kind: ImplKind, bug: Option<Bug>) -> Design {
+        Design::on(kind, bug, None)
+    }
+
+    /// `kind` over chain discipline `chain` (`None`: its default).
+    fn on(kind: ImplKind, bug: Option<Bug>, chain: Option<ChainKind>) -> Design {
         Design {
-            make: Arc::new(move |cfg| build(kind, cfg, bug).expect("the design builds")),
-            nulls_order: matches!(kind, ImplKind::Lockless | ImplKind::LocklessGen)
-                && !matches!(bug, Some(Bug::BackwardMove | Bug::TopDownWalk)),
+            make: Arc::new(move |cfg| {
+                let cfg = RmapConfig {
+                    chain,
+                    ..cfg.clone()
+                };
+                build(kind, &cfg, bug).expect("the design builds")
+            }),
+            // Both head disciplines lay the scripts' setups out alike: none
+            // of them shrinks an rmap to one spte.
+            nulls_order: matches!(
+                kind,
+                ImplKind::Lockless | ImplKind::LocklessGen | ImplKind::Lockless64
+            ) && !matches!(bug, Some(Bug::BackwardMove | Bug::TopDownWalk)),
         }
     }
 }
+
+const LINUX64: Option<ChainKind> = Some(ChainKind::Linux64);
 
 /// What the checker saw over all interleavings.
 #[derive(Default)]
@@ -605,6 +637,25 @@ mod scripts {
         layout: "xv",
         writer: &[Unmap(X), Map(QB)],
     };
+
+    /// The counterexample's script as close as Linux 6.4's chain lets it
+    /// come: D is freed as an emptied head, R shrinks to {v} (still in E: no
+    /// single form), grows again, and D comes back as R's new head, in
+    /// front of E, instead of with v copied into it.
+    pub static shrunk_and_regrown: Script = Script {
+        setup: &[Map(V), Map(W), Map(X), Map(Y)],
+        layout: "yxwv",
+        writer: &[Unmap(X), Unmap(Y), Unmap(W), Map(U), Map(Z)],
+    };
+
+    /// An entry moves out of the head before the head is recycled: unmap w
+    /// moves y from D (the head) into E's hole, unmap x empties D (freed,
+    /// head(R) = E), map u finds E full and reuses D as R's new head.
+    pub static moved_then_head_recycled: Script = Script {
+        setup: &[Map(V), Map(W), Map(X), Map(Y)],
+        layout: "yxwv",
+        writer: &[Unmap(W), Unmap(X), Map(U)],
+    };
 }
 
 /// One test per seed case (and the extra script) for a design that must
@@ -623,7 +674,9 @@ macro_rules! all_cases_hold {
                 case_3c3_moved_away_and_back,
                 entry_moved_under_walker,
                 recycled_through_single_form,
-                single_form_reused_elsewhere
+                single_form_reused_elsewhere,
+                shrunk_and_regrown,
+                moved_then_head_recycled
             );
 
             #[test]
@@ -649,7 +702,102 @@ macro_rules! all_cases_hold {
 
 all_cases_hold!(lockless_gen, Design::built(ImplKind::LocklessGen, None), B2);
 all_cases_hold!(seqlock, Design::built(ImplKind::Seqlock, None), B2);
+// `rmap-lock` over Linux 6.4's chain (its default, as KVM 6.15's), then over
+// the series' 2013 one.
 all_cases_hold!(rmap_lock, Design::built(ImplKind::RmapLock, None), B3);
+all_cases_hold!(
+    rmap_lock_on_2013,
+    Design::on(ImplKind::RmapLock, None, Some(ChainKind::Y2013)),
+    B3
+);
+// The repaired walkers over Linux 6.4's chain.
+all_cases_hold!(
+    lockless_gen_on_6_4,
+    Design::on(ImplKind::LocklessGen, None, LINUX64),
+    B2
+);
+all_cases_hold!(
+    seqlock_on_6_4,
+    Design::on(ImplKind::Seqlock, None, LINUX64),
+    B2
+);
+
+/// The question of the crate docs' "KVM today": the 2013 series' walker,
+/// unchanged and without a sequence count, over Linux 6.4's chain
+/// (`lockless-6.4`). Every script holds, the recycling ones included, and
+/// the walker meets the restarts its seed cases are about.
+mod lockless_6_4 {
+    use super::*;
+
+    fn faithful_on_6_4() -> Design {
+        Design::built(ImplKind::Lockless64, None)
+    }
+
+    macro_rules! holds_reaching {
+        ($($case:ident => $reason:expr),* $(,)?) => {
+            $(
+                #[test]
+                fn $case() {
+                    let seen = holds(faithful_on_6_4(), &scripts::$case, Walker::Walk, B3);
+                    let reason: Option<RestartReason> = $reason;
+                    if let Some(r) = reason {
+                        assert!(
+                            seen.reasons.contains(&r),
+                            "no interleaving made the walker restart for {r:?}: the script misses its case"
+                        );
+                    }
+                }
+            )*
+        };
+    }
+
+    holds_reaching!(
+        case_1_deleted_behind_walker => None,
+        case_2_deleted_ahead_of_walker => None,
+        case_3a_deleted_under_walker => None,
+        case_3b_reused_while_initialising => Some(RestartReason::DescInit),
+        case_3c1_readded_to_same_rmap => None,
+        case_3c2_moved_to_other_rmap => Some(RestartReason::ForeignNulls),
+        case_3c3_moved_away_and_back => Some(RestartReason::ForeignNulls),
+        entry_moved_under_walker => None,
+        recycled_through_single_form => Some(RestartReason::ForeignNulls),
+        single_form_reused_elsewhere => None,
+        shrunk_and_regrown => None,
+        moved_then_head_recycled => None,
+    );
+
+    /// The dirty log's view of the two scripts closest to the
+    /// counterexample: v (and y) are write-protected.
+    #[test]
+    fn write_protect_shrunk_and_regrown() {
+        holds(
+            faithful_on_6_4(),
+            &scripts::shrunk_and_regrown,
+            Walker::WriteProtect,
+            B3,
+        );
+    }
+
+    #[test]
+    fn write_protect_recycled_through_single_form() {
+        holds(
+            faithful_on_6_4(),
+            &scripts::recycled_through_single_form,
+            Walker::WriteProtect,
+            B3,
+        );
+    }
+
+    #[test]
+    fn write_protect_moved_then_head_recycled() {
+        holds(
+            faithful_on_6_4(),
+            &scripts::moved_then_head_recycled,
+            Walker::WriteProtect,
+            B3,
+        );
+    }
+}
 
 /// `lockless`, the seed's design: every case holds but the recycling one.
 mod lockless {
@@ -747,6 +895,16 @@ mod injected_bugs {
             recycled_through_single_form, B2;
         /// `lockless-gen` without acting on its count is `lockless` again.
         seq_no_retry_on_lockless_gen: gen_with(Bug::SeqNoRetry), recycled_through_single_form, B2;
+        /// The walker bugs stay bugs over Linux 6.4's chain: `lockless-6.4`
+        /// follows D into Q and stops at Q's nulls ...
+        no_nulls_check_on_6_4: Design::built(ImplKind::Lockless64, Some(Bug::NoNullsCheck)),
+            case_3c2_moved_to_other_rmap, B3;
+        /// ... reads x in slot 0, then the hole v left in slot 1 ...
+        top_down_walk_on_6_4: Design::built(ImplKind::Lockless64, Some(Bug::TopDownWalk)),
+            entry_moved_under_walker, B3;
+        /// ... and restarts from D, now Q's, until it gives up.
+        stale_head_restart_on_6_4: Design::built(ImplKind::Lockless64, Some(Bug::StaleHeadRestart)),
+            case_3c2_moved_to_other_rmap, Limits { bound: 2, max_branches: 50_000 };
     }
 }
 

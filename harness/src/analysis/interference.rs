@@ -1,6 +1,7 @@
-//! The interference ratio: what dirty logging costs the vCPUs.
-//! For every `dirty-log` group whose implementation also ran `idle` (the
-//! same vCPU traffic without dirty logging) at otherwise the same parameters,
+//! The interference ratio: what dirty logging, or aging, costs the vCPUs.
+//! For every `dirty-log` or `aging` group whose implementation also ran
+//! `idle` (the same vCPU traffic without either) at otherwise the same
+//! parameters,
 //! the vCPU slow-fault p99 under dirty logging over the same under `idle`
 //! (above 1: dirty logging makes faults slower), and the guest-write
 //! throughput under dirty logging over `idle` (below 1: fewer writes get
@@ -89,7 +90,7 @@ pub fn pairs(rows: &[Row], runs: &[(PathBuf, RunResult)]) -> Vec<Interference> {
     let mut out = Vec::new();
     for r in rows {
         // churn drives other vCPU traffic (hot gfns only): no idle twin.
-        if workload(&r.params).as_deref() != Some("dirty-log") {
+        if !matches!(workload(&r.params).as_deref(), Some("dirty-log" | "aging")) {
             continue;
         }
         let Some(idle) = rows

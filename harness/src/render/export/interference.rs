@@ -20,7 +20,7 @@ pub fn render(list: &[Interference], markdown: bool) -> String {
     const HEAD: [&str; 5] = [
         "impl",
         "at",
-        "slow fault p99 dirty-log / idle",
+        "slow fault p99 workload / idle",
         "ratio",
         "guest writes/s ratio",
     ];
@@ -36,7 +36,8 @@ pub fn render(list: &[Interference], markdown: bool) -> String {
             ]
         })
         .collect();
-    let title = "interference: the same vCPU traffic with dirty logging, over idle";
+    let title =
+        "interference: the same vCPU traffic with dirty logging or aging (the row's workload), over idle";
     if markdown {
         let mut s = format!(
             "\n**{title}**\n\n| {} |\n|{}\n",
