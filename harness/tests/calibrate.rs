@@ -224,11 +224,10 @@ fn the_host_kvm_is_recorded() {
     assert_eq!(warned, pvm, "the result notes software virtualisation");
 }
 
-#[test]
-fn forced_get_mode_and_the_human_summary() {
-    require_kvm!();
-    let dir = tempfile::tempdir().unwrap();
-    let out = lab(&[
+/// A one-vCPU, 1 MiB, two-iteration calibration with `extra` arguments,
+/// writing into `out`.
+fn tiny_run(extra: &[&str], out: &Path) -> std::process::Output {
+    let mut args = vec![
         "calibrate",
         "--vcpus",
         "1",
@@ -238,11 +237,18 @@ fn forced_get_mode_and_the_human_summary() {
         "2",
         "--duration",
         "50ms",
-        "--dirty-log-mode",
-        "get",
         "--out",
-        dir.path().to_str().unwrap(),
-    ]);
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    lab(&args)
+}
+
+#[test]
+fn forced_get_mode_and_the_human_summary() {
+    require_kvm!();
+    let dir = tempfile::tempdir().unwrap();
+    let out = tiny_run(&["--dirty-log-mode", "get"], dir.path());
     let stdout = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", stderr(&out));
     assert!(stdout.contains("dirty-log mode: get"), "{stdout}");
@@ -290,6 +296,7 @@ fn bad_arguments_and_missing_kvm_are_one_line_and_exit_2() {
             "KVM is not usable here: cannot open /nonexistent/kvm",
         ),
         (vec!["--dirty-log-mode", "sometimes"], "sometimes"),
+        (vec!["--guest-cpl", "1"], "--guest-cpl"),
     ] {
         let mut all = vec!["calibrate", "--out", d];
         all.extend(&args);
@@ -307,5 +314,125 @@ fn bad_arguments_and_missing_kvm_are_one_line_and_exit_2() {
     assert!(
         result_files(dir.path()).is_empty(),
         "no result for a refused run"
+    );
+}
+
+/// The counts of `name` in a statistics scope (`{"vm": .., "vcpus": ..}`).
+fn count(scope: &Value, name: &str) -> u64 {
+    ["vm", "vcpus"]
+        .iter()
+        .filter_map(|s| scope[s]["counts"][name].as_u64())
+        .sum()
+}
+
+#[test]
+fn kvms_own_statistics_are_read_and_exits_grow() {
+    require_kvm!();
+    let r = &small_run().json;
+    let ks = &r["kvm_stats"];
+    if let Some(why) = ks.get("unavailable") {
+        eprintln!("skipping: this kernel gives no KVM statistics: {why}");
+        return;
+    }
+    let names = |k: &str| -> Vec<String> {
+        ks[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_string())
+            .collect()
+    };
+    let (vm, vcpu) = (names("vm_stats"), names("vcpu_stats"));
+    assert!(vm.iter().any(|n| n == "pages_4k"), "VM statistics: {vm:?}");
+    for want in ["exits", "pf_fixed", "pf_taken"] {
+        assert!(
+            vcpu.iter().any(|n| n == want),
+            "vCPU statistics lack {want}: {vcpu:?}"
+        );
+    }
+    let phases = ks["phases"].as_array().unwrap();
+    let order: Vec<_> = phases
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "populate",
+            "live_nolog",
+            "enable_dirty_log",
+            "iterations",
+            "quiescent_round",
+            "live_dirty_log",
+            "disable_dirty_log"
+        ]
+    );
+    // Every pass ends with an `out` that exits to the host: exits grow by
+    // at least one per pass, in every phase that ran passes and overall.
+    let exits: u64 = phases.iter().map(|p| count(p, "exits")).sum();
+    let passes = r["counters"]["passes"].as_u64().unwrap();
+    assert!(exits >= passes, "{exits} exits for {passes} passes");
+    assert!(
+        count(&phases[0], "exits") >= 2,
+        "populate: one pass per vCPU"
+    );
+    for (k, it) in r["per_iteration"].as_array().unwrap().iter().enumerate() {
+        let s = &it["kvm_stats"];
+        assert!(count(&s["pass"], "exits") >= 2, "iteration {k}: {s}");
+        assert!(s["round"]["vm"]["levels"]["pages_4k"]["before"].is_u64());
+    }
+    // The statement of what the write-protect figure measured.
+    let wp = &r["write_protect"];
+    let measured = wp["measured"].as_str().unwrap();
+    assert!(
+        ["rmap-walk", "partial", "bitmap-only"].contains(&measured),
+        "{measured}"
+    );
+    assert!(!wp["statement"].as_str().unwrap().is_empty());
+    if measured == "rmap-walk" {
+        assert!(wp["sptes_4k_min"].as_u64().unwrap() >= 1024, "{wp}");
+    }
+}
+
+#[test]
+fn on_kvm_pvm_only_a_user_mode_guest_gets_sptes() {
+    require_kvm!();
+    if !Path::new("/sys/module/kvm_pvm").exists() {
+        eprintln!("skipping: not a kvm_pvm host (both privileges get sptes elsewhere)");
+        return;
+    }
+    if small_run().json["kvm_stats"].get("unavailable").is_some() {
+        eprintln!("skipping: this kernel gives no KVM statistics");
+        return;
+    }
+    // The default, CPL 3: every dirty page had an spte, and the pass after
+    // each round faulted on every page (the round really write-protected).
+    let user = &small_run().json["write_protect"];
+    assert_eq!(user["measured"], "rmap-walk", "{user}");
+    assert!(
+        user["refaults_per_page"].as_f64().unwrap() >= 0.99,
+        "{user}"
+    );
+    // CPL 0, as dirty_log_perf_test's guest: emulated, no spte at all.
+    let dir = tempfile::tempdir().unwrap();
+    let out = tiny_run(&["--guest-cpl", "0", "--json"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["config"]["guest_cpl"], 0);
+    let kernel = &r["write_protect"];
+    assert_eq!(kernel["measured"], "bitmap-only", "{kernel}");
+    // The guest loop is 4 instructions a page, each emulated.
+    assert!(
+        kernel["emulated_insns_per_page"].as_f64().unwrap() >= 4.0,
+        "{kernel}"
+    );
+    assert_eq!(kernel["sptes_4k_max"], 0);
+    assert!(
+        r["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("bitmap handling, not rmap walks")),
+        "{}",
+        r["warnings"]
     );
 }

@@ -29,6 +29,17 @@ pub enum ModeChoice {
     Get,
 }
 
+/// `--guest-cpl`: the privilege the guest's pass loop runs at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CplChoice {
+    /// CPL 0, as dirty_log_perf_test's guest (on kvm_pvm: emulated, no sptes).
+    #[value(name = "0")]
+    Kernel,
+    /// CPL 3 (on kvm_pvm: runs on shadow sptes, so rounds walk rmaps).
+    #[value(name = "3")]
+    User,
+}
+
 #[derive(Args, Debug)]
 pub struct CalibrateArgs {
     /// vCPUs; each writes its own share of the memslot.
@@ -51,6 +62,10 @@ pub struct CalibrateArgs {
     /// Dirty-log protocol: auto, clear or get.
     #[arg(long, value_enum, default_value_t = ModeChoice::Auto)]
     pub dirty_log_mode: ModeChoice,
+    /// Privilege of the guest's pass loop: 3 (user) or 0 (kernel, as the
+    /// kernel's dirty_log_perf_test).
+    #[arg(long, value_enum, default_value_t = CplChoice::User)]
+    pub guest_cpl: CplChoice,
     /// Print the result JSON on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
@@ -161,6 +176,10 @@ fn run(args: CalibrateArgs) -> LabResult<i32> {
         live: args.duration,
         mode: forced_mode,
         round_interval: args.round_interval,
+        privilege: match args.guest_cpl {
+            CplChoice::Kernel => rmap_workloads::kvm::guest::Privilege::Kernel,
+            CplChoice::User => rmap_workloads::kvm::guest::Privilege::User,
+        },
     };
     let cal = measure::calibrate_on(&args.kvm_device, &plan, stop).map_err(to_lab)?;
     let setup = output::Setup {
@@ -204,6 +223,7 @@ mod tests {
             duration: Duration::from_millis(100),
             round_interval: Duration::ZERO,
             dirty_log_mode: ModeChoice::Auto,
+            guest_cpl: CplChoice::User,
             json: false,
             out: PathBuf::from("results"),
             kvm_device: PathBuf::from("/dev/kvm"),

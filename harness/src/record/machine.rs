@@ -4,6 +4,7 @@
 
 use super::result::Part;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Machine {
@@ -49,6 +50,10 @@ pub struct KvmHost {
     pub shadow_paging: Option<bool>,
     /// The kernel's vCPU limit per VM.
     pub max_vcpus: usize,
+    /// Every readable `/sys/module/kvm*/parameters/*`: module -> name ->
+    /// value (absent: a result from before the lab recorded them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// Online CPUs of this machine.

@@ -159,6 +159,10 @@ pub struct KvmConfig {
     pub initially_set: bool,
     pub data_pages: u64,
     pub guest: String,
+    /// The privilege of the guest's pass loop, 0 or 3 (absent: a result from
+    /// before `--guest-cpl`, whose guest ran at CPL 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_cpl: Option<u8>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -409,6 +413,113 @@ pub struct KvmDetail {
     pub disable_dirty_log_ns: Option<u64>,
     /// `rounds` keeps every lockstep round and one live round in this many.
     pub live_rounds_sampled_every: u64,
+    /// KVM's own statistics over every phase, or why there are none (absent:
+    /// a result from before the lab read them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kvm_stats: Option<KvmStats>,
+    /// What the rounds' write-protect step had to do, told from KVM's
+    /// statistics (absent as `kvm_stats`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_protect: Option<KvmWriteProtect>,
+    /// Median over the iterations of dirty memory time per page written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dirty_memory_ns_per_page: Option<f64>,
+}
+
+/// A level KVM reports (`pages_4k`): its value before and after a scope.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KvmLevel {
+    pub before: u64,
+    pub after: u64,
+}
+
+/// How KVM's statistics of one kind (the VM's, or its vCPUs' summed)
+/// changed over a scope: cumulative ones by their growth, levels before and
+/// after.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KvmStatsChange {
+    pub counts: BTreeMap<String, u64>,
+    pub levels: BTreeMap<String, KvmLevel>,
+}
+
+/// KVM's statistics over one scope: the VM's and its vCPUs' (summed).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KvmStatsDelta {
+    pub vm: KvmStatsChange,
+    pub vcpus: KvmStatsChange,
+}
+
+/// KVM's statistics over one iteration's pass and over its round.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KvmIterationStats {
+    pub pass: KvmStatsDelta,
+    pub round: KvmStatsDelta,
+}
+
+/// KVM's statistics over one phase of a calibration.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KvmPhaseStats {
+    /// `populate`, `live_nolog`, `enable_dirty_log`, `iterations`,
+    /// `quiescent_round`, `live_dirty_log` or `disable_dirty_log`.
+    pub phase: String,
+    pub vm: KvmStatsChange,
+    pub vcpus: KvmStatsChange,
+}
+
+/// KVM's statistics as read: where from, which exist, and each phase's.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KvmStatsRead {
+    /// `KVM_GET_STATS_FD`.
+    pub source: String,
+    /// The VM's stats id (`kvm-<pid>`).
+    pub vm_id: String,
+    /// The statistics the VM's and a vCPU's files describe.
+    pub vm_stats: Vec<String>,
+    pub vcpu_stats: Vec<String>,
+    pub phases: Vec<KvmPhaseStats>,
+}
+
+/// Why a calibration has no KVM statistics.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KvmStatsUnavailable {
+    pub unavailable: String,
+}
+
+/// KVM's statistics, or why there are none.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum KvmStats {
+    Read(KvmStatsRead),
+    Unavailable(KvmStatsUnavailable),
+}
+
+/// What the write-protect figure measured (`rmap_workloads::kvm::figure`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KvmWriteProtect {
+    /// `rmap-walk`, `partial`, `bitmap-only` or `unknown`.
+    pub measured: String,
+    /// Whether the figure may be set beside a simulated rmap walk.
+    pub rmap_walk: bool,
+    /// The sentence the summary prints.
+    pub statement: String,
+    pub rounds: u64,
+    pub sptes_4k_min: u64,
+    pub sptes_4k_max: u64,
+    pub sptes_huge_max: u64,
+    pub dirty_pages_max: u64,
+    pub refaults: u64,
+    pub refault_pages: u64,
+    pub refaults_per_page: f64,
+    pub emulated_insns_per_page: f64,
+    pub emulated_writes_per_page: f64,
 }
 
 /// One lockstep iteration of the real VM.
@@ -422,6 +533,9 @@ pub struct KvmIteration {
     pub written_pages: u64,
     pub lost_pages: u64,
     pub stale_pages: u64,
+    /// KVM's statistics over the pass and over the round (absent: not read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kvm_stats: Option<KvmIterationStats>,
 }
 
 /// One vCPU of the real VM: its share, passes, and the words read back from
@@ -653,7 +767,7 @@ mod tests {
             );
             kvm += 1;
         }
-        assert_eq!(kvm, 3);
+        assert_eq!(kvm, 9, "three runs at each of 1, 2 and 4 vCPUs");
     }
 
     #[test]

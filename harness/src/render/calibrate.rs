@@ -15,17 +15,28 @@
 //! (`record::result::KvmDetail`) keeps what only a real kernel has: the
 //! dirty-log mode, the host's virtualisation (`kvm`), the interference
 //! ratio, the checks, `per_iteration` (the kernel test's table plus the
-//! pages written and missing) and `per_vcpu` (share, passes, and the words
-//! read back from the first and last page of the share).
+//! pages written and missing, and KVM's statistics over the pass and over
+//! the round), `per_vcpu` (share, passes, and the words read back from the
+//! first and last page of the share), `kvm_stats` (where KVM's statistics
+//! came from and their change over every phase) and `write_protect`: what
+//! the rounds' write-protect step had to do, told from those statistics
+//! (`rmap_workloads::kvm::figure`), with the sentence the summary prints.
+//! When it says the rounds had no spte to protect, the per-page figure is
+//! KVM's bitmap handling, and the summary and a warning say it is not to be
+//! set beside a simulated rmap walk.
 
 use crate::record::machine::{KvmHost, KvmMachine};
 use crate::record::result::{
-    Counters, KvmConfig, KvmCounters, KvmDetail, KvmIteration, KvmLive, KvmVcpu, Machine,
-    MetricSummary, Part, RunConfig, RunResult, Throughput, Verdict, SCHEMA,
+    Counters, KvmConfig, KvmCounters, KvmDetail, KvmIteration, KvmIterationStats, KvmLevel,
+    KvmLive, KvmPhaseStats, KvmStats, KvmStatsChange, KvmStatsDelta, KvmStatsRead,
+    KvmStatsUnavailable, KvmVcpu, KvmWriteProtect, Machine, MetricSummary, Part, RunConfig,
+    RunResult, Throughput, Verdict, SCHEMA,
 };
 use crate::record::units::{format_ns, format_size};
 use hdrhistogram::Histogram;
+use rmap_workloads::kvm::figure::{Work, WriteProtect};
 use rmap_workloads::kvm::measure::{Calibration, Live, Round};
+use rmap_workloads::kvm::stats::{Change, Delta};
 use rmap_workloads::kvm::vm::DirtyLogMode;
 use rmap_workloads::kvm::{guest, measure, Environment};
 use std::collections::BTreeMap;
@@ -35,6 +46,66 @@ use std::time::Duration;
 /// How the result's warnings start the note on a software-virtualised host
 /// (the summary prints it as its "host KVM" line instead).
 const HOST_NOTE: &str = "host KVM is ";
+
+/// How the result's warning about the write-protect figure starts (the
+/// summary prints the statement on a line of its own instead).
+const WP_NOTE: &str = "the write-protect figure measured ";
+
+/// KVM statistics in the summary's tables, in this order.
+const TABLE_STATS: [&str; 7] = [
+    "exits",
+    "pf_taken",
+    "pf_fixed",
+    "pf_fast",
+    "insn_emulation",
+    "mmu_pte_write",
+    "remote_tlb_flush",
+];
+
+/// One row of the summary's statistics table: the counts of
+/// [`TABLE_STATS`], then `pages_4k` before -> after.
+fn stats_row(o: &mut String, label: &str, d: &Delta) {
+    let _ = write!(o, "  {label:<22}");
+    for name in TABLE_STATS {
+        let _ = write!(o, " {:>14}", d.count(name));
+    }
+    let _ = match d.level("pages_4k") {
+        Some((b, a)) => writeln!(o, " {:>9} -> {a}", b),
+        None => writeln!(o, " {:>14}", "-"),
+    };
+}
+
+/// KVM's statistics per phase and per iteration, as tables.
+fn stats_tables(o: &mut String, cal: &Calibration) {
+    let src = match &cal.stats_source {
+        Ok(src) => src,
+        Err(why) => {
+            let _ = writeln!(o, "KVM statistics: not read ({why})");
+            return;
+        }
+    };
+    let _ = writeln!(
+        o,
+        "KVM statistics (KVM_GET_STATS_FD of {} and its vCPUs, summed; {} VM and {} vCPU statistics; all in the result):",
+        src.vm_id,
+        src.vm_stats.len(),
+        src.vcpu_stats.len()
+    );
+    let _ = write!(o, "  {:<22}", "");
+    for name in TABLE_STATS {
+        let _ = write!(o, " {name:>14}");
+    }
+    let _ = writeln!(o, " {:>14}", "pages_4k");
+    for p in &cal.phase_stats {
+        stats_row(o, p.phase, &p.delta);
+    }
+    for (k, it) in cal.iterations.iter().enumerate() {
+        if let (Some(pass), Some(round)) = (&it.pass_stats, &it.round_stats) {
+            stats_row(o, &format!("iteration {} pass", k + 1), pass);
+            stats_row(o, &format!("iteration {} round", k + 1), round);
+        }
+    }
+}
 
 /// Live rounds kept in the result's `rounds` (all are in `walker.round_live`).
 const LIVE_ROUNDS_KEPT: usize = 1000;
@@ -62,6 +133,129 @@ pub fn round_ns_per_dirty_page(cal: &Calibration) -> Option<f64> {
             .map(|i| i.round.round_ns() as f64 / i.round.dirty_pages as f64)
             .collect(),
     )
+}
+
+/// Median over the lockstep iterations of dirty memory time per page
+/// written, in ns (the kernel test's "dirty memory time" over its pages).
+pub fn dirty_memory_ns_per_page(cal: &Calibration) -> Option<f64> {
+    median(
+        cal.iterations
+            .iter()
+            .filter(|i| i.written_pages > 0)
+            .map(|i| i.dirty_memory_ns as f64 / i.written_pages as f64)
+            .collect(),
+    )
+}
+
+/// The sentence that says what the write-protect figure measured, on the
+/// host kernel `kernel`.
+pub fn write_protect_statement(w: &WriteProtect, cal: &Calibration, kernel: &str) -> String {
+    let emulated = format!(
+        "{:.1} emulated instructions (insn_emulation) and {:.1} emulated writes (mmu_pte_write) per page written",
+        w.emulated_insns_per_page(),
+        w.emulated_writes_per_page()
+    );
+    match w.work {
+        Work::RmapWalk => format!(
+            "rmap walks: each of the {} rounds began with {} 4 KiB sptes in the VM (pages_4k) \
+             for at most {} dirty pages, and the passes after a round took {:.2} faults per page \
+             (pf_fixed), so the round time includes walking each dirty gfn's rmap \
+             (host kernel {kernel})",
+            w.rounds,
+            if w.sptes_4k_min == w.sptes_4k_max {
+                w.sptes_4k_min.to_string()
+            } else {
+                format!("{} to {}", w.sptes_4k_min, w.sptes_4k_max)
+            },
+            w.dirty_pages_max,
+            w.refaults_per_page()
+        ),
+        Work::Partial => format!(
+            "partly rmap walks: some of the {} rounds began with fewer 4 KiB sptes (at least {}) \
+             than dirty pages (up to {}), so the round time mixes rmap walks with bitmap handling \
+             (host kernel {kernel})",
+            w.rounds, w.sptes_4k_min, w.dirty_pages_max
+        ),
+        Work::BitmapOnly => format!(
+            "bitmap handling, not rmap walks: KVM held no leaf spte when the {} rounds ran \
+             (pages_4k 0) and the guest's writes reached it as {emulated}, so the round time is \
+             KVM scanning and clearing the dirty bitmap, not comparable with a simulated rmap \
+             walk (host kernel {kernel}{})",
+            w.rounds,
+            if cal.privilege.cpl() == 0 {
+                "; --guest-cpl 3 may give the guest sptes"
+            } else {
+                ""
+            }
+        ),
+        Work::Unknown => format!(
+            "unknown: {}, so nothing says whether the rounds had sptes to write-protect",
+            match &cal.stats_source {
+                Err(why) => format!("no KVM statistics ({why})"),
+                Ok(_) => "no round ran with KVM statistics".to_string(),
+            }
+        ),
+    }
+}
+
+fn change_record(c: &Change) -> KvmStatsChange {
+    KvmStatsChange {
+        counts: c.counts.clone(),
+        levels: c
+            .levels
+            .iter()
+            .map(|(k, &(before, after))| (k.clone(), KvmLevel { before, after }))
+            .collect(),
+    }
+}
+
+/// KVM's statistics over one scope: the VM's, and its vCPUs' summed.
+fn delta_record(d: &Delta) -> KvmStatsDelta {
+    KvmStatsDelta {
+        vm: change_record(&d.vm),
+        vcpus: change_record(&d.vcpus),
+    }
+}
+
+fn stats_record(cal: &Calibration) -> KvmStats {
+    match &cal.stats_source {
+        Ok(src) => KvmStats::Read(KvmStatsRead {
+            source: "KVM_GET_STATS_FD".to_string(),
+            vm_id: src.vm_id.clone(),
+            vm_stats: src.vm_stats.clone(),
+            vcpu_stats: src.vcpu_stats.clone(),
+            phases: cal
+                .phase_stats
+                .iter()
+                .map(|p| KvmPhaseStats {
+                    phase: p.phase.to_string(),
+                    vm: change_record(&p.delta.vm),
+                    vcpus: change_record(&p.delta.vcpus),
+                })
+                .collect(),
+        }),
+        Err(why) => KvmStats::Unavailable(KvmStatsUnavailable {
+            unavailable: why.clone(),
+        }),
+    }
+}
+
+fn write_protect_record(w: &WriteProtect, statement: String) -> KvmWriteProtect {
+    KvmWriteProtect {
+        measured: w.work.name().to_string(),
+        rmap_walk: w.is_rmap_walk(),
+        statement,
+        rounds: w.rounds as u64,
+        sptes_4k_min: w.sptes_4k_min,
+        sptes_4k_max: w.sptes_4k_max,
+        sptes_huge_max: w.sptes_huge_max,
+        dirty_pages_max: w.dirty_pages_max,
+        refaults: w.refaults,
+        refault_pages: w.refault_pages,
+        refaults_per_page: w.refaults_per_page(),
+        emulated_insns_per_page: w.emulated_insns_per_page(),
+        emulated_writes_per_page: w.emulated_writes_per_page(),
+    }
 }
 
 /// What `lab calibrate` ran with (for the result's `config`).
@@ -108,6 +302,7 @@ fn host_record(env: &Environment, max_vcpus: usize) -> KvmHost {
         software_virtualised: env.software_virtualised(),
         shadow_paging: env.shadow_paging(),
         max_vcpus,
+        parameters: env.parameters.clone(),
     }
 }
 
@@ -193,6 +388,8 @@ pub fn result(cal: &Calibration, setup: &Setup) -> RunResult {
     }
 
     let mut machine = Machine::probe(setup.vcpus + 1, "monotonic");
+    let wp = cal.write_protect();
+    let statement = write_protect_statement(&wp, cal, &machine.kernel);
     machine.part = Part::Kvm(KvmMachine {
         kvm: host_record(setup.env, cal.max_vcpus),
     });
@@ -205,8 +402,11 @@ pub fn result(cal: &Calibration, setup: &Setup) -> RunResult {
         dirty_log_mode_forced: setup.forced_mode.is_some(),
         initially_set: cal.initially_set,
         data_pages: cal.data_pages,
-        guest: "64-bit long mode, 4-level paging, 4 KiB guest PTEs; one word per page per pass"
-            .to_string(),
+        guest: format!(
+            "64-bit long mode at CPL {}, 4-level paging, 4 KiB guest PTEs; one word per page per pass",
+            cal.privilege.cpl()
+        ),
+        guest_cpl: Some(cal.privilege.cpl()),
     };
 
     let per_page = round_ns_per_dirty_page(cal);
@@ -236,6 +436,13 @@ pub fn result(cal: &Calibration, setup: &Setup) -> RunResult {
                 written_pages: i.written_pages,
                 lost_pages: i.lost_pages,
                 stale_pages: i.stale_pages,
+                kvm_stats: match (&i.pass_stats, &i.round_stats) {
+                    (Some(pass), Some(round)) => Some(KvmIterationStats {
+                        pass: delta_record(pass),
+                        round: delta_record(round),
+                    }),
+                    _ => None,
+                },
             })
             .collect(),
         quiescent_dirty_pages: cal.quiescent_dirty_pages,
@@ -258,6 +465,9 @@ pub fn result(cal: &Calibration, setup: &Setup) -> RunResult {
         enable_dirty_log_ns: cal.enable_ns,
         disable_dirty_log_ns: cal.disable_ns,
         live_rounds_sampled_every: every as u64,
+        kvm_stats: Some(stats_record(cal)),
+        write_protect: Some(write_protect_record(&wp, statement.clone())),
+        dirty_memory_ns_per_page: dirty_memory_ns_per_page(cal),
     };
 
     let mut warnings = Vec::new();
@@ -265,6 +475,12 @@ pub fn result(cal: &Calibration, setup: &Setup) -> RunResult {
         warnings.push(format!("{HOST_NOTE}{}", setup.env.describe()));
     }
     warnings.extend_from_slice(setup.warnings);
+    if !wp.is_rmap_walk() {
+        warnings.push(format!(
+            "{WP_NOTE}{statement}; walker.round and round_ns_per_dirty_page are not a measure of \
+             the rmap walk the simulated designs model"
+        ));
+    }
     for (name, l) in [("without", &cal.nolog), ("with", &cal.log)] {
         if l.as_ref().is_some_and(|l| l.capped) {
             warnings.push(format!(
@@ -387,8 +603,22 @@ pub fn summary(cal: &Calibration, setup: &Setup, r: &RunResult, path: Option<&st
         if cal.iterations.len() == 1 { "" } else { "s" },
     );
     let _ = writeln!(o, "dirty-log mode: {}", mode_words(cal));
+    let _ = writeln!(
+        o,
+        "guest: CPL {} ({})",
+        cal.privilege.cpl(),
+        if cal.privilege.cpl() == 0 {
+            "kernel mode, as dirty_log_perf_test's guest"
+        } else {
+            "user mode"
+        }
+    );
     let _ = writeln!(o, "host KVM: {}", setup.env.describe());
-    for w in r.warnings.iter().filter(|w| !w.starts_with(HOST_NOTE)) {
+    for w in r
+        .warnings
+        .iter()
+        .filter(|w| !w.starts_with(HOST_NOTE) && !w.starts_with(WP_NOTE))
+    {
         let _ = writeln!(o, "warning: {w}");
     }
     if cal.interrupted {
@@ -421,14 +651,41 @@ pub fn summary(cal: &Calibration, setup: &Setup, r: &RunResult, path: Option<&st
                 let _ = writeln!(o, "  {label:<20} p50 {}", format_ns(m.p50_ns as f64));
             }
         }
+        let wp = cal.write_protect();
         if let Some(p) = round_ns_per_dirty_page(cal) {
             let _ = writeln!(
                 o,
-                "  per dirty page {:.1}ns, per dirty GiB {} (medians over the rounds)",
+                "  per dirty page {:.1}ns, per dirty GiB {} (medians over the rounds){}",
                 p,
-                format_ns(p * GIB_PAGES)
+                format_ns(p * GIB_PAGES),
+                match wp.work {
+                    Work::RmapWalk => ": rmap walks",
+                    Work::Partial => ": partly rmap walks",
+                    Work::BitmapOnly => ": bitmap handling, NOT rmap walks",
+                    Work::Unknown => ": unknown work (no KVM statistics)",
+                }
             );
         }
+        let _ = writeln!(
+            o,
+            "  what it measured: {}",
+            write_protect_statement(&wp, cal, &r.machine.kernel)
+        );
+    }
+    if let Some(p) = dirty_memory_ns_per_page(cal) {
+        // Where KVM emulated the guest, pass time follows the instructions
+        // it emulated: per instruction is what compares with another guest.
+        let insns = cal.write_protect().emulated_insns_per_page();
+        let _ = writeln!(
+            o,
+            "dirty memory time per page written: {}{} (median over the iterations; the kernel test's dirty memory time / pages)",
+            format_ns(p),
+            if insns >= 0.5 {
+                format!(", {} per emulated instruction ({insns:.1} a page)", format_ns(p / insns))
+            } else {
+                String::new()
+            }
+        );
     }
     if let Some(m) = r.metric("walker.round_live") {
         let pages = median(
@@ -490,6 +747,8 @@ pub fn summary(cal: &Calibration, setup: &Setup, r: &RunResult, path: Option<&st
             .map_or("not run".into(), |d| format!("{d} pages")),
         if cal.ok() { "ok" } else { "FAILED" }
     );
+    let _ = writeln!(o);
+    stats_tables(&mut o, cal);
     if let Some(p) = path {
         let _ = writeln!(o, "result: {p}");
     }
@@ -501,7 +760,7 @@ pub fn summary(cal: &Calibration, setup: &Setup, r: &RunResult, path: Option<&st
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rmap_workloads::kvm::guest::Share;
+    use rmap_workloads::kvm::guest::{Privilege, Share};
     use rmap_workloads::kvm::measure::{Iteration, Live, VcpuReport};
 
     fn sample() -> Calibration {
@@ -517,6 +776,8 @@ mod tests {
             written_pages: 1024,
             lost_pages: 0,
             stale_pages: 0,
+            pass_stats: None,
+            round_stats: None,
         };
         let live = |pages| {
             let mut l = Live {
@@ -531,6 +792,7 @@ mod tests {
         };
         Calibration {
             mode: DirtyLogMode::Clear,
+            privilege: Privilege::User,
             initially_set: true,
             max_vcpus: 1024,
             data_pages: 1024,
@@ -561,7 +823,186 @@ mod tests {
                 stale_pages: 0,
             }],
             guest_writes: 9 * 1024,
+            stats_source: Err("not read in this test".into()),
+            phase_stats: vec![],
         }
+    }
+
+    /// KVM's statistics over a pass and a round as a host shows them: the
+    /// VM held `sptes` 4 KiB sptes, the pass took `faults` fixed faults and
+    /// `insns` emulated instructions.
+    fn stats(sptes: u64, faults: u64, insns: u64) -> (Delta, Delta) {
+        let mut pass = Delta::default();
+        pass.vcpus
+            .counts
+            .insert("exits".into(), faults + insns / 1024);
+        pass.vcpus.counts.insert("pf_fixed".into(), faults);
+        pass.vcpus.counts.insert("pf_fast".into(), 0);
+        pass.vcpus.counts.insert("insn_emulation".into(), insns);
+        pass.vm.counts.insert("mmu_pte_write".into(), insns / 4);
+        pass.vm.levels.insert("pages_4k".into(), (sptes, sptes));
+        let mut round = Delta::default();
+        round.vm.levels.insert("pages_4k".into(), (sptes, sptes));
+        round.vm.counts.insert("remote_tlb_flush".into(), 0);
+        (pass, round)
+    }
+
+    /// `sample()` with statistics on both iterations.
+    fn with_stats(sptes: u64, faults: u64, insns: u64, privilege: Privilege) -> Calibration {
+        let mut cal = sample();
+        cal.privilege = privilege;
+        cal.stats_source = Ok(rmap_workloads::kvm::measure::StatsSource {
+            vm_id: "kvm-1".into(),
+            vm_stats: vec!["pages_4k".into(), "mmu_pte_write".into()],
+            vcpu_stats: vec!["exits".into(), "pf_fixed".into()],
+        });
+        for it in &mut cal.iterations {
+            let (pass, round) = stats(sptes, faults, insns);
+            it.pass_stats = Some(pass);
+            it.round_stats = Some(round);
+        }
+        let (pass, _) = stats(sptes, faults, insns);
+        cal.phase_stats = vec![rmap_workloads::kvm::measure::PhaseStats {
+            phase: "iterations",
+            delta: pass,
+        }];
+        cal
+    }
+
+    fn pvm() -> rmap_workloads::kvm::Environment {
+        rmap_workloads::kvm::Environment {
+            tdp_mmu: Some("N".into()),
+            modules: vec!["kvm_pvm".into()],
+            parameters: BTreeMap::from([(
+                "kvm".to_string(),
+                BTreeMap::from([("tdp_mmu".to_string(), "N".to_string())]),
+            )]),
+        }
+    }
+
+    fn setup(env: &rmap_workloads::kvm::Environment) -> Setup<'_> {
+        Setup {
+            vcpus: 1,
+            mem_bytes: 4 << 20,
+            iterations: 2,
+            live: Duration::from_secs(1),
+            forced_mode: None,
+            round_interval: Duration::ZERO,
+            env,
+            warnings: &[],
+        }
+    }
+
+    /// `r`'s real-VM fields, after a round trip through the JSON text: every
+    /// field must be the record's, or it would come back as another
+    /// producer's.
+    fn kvm_detail(r: &RunResult) -> (KvmDetail, crate::record::machine::KvmHost) {
+        let back = RunResult::parse(&serde_json::to_string(r).unwrap()).unwrap();
+        let (Part::Kvm(d), Part::Kvm(m)) = (back.detail, back.machine.part) else {
+            panic!("not read back as the real VM's: {r:?}")
+        };
+        (d, m.kvm)
+    }
+
+    #[test]
+    fn without_sptes_the_figure_is_bitmap_handling_everywhere() {
+        // A CPL 0 guest on kvm_pvm: no spte, 4 emulated instructions a page.
+        let env = pvm();
+        let cal = with_stats(0, 0, 4 * 1024, Privilege::Kernel);
+        let r = result(&cal, &setup(&env));
+        let (d, host) = kvm_detail(&r);
+        let wp = d.write_protect.as_ref().unwrap();
+        assert_eq!(wp.measured, "bitmap-only");
+        assert!(!wp.rmap_walk);
+        assert_eq!(wp.emulated_insns_per_page, 4.0);
+        let statement = &wp.statement;
+        assert!(
+            statement.starts_with("bitmap handling, not rmap walks"),
+            "{statement}"
+        );
+        assert!(
+            statement.contains(&r.machine.kernel),
+            "names the kernel: {statement}"
+        );
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.contains("not a measure of the rmap walk")),
+            "{:?}",
+            r.warnings
+        );
+        let s = summary(&cal, &setup(&env), &r, None);
+        assert!(
+            s.contains("(medians over the rounds): bitmap handling, NOT rmap walks"),
+            "{s}"
+        );
+        assert!(s.contains("what it measured: bitmap handling"), "{s}");
+        assert!(s.contains("--guest-cpl 3 may give the guest sptes"), "{s}");
+        assert!(s.contains("guest: CPL 0"), "{s}");
+        // 3.0 and 3.1ms per iteration over 1024 pages, 4 emulated instructions each.
+        assert!(
+            s.contains("dirty memory time per page written: 3.0us, 745ns per emulated instruction (4.0 a page)"),
+            "{s}"
+        );
+        // The statistics travel per iteration and per phase.
+        let it = d.per_iteration[0].kvm_stats.as_ref().unwrap();
+        assert_eq!(it.pass.vcpus.counts["insn_emulation"], 4096);
+        assert_eq!(it.round.vm.levels["pages_4k"].before, 0);
+        let Some(KvmStats::Read(stats)) = &d.kvm_stats else {
+            panic!("statistics were read: {:?}", d.kvm_stats)
+        };
+        assert_eq!(stats.phases[0].phase, "iterations");
+        assert_eq!(stats.phases[0].vm.counts["mmu_pte_write"], 1024);
+        assert_eq!(host.parameters["kvm"]["tdp_mmu"], "N");
+        let Part::Kvm(config) = &r.config.part else {
+            panic!("the real VM's config: {:?}", r.config.part)
+        };
+        assert_eq!(config.guest_cpl, Some(0));
+    }
+
+    #[test]
+    fn sptes_for_every_dirty_page_make_it_an_rmap_walk() {
+        // A CPL 3 guest on kvm_pvm: 1024 data sptes + 8 setup ones, one
+        // fixed fault per page in the pass after a round.
+        let env = pvm();
+        let cal = with_stats(1032, 1024, 0, Privilege::User);
+        let r = result(&cal, &setup(&env));
+        let (d, _) = kvm_detail(&r);
+        let wp = d.write_protect.as_ref().unwrap();
+        assert_eq!(wp.measured, "rmap-walk");
+        assert_eq!(wp.refaults_per_page, 1.0);
+        assert!(wp
+            .statement
+            .starts_with("rmap walks: each of the 2 rounds began with 1032 4 KiB sptes"));
+        assert!(
+            !r.warnings.iter().any(|w| w.starts_with(WP_NOTE)),
+            "{:?}",
+            r.warnings
+        );
+        let s = summary(&cal, &setup(&env), &r, None);
+        assert!(s.contains("(medians over the rounds): rmap walks\n"), "{s}");
+        assert!(s.contains("iteration 2 pass"), "{s}");
+    }
+
+    #[test]
+    fn without_statistics_the_figure_claims_nothing() {
+        let env = pvm();
+        let cal = sample();
+        let r = result(&cal, &setup(&env));
+        let (d, _) = kvm_detail(&r);
+        assert_eq!(d.write_protect.unwrap().measured, "unknown");
+        assert_eq!(
+            d.kvm_stats,
+            Some(KvmStats::Unavailable(KvmStatsUnavailable {
+                unavailable: "not read in this test".into()
+            }))
+        );
+        assert!(r.warnings.iter().any(|w| w.contains("no KVM statistics")));
+        let s = summary(&cal, &setup(&env), &r, None);
+        assert!(
+            s.contains("KVM statistics: not read (not read in this test)"),
+            "{s}"
+        );
     }
 
     #[test]
@@ -581,20 +1022,8 @@ mod tests {
 
     #[test]
     fn result_has_the_schema_and_the_kernel_numbers() {
-        let env = rmap_workloads::kvm::Environment {
-            tdp_mmu: Some("N".into()),
-            modules: vec!["kvm_pvm".into()],
-        };
-        let setup = Setup {
-            vcpus: 1,
-            mem_bytes: 4 << 20,
-            iterations: 2,
-            live: Duration::from_secs(1),
-            forced_mode: None,
-            round_interval: Duration::ZERO,
-            env: &env,
-            warnings: &[],
-        };
+        let env = pvm();
+        let setup = setup(&env);
         let cal = sample();
         let r = result(&cal, &setup);
         let text = serde_json::to_string(&r).unwrap();

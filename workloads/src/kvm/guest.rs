@@ -18,11 +18,30 @@
 //! The code uses only general-purpose registers (no SSE, no x87: this
 //! machine's `kvm_pvm` instruction emulator rejects them) and no stack.
 //!
+//! **Privilege.** The loop runs at CPL 3 ([`Privilege::User`], the default)
+//! or at CPL 0 ([`Privilege::Kernel`], where the kernel's
+//! `dirty_log_perf_test` runs its guest). On hardware virtualisation
+//! (VT-x, SVM) the two are the same to the MMU. On `kvm_pvm`, KVM's
+//! software virtualisation, they are not: PVM runs a guest's user mode
+//! directly on the hardware through shadow page tables, so each first write
+//! to a page faults into KVM, which installs a 4 KiB spte and adds it to the
+//! gfn's rmap (KVM's statistics: `pf_fixed` one per page, `pages_4k` one per
+//! page). A guest's CPL 0 that does not speak PVM's paravirtual interface
+//! is *emulated* instead, instruction by instruction (`insn_emulation` 4
+//! per page for this loop, about one exit per 1,000 of them; this host's
+//! `kvm_pvm` has `pvm_emul_batch=1024`): no spte is ever installed (`pages_4k`
+//! stays 0), each write reaches KVM as an emulated write
+//! (`mmu_pte_write` one per page), and the dirty log is set by the
+//! emulator. Measured on this machine's 6.18 host kernel with `kvm_pvm`;
+//! [`super::figure`] tells the two apart from the statistics of every run.
+//! In user mode RFLAGS.IOPL is 3, so the `out` that ends a pass is allowed
+//! and still exits to the host.
+//!
 //! Guest-physical layout (identity-mapped, so guest-virtual = physical):
 //!
 //! | GPA | memslot | what |
 //! | --- | --- | --- |
-//! | `0x0000` | 0 (setup) | GDT: null, 64-bit code `0x08`, data `0x10`, TSS `0x18` |
+//! | `0x0000` | 0 (setup) | GDT: null, 64-bit code `0x08`, data `0x10`, TSS `0x18`, user data `0x28`, user code `0x30` (Linux's `__USER_DS`/`__USER_CS` slots) |
 //! | `0x0800` | 0 | the 64-bit TSS (all zero: no stack switches ever happen) |
 //! | `0x1000` | 0 | the code |
 //! | `0x2000` | 0 | PML4 |
@@ -33,10 +52,12 @@
 //!
 //! The data region is mapped with 4 KiB guest PTEs, so each data page has
 //! its own 4 KiB shadow PTE (spte) and its own rmap entry on the host, as in
-//! the kernel's `dirty_log_perf_test`. Guest page tables live in the setup
-//! memslot, which has no dirty log, and their Accessed and Dirty bits are
-//! preset, so the host never writes to them while the guest runs and the
-//! data memslot's dirty log holds exactly the guest's own writes.
+//! the kernel's `dirty_log_perf_test`. Every entry has the User bit, so the
+//! same tables serve both privileges (CR4 sets neither SMEP nor SMAP).
+//! Guest page tables live in the setup memslot, which has no dirty log, and
+//! their Accessed and Dirty bits are preset, so the host never writes to
+//! them while the guest runs and the data memslot's dirty log holds exactly
+//! the guest's own writes.
 
 /// A guest page (and a dirty-log bit) covers this many bytes.
 pub const PAGE_SIZE: u64 = 4096;
@@ -64,8 +85,45 @@ const FIRST_DATA_PD_GPA: u64 = 0x5000;
 pub const CODE_SELECTOR: u16 = 0x08;
 pub const DATA_SELECTOR: u16 = 0x10;
 pub const TSS_SELECTOR: u16 = 0x18;
-/// GDT limit: five 8-byte slots (the TSS descriptor takes two).
-pub const GDT_LIMIT: u16 = 5 * 8 - 1;
+/// User-mode data and code, with RPL 3 (Linux's `__USER_DS`, `__USER_CS`).
+pub const USER_DATA_SELECTOR: u16 = 0x28 | 3;
+pub const USER_CODE_SELECTOR: u16 = 0x30 | 3;
+/// GDT limit: seven 8-byte slots (the TSS descriptor takes two).
+pub const GDT_LIMIT: u16 = 7 * 8 - 1;
+
+/// The privilege level the guest's pass loop runs at (module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Privilege {
+    /// CPL 0, as `dirty_log_perf_test`'s guest.
+    Kernel,
+    /// CPL 3, with RFLAGS.IOPL 3 for the `out` at the end of a pass.
+    User,
+}
+
+impl Privilege {
+    pub fn cpl(self) -> u8 {
+        match self {
+            Privilege::Kernel => 0,
+            Privilege::User => 3,
+        }
+    }
+
+    /// (code, data) selectors, RPL included.
+    pub fn selectors(self) -> (u16, u16) {
+        match self {
+            Privilege::Kernel => (CODE_SELECTOR, DATA_SELECTOR),
+            Privilege::User => (USER_CODE_SELECTOR, USER_DATA_SELECTOR),
+        }
+    }
+
+    /// RFLAGS at entry: bit 1 (always set) and, in user mode, IOPL 3.
+    pub fn rflags(self) -> u64 {
+        match self {
+            Privilege::Kernel => 0x2,
+            Privilege::User => 0x2 | 3 << 12,
+        }
+    }
+}
 /// TSS limit: the 104-byte 64-bit TSS.
 pub const TSS_LIMIT: u32 = 0x67;
 
@@ -131,11 +189,12 @@ pub fn shares(pages: u64, vcpus: u32) -> Vec<Share> {
 // Page-table entry bits.
 const PTE_PRESENT: u64 = 1 << 0;
 const PTE_WRITABLE: u64 = 1 << 1;
+const PTE_USER: u64 = 1 << 2;
 const PTE_ACCESSED: u64 = 1 << 5;
 const PTE_DIRTY: u64 = 1 << 6;
 const PTE_LARGE: u64 = 1 << 7;
-/// Upper levels: present, writable, accessed.
-const TABLE: u64 = PTE_PRESENT | PTE_WRITABLE | PTE_ACCESSED;
+/// Upper levels: present, writable, user, accessed.
+const TABLE: u64 = PTE_PRESENT | PTE_WRITABLE | PTE_USER | PTE_ACCESSED;
 /// Leaves: also dirty, so the guest's first write does not make KVM set D in
 /// a guest page table.
 const LEAF: u64 = TABLE | PTE_DIRTY;
@@ -198,6 +257,15 @@ impl Layout {
             | ((base >> 24) & 0xff) << 56;
         put(GDT_GPA + TSS_SELECTOR as u64, low);
         put(GDT_GPA + TSS_SELECTOR as u64 + 8, base >> 32);
+        // User data and code: as above with DPL 3 (access bytes 0xf3, 0xfb).
+        put(
+            GDT_GPA + (USER_DATA_SELECTOR & !3) as u64,
+            0x00cf_f300_0000_ffff,
+        );
+        put(
+            GDT_GPA + (USER_CODE_SELECTOR & !3) as u64,
+            0x00af_fb00_0000_ffff,
+        );
 
         // Paging: PML4[0] -> PDPT; PDPT[0] -> the setup PD of 2 MiB pages.
         put(PML4_GPA, PDPT_GPA | TABLE);
@@ -247,6 +315,7 @@ mod tests {
             if e & PTE_PRESENT == 0 || e & PTE_WRITABLE == 0 {
                 return None;
             }
+            assert_eq!(e & PTE_USER, PTE_USER, "user mode may use every entry");
             let frame = e & 0x000f_ffff_ffff_f000;
             if level == 2 && e & PTE_LARGE != 0 {
                 return Some((frame & !(SIZE_2M - 1)) + (gva & (SIZE_2M - 1)));
@@ -322,6 +391,14 @@ mod tests {
         assert_eq!(base, TSS_GPA);
         assert_eq!(tss & 0xffff, TSS_LIMIT as u64);
         assert_eq!((tss >> 40) & 0xff, 0x8b, "present, busy 64-bit TSS");
+        let user_code = word((USER_CODE_SELECTOR & !3) as u64);
+        let user_data = word((USER_DATA_SELECTOR & !3) as u64);
+        assert_eq!((user_code >> 40) & 0xff, 0xfb, "present, DPL 3, code");
+        assert_eq!((user_code >> 53) & 1, 1, "L: 64-bit code");
+        assert_eq!((user_data >> 40) & 0xff, 0xf3, "present, DPL 3, data");
+        assert!((USER_CODE_SELECTOR & !3) as u64 + 8 <= GDT_LIMIT as u64 + 1);
+        assert_eq!(Privilege::User.selectors().0 & 3, 3, "RPL 3");
+        assert_eq!(Privilege::User.rflags() >> 12 & 3, 3, "IOPL 3");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! Each vCPU has a thread that calls `KVM_RUN` once per guest pass (the
 //! guest exits with an `out` at the end of every pass, [`super::guest`]).
-//! Between passes the thread asks the shared [`Control`] whether it may run
+//! Between passes the thread asks the shared `Control` whether it may run
 //! another: it may when the host has granted it a pass (*lockstep*: one
 //! credit per vCPU per iteration, as the kernel's `dirty_log_perf_test`
 //! does it) or when the host lets all vCPUs run freely (*live*). Every
@@ -35,8 +35,21 @@
 //!
 //! All times come from `std::time::Instant` (CLOCK_MONOTONIC, as the kernel
 //! test): every timed operation is an ioctl of microseconds or more.
+//!
+//! **KVM's statistics.** Where the kernel has binary statistics files
+//! ([`super::stats`]), the host reads the VM's and every vCPU's at each
+//! phase boundary and, in the iterations, before the pass, between the pass
+//! and the round, and after the round; never inside a timed step. Each
+//! phase and each iteration's pass and round carry the change ([`Delta`]),
+//! and [`Calibration::write_protect`] tells from them what the rounds'
+//! write-protect step had to do ([`super::figure`]). The live rounds, run
+//! by the ten thousand back to back, get their phase's change only: reading
+//! the VM's and every vCPU's file around each would slow the very rounds
+//! whose rate the phase measures.
 
-use super::guest::{self, Share};
+use super::figure::{self, RoundEvidence, WriteProtect};
+use super::guest::{self, Privilege, Share};
+use super::stats::{Delta, Reading, Sampler, StatsFd};
 use super::vm::{DirtyLogMode, Vm, VmError};
 use hdrhistogram::Histogram;
 use kvm_ioctls::{VcpuExit, VcpuFd};
@@ -66,6 +79,8 @@ pub struct Plan {
     /// Pause between the rounds of the live phase with dirty logging
     /// (zero: back to back, as a migration thread that never copies).
     pub round_interval: Duration,
+    /// The privilege the guest's pass loop runs at ([`guest`], module doc).
+    pub privilege: Privilege,
 }
 
 /// A new latency histogram in ns: 1 ns to an hour, 3 significant digits.
@@ -96,7 +111,7 @@ impl Round {
 }
 
 /// One lockstep iteration (phase 4).
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Iteration {
     /// From granting the pass to the last vCPU finishing it
     /// (dirty_log_perf_test's "dirty memory time").
@@ -108,6 +123,9 @@ pub struct Iteration {
     pub lost_pages: u64,
     /// Pages whose first word is not their owner's last pass value.
     pub stale_pages: u64,
+    /// KVM's statistics over the pass and over the round (None: not read).
+    pub pass_stats: Option<Delta>,
+    pub round_stats: Option<Delta>,
 }
 
 /// A free-running phase (2 or 6).
@@ -168,10 +186,30 @@ pub struct VcpuReport {
     pub stale_pages: u64,
 }
 
+/// KVM's statistics over one phase of the calibration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhaseStats {
+    /// `populate`, `live_nolog`, `enable_dirty_log`, `iterations`,
+    /// `quiescent_round`, `live_dirty_log` or `disable_dirty_log`.
+    pub phase: &'static str,
+    pub delta: Delta,
+}
+
+/// Where KVM's statistics came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatsSource {
+    /// The VM's stats id (`kvm-<pid>`).
+    pub vm_id: String,
+    /// Statistics the VM's and the first vCPU's files describe.
+    pub vm_stats: Vec<String>,
+    pub vcpu_stats: Vec<String>,
+}
+
 /// Everything one calibration measured.
 #[derive(Clone, Debug)]
 pub struct Calibration {
     pub mode: DirtyLogMode,
+    pub privilege: Privilege,
     pub initially_set: bool,
     pub max_vcpus: usize,
     pub data_pages: u64,
@@ -194,9 +232,39 @@ pub struct Calibration {
     pub vcpus: Vec<VcpuReport>,
     /// Pages written by every completed pass of every vCPU.
     pub guest_writes: u64,
+    /// KVM's statistics files, or why there are none.
+    pub stats_source: Result<StatsSource, String>,
+    /// KVM's statistics over each phase that ran, in order.
+    pub phase_stats: Vec<PhaseStats>,
 }
 
 impl Calibration {
+    /// What the lockstep rounds' write-protect step had to do, from KVM's
+    /// statistics ([`figure::assess`]).
+    pub fn write_protect(&self) -> WriteProtect {
+        let evidence: Vec<_> = self
+            .iterations
+            .iter()
+            .filter_map(|i| {
+                Some(RoundEvidence {
+                    dirty_pages: i.round.dirty_pages,
+                    written_pages: i.written_pages,
+                    pass: i.pass_stats.as_ref()?,
+                    round: i.round_stats.as_ref()?,
+                })
+            })
+            .collect();
+        figure::assess(&evidence)
+    }
+
+    /// KVM's statistics over phase `name`, if it ran and they were read.
+    pub fn phase(&self, name: &str) -> Option<&Delta> {
+        self.phase_stats
+            .iter()
+            .find(|p| p.phase == name)
+            .map(|p| &p.delta)
+    }
+
     pub fn lost_pages(&self) -> u64 {
         self.iterations.iter().map(|i| i.lost_pages).sum()
     }
@@ -368,9 +436,39 @@ struct Host<'a> {
     shares: &'a [Share],
     start: Instant,
     bitmap: Vec<u64>,
+    /// KVM's statistics files; dropped at the first failed read.
+    sampler: Option<Sampler>,
+    /// The reading at the end of the previous phase.
+    mark: Option<Reading>,
 }
 
 impl Host<'_> {
+    /// Read KVM's statistics now. A failed read ends sampling and is
+    /// recorded; the calibration goes on without statistics.
+    fn sample(&mut self, cal: &mut Calibration) -> Option<Reading> {
+        match self.sampler.as_ref()?.read() {
+            Ok(r) => Some(r),
+            Err(e) => {
+                cal.stats_source = Err(format!("reading KVM statistics failed mid-run: {e}"));
+                cal.phase_stats.clear();
+                self.sampler = None;
+                None
+            }
+        }
+    }
+
+    /// Close phase `phase`: record KVM's statistics since the last mark.
+    fn end_phase(&mut self, phase: &'static str, cal: &mut Calibration) {
+        let now = self.sample(cal);
+        if let (Some(before), Some(after)) = (&self.mark, &now) {
+            cal.phase_stats.push(PhaseStats {
+                phase,
+                delta: Delta::between(before, after),
+            });
+        }
+        self.mark = now;
+    }
+
     /// Grant every vCPU one pass and wait until all are done; returns the
     /// time from the grant to the last completion.
     fn lockstep_pass(&self, phase: Phase) -> Result<u64, VmError> {
@@ -511,8 +609,9 @@ pub fn calibrate_on(device: &Path, plan: &Plan, stop: &AtomicBool) -> Result<Cal
     let n = plan.vcpus as usize;
     let mut vcpus = Vec::with_capacity(n);
     for (id, s) in shares.iter().enumerate() {
-        vcpus.push(vm.create_vcpu(id as u32, *s)?);
+        vcpus.push(vm.create_vcpu(id as u32, *s, plan.privilege)?);
     }
+    let sampler = open_stats(&vm, &vcpus);
     let ctl = Control {
         state: Mutex::new(State {
             quit: false,
@@ -528,6 +627,7 @@ pub fn calibrate_on(device: &Path, plan: &Plan, stop: &AtomicBool) -> Result<Cal
     let started = std::time::SystemTime::now();
     let mut cal = Calibration {
         mode: vm.mode(),
+        privilege: plan.privilege,
         initially_set: vm.initially_set(),
         max_vcpus: vm.max_vcpus(),
         data_pages: vm.layout().data_pages,
@@ -545,6 +645,11 @@ pub fn calibrate_on(device: &Path, plan: &Plan, stop: &AtomicBool) -> Result<Cal
         live_rounds: Vec::new(),
         vcpus: Vec::new(),
         guest_writes: 0,
+        stats_source: sampler
+            .as_ref()
+            .map(|(_, src)| src.clone())
+            .map_err(Clone::clone),
+        phase_stats: Vec::new(),
     };
     let mut host = Host {
         vm: &vm,
@@ -553,6 +658,8 @@ pub fn calibrate_on(device: &Path, plan: &Plan, stop: &AtomicBool) -> Result<Cal
         shares: &shares,
         start: Instant::now(),
         bitmap: vec![0; vm.bitmap_words()],
+        sampler: sampler.ok().map(|(s, _)| s),
+        mark: None,
     };
     let hists = std::thread::scope(|scope| {
         let threads: Vec<_> = vcpus
@@ -612,9 +719,30 @@ pub fn calibrate_on(device: &Path, plan: &Plan, stop: &AtomicBool) -> Result<Cal
     Ok(cal)
 }
 
+/// The VM's and every vCPU's statistics files, or why there are none.
+fn open_stats(vm: &Vm, vcpus: &[VcpuFd]) -> Result<(Sampler, StatsSource), String> {
+    if !vm.has_binary_stats() {
+        return Err("this kernel lacks KVM_CAP_BINARY_STATS_FD (Linux 5.14 and later)".into());
+    }
+    let vm_file = vm.stats_fd()?;
+    let vcpu_files = vcpus
+        .iter()
+        .map(StatsFd::open)
+        .collect::<Result<Vec<_>, _>>()?;
+    let names = |f: &StatsFd| f.schema().descs.iter().map(|d| d.name.clone()).collect();
+    let source = StatsSource {
+        vm_id: vm_file.schema().id.clone(),
+        vm_stats: names(&vm_file),
+        vcpu_stats: vcpu_files.first().map(names).unwrap_or_default(),
+    };
+    Ok((Sampler::new(vm_file, vcpu_files), source))
+}
+
 /// Phases 1-7 (module doc); stops early, keeping what it has, on Ctrl-C.
 fn host_phases(plan: &Plan, host: &mut Host, cal: &mut Calibration) -> Result<(), VmError> {
+    host.mark = host.sample(cal);
     cal.populate_ns = host.lockstep_pass(Phase::Populate)?;
+    host.end_phase("populate", cal);
     if host.interrupted() {
         return Ok(());
     }
@@ -624,31 +752,43 @@ fn host_phases(plan: &Plan, host: &mut Host, cal: &mut Calibration) -> Result<()
         drop(h.ctl.wait(g, Duration::from_millis(10)));
         Ok(())
     })?);
+    host.end_phase("live_nolog", cal);
     if host.interrupted() {
         return Ok(());
     }
     let t0 = Instant::now();
     host.vm.set_dirty_logging(true)?;
     cal.enable_ns = Some(ns(t0.elapsed()));
+    host.end_phase("enable_dirty_log", cal);
 
     for _ in 0..plan.iterations {
         if host.interrupted() {
             break;
         }
+        let before_pass = host.sample(cal);
         let dirty_memory_ns = host.lockstep_pass(Phase::Iterations)?;
         let done = host.done();
         let stale_pages = host.stale_pages(&done);
+        let before_round = host.sample(cal);
         let round = host.round()?;
+        let after_round = host.sample(cal);
+        let delta = |a: &Option<Reading>, b: &Option<Reading>| {
+            Some(Delta::between(a.as_ref()?, b.as_ref()?))
+        };
         cal.iterations.push(Iteration {
             dirty_memory_ns,
             round,
             written_pages: host.shares.iter().map(|s| s.pages).sum(),
             lost_pages: host.missing_from_bitmap(),
             stale_pages,
+            pass_stats: delta(&before_pass, &before_round),
+            round_stats: delta(&before_round, &after_round),
         });
     }
+    host.end_phase("iterations", cal);
     if !cal.iterations.is_empty() {
         cal.quiescent_dirty_pages = Some(host.round()?.dirty_pages);
+        host.end_phase("quiescent_round", cal);
     }
     if !host.interrupted() {
         let mut rounds = Vec::new();
@@ -660,10 +800,12 @@ fn host_phases(plan: &Plan, host: &mut Host, cal: &mut Calibration) -> Result<()
             Ok(())
         })?);
         cal.live_rounds = rounds;
+        host.end_phase("live_dirty_log", cal);
     }
     let t0 = Instant::now();
     host.vm.set_dirty_logging(false)?;
     cal.disable_ns = Some(ns(t0.elapsed()));
+    host.end_phase("disable_dirty_log", cal);
     Ok(())
 }
 
@@ -679,6 +821,7 @@ mod tests {
         };
         let mut cal = Calibration {
             mode: DirtyLogMode::Clear,
+            privilege: Privilege::User,
             initially_set: true,
             max_vcpus: 1,
             data_pages: 64,
@@ -689,13 +832,15 @@ mod tests {
             populate_pass_ns: new_histogram(),
             enable_ns: None,
             disable_ns: None,
-            iterations: vec![it, it],
+            iterations: vec![it.clone(), it],
             quiescent_dirty_pages: Some(0),
             nolog: None,
             log: None,
             live_rounds: vec![],
             vcpus: vec![],
             guest_writes: 128,
+            stats_source: Err("not read".into()),
+            phase_stats: vec![],
         };
         assert!(cal.ok());
         assert_eq!(cal.interference_ratio(), None);

@@ -18,14 +18,22 @@
 //! be in it, and every page must hold the value its vCPU wrote in its last
 //! pass.
 //!
+//! Around every phase, pass and round the host reads KVM's own statistics
+//! ([`stats`], `KVM_GET_STATS_FD`), and [`figure`] tells from them what the
+//! rounds' write-protect step had to do: walk rmaps, or only handle the
+//! bitmap because the guest has no sptes (on `kvm_pvm`, a CPL 0 guest).
+//!
 //! This module knows nothing of the CLI: the caller passes a [`measure::Plan`]
 //! and a stop flag and renders the [`measure::Calibration`] it gets back.
 //! Linux on x86-64 only.
 
+pub mod figure;
 pub mod guest;
 pub mod measure;
+pub mod stats;
 pub mod vm;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The host's KVM as `/sys` shows it, recorded with every calibration:
@@ -37,6 +45,9 @@ pub struct Environment {
     pub tdp_mmu: Option<String>,
     /// Which of `kvm_pvm`, `kvm_intel`, `kvm_amd` are loaded.
     pub modules: Vec<String>,
+    /// Every readable `/sys/module/kvm*/parameters/*`: module -> name ->
+    /// value (the host's KVM flavour, whole).
+    pub parameters: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Environment {
@@ -53,7 +64,40 @@ impl Environment {
             .filter(|m| sys_module.join(m).exists())
             .map(String::from)
             .collect();
-        Environment { tdp_mmu, modules }
+        Environment {
+            tdp_mmu,
+            modules,
+            parameters: Self::parameters_in(sys_module),
+        }
+    }
+
+    /// `kvm*/parameters/*` under `sys_module`; unreadable files are left out.
+    fn parameters_in(sys_module: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        let Ok(modules) = std::fs::read_dir(sys_module) else {
+            return out;
+        };
+        for m in modules.flatten() {
+            let module = m.file_name().to_string_lossy().into_owned();
+            if !module.starts_with("kvm") {
+                continue;
+            }
+            let Ok(params) = std::fs::read_dir(m.path().join("parameters")) else {
+                continue;
+            };
+            let values: BTreeMap<_, _> = params
+                .flatten()
+                .filter_map(|p| {
+                    let v = std::fs::read_to_string(p.path()).ok()?;
+                    Some((
+                        p.file_name().to_string_lossy().into_owned(),
+                        v.trim().to_string(),
+                    ))
+                })
+                .collect();
+            out.insert(module, values);
+        }
+        out
     }
 
     /// PVM virtualises in software: no VT-x/SVM, and always shadow paging.
@@ -80,10 +124,10 @@ impl Environment {
         };
         if self.software_virtualised() {
             format!(
-                "software-virtualised ({modules}, tdp_mmu={tdp}): shadow paging, so the \
-                 harvest write-protects through the shadow MMU's rmaps, the walk the lab \
-                 models; absolute times include PVM's own costs and are not those of \
-                 hardware virtualisation"
+                "software-virtualised ({modules}, tdp_mmu={tdp}): shadow paging; a guest's \
+                 CPL 0 is emulated and gets no sptes, its CPL 3 runs on shadow sptes (the \
+                 statistics below say which this run had); absolute times include PVM's own \
+                 costs and are not those of hardware virtualisation"
             )
         } else {
             format!("{modules}, tdp_mmu={tdp}")
@@ -103,9 +147,16 @@ mod tests {
         assert!(!env.software_virtualised());
         std::fs::create_dir_all(dir.path().join("kvm/parameters")).unwrap();
         std::fs::write(dir.path().join("kvm/parameters/tdp_mmu"), "N\n").unwrap();
-        std::fs::create_dir_all(dir.path().join("kvm_pvm")).unwrap();
+        std::fs::create_dir_all(dir.path().join("kvm_pvm/parameters")).unwrap();
+        std::fs::write(dir.path().join("kvm_pvm/parameters/pvm_native"), "Y\n").unwrap();
+        // Not a KVM module: left out.
+        std::fs::create_dir_all(dir.path().join("virtio/parameters")).unwrap();
+        std::fs::write(dir.path().join("virtio/parameters/x"), "1\n").unwrap();
         let env = Environment::probe_in(dir.path());
         assert_eq!(env.tdp_mmu.as_deref(), Some("N"));
+        assert_eq!(env.parameters["kvm"]["tdp_mmu"], "N");
+        assert_eq!(env.parameters["kvm_pvm"]["pvm_native"], "Y");
+        assert_eq!(env.parameters.len(), 2, "{:?}", env.parameters);
         assert_eq!(env.modules, vec!["kvm_pvm".to_string()]);
         assert!(env.software_virtualised());
         assert_eq!(env.shadow_paging(), Some(true));

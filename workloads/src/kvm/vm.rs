@@ -21,17 +21,22 @@
 //!   in one call; enabling dirty logging write-protects the whole slot.
 //!
 //! The host's shadow MMU write-protects by walking each dirty gfn's rmap,
-//! which is what the lab's simulated designs model. `kvm-ioctls` 0.25 has
+//! which is what the lab's simulated designs model, provided the guest's
+//! pages have sptes at all: on `kvm_pvm` a CPL 0 guest has none
+//! ([`super::guest`]), and [`super::figure`] tells from KVM's statistics
+//! which a run had. Both fds also give KVM's statistics ([`super::stats`]). `kvm-ioctls` 0.25 has
 //! no `KVM_CLEAR_DIRTY_LOG` and allocates a fresh bitmap per
 //! `KVM_GET_DIRTY_LOG`, so both are issued here directly on the VM fd with
 //! a bitmap the caller reuses (an allocation is not part of what is timed).
 
-use super::guest::{self, Layout, Share};
+use super::guest::{self, Layout, Privilege, Share};
+use super::stats::StatsFd;
 use kvm_bindings::CpuId;
 use kvm_bindings::{
     kvm_clear_dirty_log, kvm_dirty_log, kvm_enable_cap, kvm_regs, kvm_segment,
-    kvm_userspace_memory_region, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, KVM_DIRTY_LOG_INITIALLY_SET,
-    KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_MAX_CPUID_ENTRIES, KVM_MEM_LOG_DIRTY_PAGES,
+    kvm_userspace_memory_region, KVM_CAP_BINARY_STATS_FD, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+    KVM_DIRTY_LOG_INITIALLY_SET, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, KVM_MAX_CPUID_ENTRIES,
+    KVM_MEM_LOG_DIRTY_PAGES,
 };
 use kvm_ioctls::{Cap, Kvm, VcpuFd, VmFd};
 use std::ffi::CString;
@@ -372,9 +377,25 @@ impl Vm {
         }
     }
 
+    /// Whether this kernel offers binary statistics files
+    /// (`KVM_CAP_BINARY_STATS_FD`, Linux 5.14 and later).
+    pub fn has_binary_stats(&self) -> bool {
+        self.fd.check_extension_raw(KVM_CAP_BINARY_STATS_FD.into()) > 0
+    }
+
+    /// The VM's binary statistics file (`KVM_GET_STATS_FD` on the VM fd).
+    pub fn stats_fd(&self) -> Result<StatsFd, String> {
+        StatsFd::open(&self.fd)
+    }
+
     /// Create vCPU `id` to run the guest over `share`, in long mode at the
-    /// start of the code.
-    pub fn create_vcpu(&self, id: u32, share: Share) -> Result<VcpuFd, VmError> {
+    /// start of the code, at privilege `privilege`.
+    pub fn create_vcpu(
+        &self,
+        id: u32,
+        share: Share,
+        privilege: Privilege,
+    ) -> Result<VcpuFd, VmError> {
         let fail = |what: &str, e| VmError::Failed(os_error(&format!("vCPU {id}: {what}"), e));
         let vcpu = self
             .fd
@@ -384,13 +405,15 @@ impl Vm {
         vcpu.set_cpuid2(&self.cpuid)
             .map_err(|e| fail("KVM_SET_CPUID2", e))?;
         let mut sregs = vcpu.get_sregs().map_err(|e| fail("KVM_GET_SREGS", e))?;
+        let (code_selector, data_selector) = privilege.selectors();
         let code = kvm_segment {
             base: 0,
             limit: 0xffff_ffff,
-            selector: guest::CODE_SELECTOR,
+            selector: code_selector,
             type_: 0xb,
             present: 1,
-            dpl: 0,
+            // The CPL is CS's DPL (and SS's): the GDT entries agree.
+            dpl: privilege.cpl(),
             db: 0,
             s: 1,
             l: 1,
@@ -398,7 +421,7 @@ impl Vm {
             ..Default::default()
         };
         let data = kvm_segment {
-            selector: guest::DATA_SELECTOR,
+            selector: data_selector,
             type_: 0x3,
             db: 1,
             l: 0,
@@ -435,7 +458,7 @@ impl Vm {
             .map_err(|e| fail("KVM_SET_SREGS", e))?;
         let regs = kvm_regs {
             rip: guest::CODE_GPA,
-            rflags: 0x2,
+            rflags: privilege.rflags(),
             rdi: id as u64,
             rsi: share.gva(),
             rdx: share.pages,
