@@ -96,10 +96,16 @@ fn assert_schema(r: &Value, impl_name: &str, workload: &str, vcpus: u64) {
     if workload == "aging" {
         expect.extend(["aging.pass", "aging.range", "zapper.zap"]);
         let c = &r["counters"];
-        assert!(c["age_passes"].as_u64().unwrap() > 0, "{impl_name}: no pass");
+        assert!(
+            c["age_passes"].as_u64().unwrap() > 0,
+            "{impl_name}: no pass"
+        );
         assert!(c["age_passes_due"].as_u64() >= c["age_passes"].as_u64());
         // Every spte the first pass finds was installed Accessed.
-        assert!(c["age_young"].as_u64().unwrap() > 0, "{impl_name}: nothing young");
+        assert!(
+            c["age_young"].as_u64().unwrap() > 0,
+            "{impl_name}: nothing young"
+        );
         assert!(r["throughput"]["aging.passes"].as_f64().unwrap() > 0.0);
     } else {
         assert!(r["metrics"]["aging.pass"].is_null());
@@ -181,7 +187,11 @@ fn every_chain_design_runs_over_the_6_4_chain_and_the_others_refuse_it_in_one_li
         if imp == "concurrent-map" {
             assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
             assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
-            assert!(stderr(&o).contains("--chain does not apply"), "{}", stderr(&o));
+            assert!(
+                stderr(&o).contains("--chain does not apply"),
+                "{}",
+                stderr(&o)
+            );
             continue;
         }
         let file = only_result_file(d.path());
@@ -198,7 +208,10 @@ fn every_chain_design_runs_over_the_6_4_chain_and_the_others_refuse_it_in_one_li
     ));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("it is 'lockless'"), "{}", stderr(&o));
-    let o = lab(&short(&["--impl", "mmu-lock", "--chain", "6.5"], d.path().to_str().unwrap()));
+    let o = lab(&short(
+        &["--impl", "mmu-lock", "--chain", "6.5"],
+        d.path().to_str().unwrap(),
+    ));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("unknown chain"), "{}", stderr(&o));
 }
@@ -322,10 +335,16 @@ fn list_names_seven_designs_seven_bugs_and_probed_events() {
     let lockless = &j["impls"][1];
     assert_eq!(lockless["correct"], false);
     assert_eq!(lockless["default_chain"], "2013");
-    assert_eq!(j["impls"][4]["default_chain"], "6.4", "rmap-lock, as KVM 6.15");
+    assert_eq!(
+        j["impls"][4]["default_chain"], "6.4",
+        "rmap-lock, as KVM 6.15"
+    );
     assert!(j["impls"][5]["default_chain"].is_null(), "concurrent-map");
     let l64 = &j["impls"][6];
-    assert_eq!((l64["name"].as_str(), &l64["correct"]), (Some("lockless-6.4"), &Value::Bool(true)));
+    assert_eq!(
+        (l64["name"].as_str(), &l64["correct"]),
+        (Some("lockless-6.4"), &Value::Bool(true))
+    );
     assert_eq!(l64["chains"].as_array().unwrap().len(), 1);
     assert!(lockless["flaw"]
         .as_str()

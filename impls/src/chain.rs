@@ -36,7 +36,8 @@
 //! (`desc.rs`, "Descriptor layout"): `spte_count`, and `tail_count`, the
 //! entries behind a descriptor. The head disciplines keep every tail full,
 //! so a descriptor's `tail_count` is fixed when it becomes the head and
-//! stays right; the tail discipline has no use for it and leaves it 0.
+//! stays right; the tail discipline has no use for it and leaves it 0, so
+//! there the packed word is `spte_count` itself (`tail_count_word`).
 //!
 //! Every store a lockless walker may read (head, slots, `more`) is Release,
 //! pairing with the walkers' Acquire loads: a walker that observes one store
@@ -173,12 +174,14 @@ fn head_add(pool: &DescPool, h: &impl HeadCell, gfn: Gfn, slot: SlotId) {
     let Some(head) = add_to_single(pool, h, gfn, slot) else {
         return;
     };
-    let (c, tail) = counts(head);
+    let v = ld(head.counts());
+    let c = v & LOW;
     if c < pool.desc_ext() {
         put(&pool.slots(head)[c], slot + 1);
-        set_counts(head, c + 1, tail);
+        // spte_count + 1, tail_count kept: one add to the packed word.
+        head.counts().store(v + 1, Ordering::Relaxed);
     } else {
-        let d = new_desc(pool, slot, head.raw(), tail + c);
+        let d = new_desc(pool, slot, head.raw(), (v >> HALF) + c);
         h.set(encode_desc(d));
     }
 }
@@ -188,8 +191,8 @@ fn head_add(pool: &DescPool, h: &impl HeadCell, gfn: Gfn, slot: SlotId) {
 /// fill the hole with the head's last entry, and free the head if that
 /// emptied it, moving the rmap head to the next descriptor (or to empty).
 fn head_remove(pool: &DescPool, h: &impl HeadCell, head: DescRef, at: At) {
-    let (c, tail) = counts(head);
-    let last = c - 1;
+    let v = ld(head.counts());
+    let last = (v & LOW) - 1;
     let source = &pool.slots(head)[last];
     if !(at.desc == head && at.index == last) {
         // Fill the hole first, then clear the source: a walker that reads
@@ -199,7 +202,8 @@ fn head_remove(pool: &DescPool, h: &impl HeadCell, head: DescRef, at: At) {
         put(&pool.slots(at.desc)[at.index], ld(source));
     }
     put(source, 0);
-    set_counts(head, last, tail);
+    // spte_count - 1, tail_count kept.
+    head.counts().store(v - 1, Ordering::Relaxed);
     if last == 0 {
         match head.next(Ordering::Relaxed) {
             More::Next(n) => h.set(encode_desc(n)),
@@ -252,17 +256,21 @@ fn count(d: DescRef) -> usize {
     counts(d).0
 }
 
+/// `spte_count` of `d` in a chain of the tail discipline, which keeps
+/// `tail_count` 0: the whole word, with no mask to apply on every step of
+/// the walk to the first non-full descriptor.
+#[inline]
+fn tail_count_word(d: DescRef) -> usize {
+    let v = ld(d.counts());
+    debug_assert!(v <= LOW, "a tail-discipline descriptor with a tail_count");
+    v
+}
+
 #[inline]
 fn set_counts(d: DescRef, spte_count: usize, tail_count: usize) {
     debug_assert!(spte_count <= LOW && tail_count <= LOW);
     d.counts()
         .store(spte_count | tail_count << HALF, Ordering::Relaxed)
-}
-
-/// Set `spte_count`, keeping `tail_count`.
-#[inline]
-fn set_count(d: DescRef, c: usize) {
-    set_counts(d, c, counts(d).1)
 }
 
 #[inline]
@@ -384,16 +392,16 @@ fn tail_add(pool: &DescPool, h: &impl HeadCell, gfn: Gfn, slot: SlotId) {
         return;
     };
     let ext = pool.desc_ext();
-    while count(d) == ext {
+    while tail_count_word(d) == ext {
         match d.next(Ordering::Relaxed) {
             More::Next(n) => d = n,
             _ => break,
         }
     }
-    let c = count(d);
+    let c = tail_count_word(d);
     if c < ext {
         put(&pool.slots(d)[c], slot + 1);
-        set_count(d, c + 1);
+        set_counts(d, c + 1, 0);
     } else {
         let n = new_desc(pool, slot, nulls(gfn), 0);
         put(d.more(), n.raw());
@@ -417,13 +425,13 @@ fn tail_remove(pool: &DescPool, h: &impl HeadCell, slot: SlotId, from_tail: bool
     } else {
         (at.prev, at.desc)
     };
-    let j = count(src) - 1;
+    let j = tail_count_word(src) - 1;
     let source = &pool.slots(src)[j];
     if !(src == at.desc && at.index == j) {
         put(&pool.slots(at.desc)[at.index], ld(source));
     }
     put(source, 0);
-    set_count(src, j);
+    set_counts(src, j, 0);
     if j == 0 {
         // Unlink the emptied descriptor.
         match src_prev {

@@ -16,7 +16,7 @@ pub use lock::LockKind;
 pub use observer::{NoObserver, Observer};
 pub use rmap::{MapOutcome, Rmap, RmapConfig};
 pub use spte::{Gfn, SlotId, SpteTable};
-pub use stats::{RestartReason, WalkStats};
+pub use stats::{AgeStats, RestartReason, WalkStats};
 
 use std::fmt;
 

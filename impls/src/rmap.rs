@@ -4,7 +4,7 @@
 use crate::lock::LockKind;
 use crate::observer::Observer;
 use crate::spte::{Gfn, SlotId, SpteTable};
-use crate::stats::WalkStats;
+use crate::stats::{AgeStats, WalkStats};
 use crate::ChainKind;
 use std::ops::Range;
 
@@ -74,13 +74,13 @@ pub trait Rmap: Send + Sync {
     /// notifier's `clear_young` (KVM's `kvm_age_gfn`): walk the rmap of every
     /// gfn in `gfns` and test-and-clear the Accessed bit of each spte visited
     /// ([`SpteTable::test_and_clear_accessed`]), counting in
-    /// [`WalkStats::young`] the sptes found accessed. Every spte present for
+    /// [`AgeStats::young`] the sptes found accessed. Every spte present for
     /// the whole call is visited (the walk guarantee, gfn by gfn). How it
     /// locks is the design's: `mmu-lock` holds `mmu_lock` for the whole
     /// range, as KVM did until Linux 6.14; `rmap-lock` takes each rmap's
     /// lock and no `mmu_lock`, as Linux 6.15 does; the optimistic designs
     /// age with their lockless walk.
-    fn age(&self, sptes: &SpteTable, gfns: Range<Gfn>, obs: &mut dyn Observer) -> WalkStats;
+    fn age(&self, sptes: &SpteTable, gfns: Range<Gfn>, obs: &mut dyn Observer) -> AgeStats;
 
     /// Give descriptor memory that is entirely free back to the system after
     /// a grace period. Cheap to call rarely; a no-op for designs without a
@@ -148,15 +148,15 @@ pub(crate) fn age_each(
     sptes: &SpteTable,
     gfns: Range<Gfn>,
     mut walk: impl FnMut(Gfn, &mut dyn FnMut(SlotId)) -> WalkStats,
-) -> WalkStats {
-    let mut total = WalkStats::default();
+) -> AgeStats {
+    let mut total = AgeStats::default();
     for gfn in gfns {
         let mut young = 0;
-        let mut st = walk(gfn, &mut |s| {
+        let st = walk(gfn, &mut |s| {
             young += sptes.test_and_clear_accessed(s) as u64
         });
-        st.young = young;
-        total.add(&st);
+        total.young += young;
+        total.walk.add(&st);
     }
     total
 }

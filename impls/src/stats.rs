@@ -1,5 +1,5 @@
-//! What a walk reports: [`WalkStats`], and why an optimistic walk started
-//! over ([`RestartReason`]).
+//! What a walk reports: [`WalkStats`] (and, for aging, [`AgeStats`]), and
+//! why an optimistic walk started over ([`RestartReason`]).
 
 /// Why a lockless walk started over, or a seqlock walk retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47,8 +47,6 @@ pub struct WalkStats {
     pub visited: u64,
     /// sptes whose W bit this walk cleared.
     pub protected: u64,
-    /// sptes whose Accessed bit this walk found set and cleared (aging).
-    pub young: u64,
     /// Restarts (retries for `seqlock`), indexed like [`RestartReason::ALL`].
     pub restarts: [u64; 5],
 }
@@ -75,9 +73,26 @@ impl WalkStats {
         self.walks += other.walks;
         self.visited += other.visited;
         self.protected += other.protected;
-        self.young += other.young;
         for (a, b) in self.restarts.iter_mut().zip(other.restarts.iter()) {
             *a += b;
         }
+    }
+}
+
+/// What an aging call ([`crate::Rmap::age`]) did: its walks, one per gfn of
+/// the range, and the sptes whose Accessed bit it found set and cleared.
+/// Kept apart from [`WalkStats`] so that the write-protect path, which has no
+/// use for the count, does not carry it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgeStats {
+    pub walk: WalkStats,
+    /// sptes found young (Accessed set), and cleared.
+    pub young: u64,
+}
+
+impl AgeStats {
+    pub fn add(&mut self, other: &AgeStats) {
+        self.walk.add(&other.walk);
+        self.young += other.young;
     }
 }

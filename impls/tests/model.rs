@@ -377,11 +377,17 @@ impl<'a> Harness<'a> {
                         }
                     }
                 }
-                prop_assert_eq!(st.walks, end - start, "aging walks of {}..{}", start, end);
-                prop_assert_eq!(st.visited, visited, "sptes aged in {}..{}", start, end);
+                prop_assert_eq!(
+                    st.walk.walks,
+                    end - start,
+                    "aging walks of {}..{}",
+                    start,
+                    end
+                );
+                prop_assert_eq!(st.walk.visited, visited, "sptes aged in {}..{}", start, end);
                 prop_assert_eq!(st.young, young, "young sptes in {}..{}", start, end);
-                prop_assert_eq!(st.protected, 0, "aging write-protects nothing");
-                prop_assert_eq!(st.total_restarts(), 0, "restarts without a race");
+                prop_assert_eq!(st.walk.protected, 0, "aging write-protects nothing");
+                prop_assert_eq!(st.walk.total_restarts(), 0, "restarts without a race");
                 self.check_locks(&obs)?;
             }
             Op::Reclaim => self.r.reclaim(),

@@ -3,7 +3,7 @@
 //! the harness polls for its progress bar.
 
 use hdrhistogram::Histogram;
-use rmap_impls::{RestartReason, WalkStats};
+use rmap_impls::{AgeStats, RestartReason, WalkStats};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Latency metrics, in the order of [`METRIC_NAMES`].
@@ -178,8 +178,8 @@ pub struct Counters {
     pub mmu_lock_holds: u64,
     /// vCPU accesses that set the Accessed bit of their spte.
     pub accessed_set: u64,
-    /// Aging walk totals (`young`: sptes found accessed and cleared).
-    pub aging: WalkStats,
+    /// Aging totals: its walks, and the sptes found accessed and cleared.
+    pub aging: AgeStats,
     /// Aging passes done, and those the schedule asked for (`age_period`;
     /// equal when passes run back to back).
     pub age_passes: u64,

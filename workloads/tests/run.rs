@@ -126,12 +126,13 @@ fn an_aging_run_ages_what_the_vcpus_access() {
         // A pass walks every rmap (64 gfns, in 4 ranges); the first pass may
         // have begun in warmup, the last be cut short by the end of the run.
         assert!(
-            c.aging.walks > 64 * (c.age_passes - 1) && c.aging.walks < 64 * (c.age_passes + 1),
+            c.aging.walk.walks > 64 * (c.age_passes - 1)
+                && c.aging.walk.walks < 64 * (c.age_passes + 1),
             "{impl_kind}: {} rmaps walked in {} passes",
-            c.aging.walks,
+            c.aging.walk.walks,
             c.age_passes
         );
-        assert!(c.aging.young > 0 && c.aging.young <= c.aging.visited);
+        assert!(c.aging.young > 0 && c.aging.young <= c.aging.walk.visited);
         // vCPUs found Accessed cleared under them, and set it again.
         assert!(c.accessed_set > 0, "{impl_kind}: no access set Accessed");
         let recorded: Vec<&str> = r.histograms.iter().map(|(n, _)| *n).collect();

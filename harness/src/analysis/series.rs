@@ -93,7 +93,7 @@ impl Op {
             Op::TlbFlushes => c.tlb_flushes,
             Op::Zaps => c.zaps,
             Op::SptesZapped => c.sptes_zapped,
-            Op::AgeWalks => c.aging.walks,
+            Op::AgeWalks => c.aging.walk.walks,
             Op::AgeYoung => c.aging.young,
         }
     }
@@ -337,7 +337,7 @@ mod tests {
             ..Counters::default()
         };
         c.walk.walks = 10;
-        c.aging.walks = 11;
+        c.aging.walk.walks = 11;
         c.aging.young = 12;
         c
     }

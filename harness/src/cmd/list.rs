@@ -118,7 +118,10 @@ pub fn main(args: ListArgs) -> LabResult<i32> {
             ]);
         }
         if k.chains().is_empty() {
-            t.row(vec![String::new(), "no chains: --chain does not apply".into()]);
+            t.row(vec![
+                String::new(),
+                "no chains: --chain does not apply".into(),
+            ]);
         }
     }
     print!("{}", t.render());

@@ -52,7 +52,7 @@ use crate::observer::{NoObserver, Observer};
 use crate::primitive::AtomicUsize;
 use crate::rmap::{age_each, write_protect_each, MapOutcome, Rmap, RmapConfig};
 use crate::spte::{is_present, Gfn, SlotId, SpteTable};
-use crate::stats::WalkStats;
+use crate::stats::{AgeStats, WalkStats};
 use std::marker::PhantomData;
 use std::ops::Range;
 
@@ -269,7 +269,7 @@ impl<W: Walker<S>, S: Section, C: Chain> Rmap for ChainRmap<W, S, C> {
         })
     }
 
-    fn age(&self, sptes: &SpteTable, gfns: Range<Gfn>, obs: &mut dyn Observer) -> WalkStats {
+    fn age(&self, sptes: &SpteTable, gfns: Range<Gfn>, obs: &mut dyn Observer) -> AgeStats {
         self.batch(obs, |_| {
             age_each(sptes, gfns, |gfn, f| {
                 W::walk(&self.chains, &self.section, gfn, &mut |s| f(s))

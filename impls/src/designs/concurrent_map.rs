@@ -15,7 +15,7 @@
 use crate::observer::Observer;
 use crate::rmap::{age_each, write_protect_each, MapOutcome, Rmap};
 use crate::spte::{is_present, Gfn, SlotId, SpteTable};
-use crate::stats::WalkStats;
+use crate::stats::{AgeStats, WalkStats};
 use dashmap::DashMap;
 use std::ops::Range;
 
@@ -110,7 +110,7 @@ impl Rmap for ConcurrentMapRmap {
     }
 
     /// Each gfn under its shard's read lock, as the write-protect walk.
-    fn age(&self, sptes: &SpteTable, gfns: Range<Gfn>, obs: &mut dyn Observer) -> WalkStats {
+    fn age(&self, sptes: &SpteTable, gfns: Range<Gfn>, obs: &mut dyn Observer) -> AgeStats {
         let _ = obs;
         age_each(sptes, gfns, |gfn, f| self.visit(gfn, &mut |s| f(s)))
     }

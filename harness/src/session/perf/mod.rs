@@ -159,7 +159,7 @@ pub fn role_operations(role: RoleKind, c: &Counters) -> u64 {
         RoleKind::Vcpu => c.guest_writes,
         RoleKind::Walker => c.walk.walks,
         RoleKind::Zapper => c.zaps,
-        RoleKind::Aging => c.aging.walks,
+        RoleKind::Aging => c.aging.walk.walks,
     }
 }
 
