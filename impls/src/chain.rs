@@ -132,11 +132,9 @@ impl Chain for HeadChain {
     }
 
     fn remove(pool: &DescPool, h: &impl HeadCell, gfn: Gfn, slot: SlotId) -> bool {
-        let (head, at) = match locate(pool, h, slot) {
-            Located::Desc(head, at) => (head, at),
-            Located::Done(found) => return found,
-        };
-        head_remove(pool, h, head, at);
+        if !head_remove(pool, h, slot) {
+            return false;
+        }
         // Back to the single form when one spte is left.
         if let Head::Desc(d) = h.head() {
             if count(d) == 1 && d.next(Ordering::Relaxed) == More::Nulls(gfn) {
@@ -154,15 +152,10 @@ impl Chain for Chain64 {
         head_add(pool, h, gfn, slot)
     }
 
+    /// No step back to the single form: a head of one entry stays a
+    /// descriptor until it empties.
     fn remove(pool: &DescPool, h: &impl HeadCell, _gfn: Gfn, slot: SlotId) -> bool {
-        let (head, at) = match locate(pool, h, slot) {
-            Located::Desc(head, at) => (head, at),
-            Located::Done(found) => return found,
-        };
-        // No step back to the single form: a head of one entry stays a
-        // descriptor until it empties.
-        head_remove(pool, h, head, at);
-        true
+        head_remove(pool, h, slot)
     }
 }
 
@@ -186,11 +179,16 @@ fn head_add(pool: &DescPool, h: &impl HeadCell, gfn: Gfn, slot: SlotId) {
     }
 }
 
-/// Remove the entry at `at` from the chain whose head descriptor is `head`,
-/// as both head disciplines do (Linux 6.4's `pte_list_desc_remove_entry`):
-/// fill the hole with the head's last entry, and free the head if that
-/// emptied it, moving the rmap head to the next descriptor (or to empty).
-fn head_remove(pool: &DescPool, h: &impl HeadCell, head: DescRef, at: At) {
+/// Remove `slot` as both head disciplines do (Linux 6.4's
+/// `pte_list_remove` and `pte_list_desc_remove_entry`): from the single
+/// form, or from the chain by filling its hole with the head's last entry,
+/// freeing the head if that emptied it and moving the rmap head to the next
+/// descriptor (or to empty). Returns whether `slot` was there.
+fn head_remove(pool: &DescPool, h: &impl HeadCell, slot: SlotId) -> bool {
+    let (head, at) = match locate(pool, h, slot) {
+        Located::Desc(head, at) => (head, at),
+        Located::Done(found) => return found,
+    };
     let v = ld(head.counts());
     let last = (v & LOW) - 1;
     let source = &pool.slots(head)[last];
@@ -211,6 +209,7 @@ fn head_remove(pool: &DescPool, h: &impl HeadCell, head: DescRef, at: At) {
         }
         pool.free(head);
     }
+    true
 }
 
 impl Chain for TailChain {

@@ -658,11 +658,14 @@ mod scripts {
     };
 }
 
-/// One test per seed case (and the extra scripts) for a design that must
-/// pass them all, plus the write-protect walk of the counterexample; or, with
-/// a list after a `;`, one test per script of the list.
+/// One test per script for a design that must pass them all, plus the
+/// write-protect walk of the counterexample: every script; with `; seed`,
+/// the seed thread's scripts only; with a list after a `;`, those scripts.
 macro_rules! all_cases_hold {
     ($module:ident, $design:expr, $limits:expr) => {
+        all_cases_hold!($module, $design, $limits; seed; shrunk_and_regrown, moved_then_head_recycled);
+    };
+    ($module:ident, $design:expr, $limits:expr; seed $(; $($extra:ident),*)?) => {
         all_cases_hold!($module, $design, $limits;
             case_1_deleted_behind_walker,
             case_2_deleted_ahead_of_walker,
@@ -673,9 +676,8 @@ macro_rules! all_cases_hold {
             case_3c3_moved_away_and_back,
             entry_moved_under_walker,
             recycled_through_single_form,
-            single_form_reused_elsewhere,
-            shrunk_and_regrown,
-            moved_then_head_recycled
+            single_form_reused_elsewhere
+            $($(, $extra)*)?
         );
     };
     ($module:ident, $design:expr, $limits:expr; $($case:ident),*) => {
@@ -707,18 +709,7 @@ all_cases_hold!(lockless_gen, Design::built(ImplKind::LocklessGen, None), B2);
 // nulls walker, take it minutes each at bound 2 (a million interleavings for
 // `shrunk_and_regrown`), so it runs the seed scripts, and over 6.4 two of
 // them.
-all_cases_hold!(seqlock, Design::built(ImplKind::Seqlock, None), B2;
-    case_1_deleted_behind_walker,
-    case_2_deleted_ahead_of_walker,
-    case_3a_deleted_under_walker,
-    case_3b_reused_while_initialising,
-    case_3c1_readded_to_same_rmap,
-    case_3c2_moved_to_other_rmap,
-    case_3c3_moved_away_and_back,
-    entry_moved_under_walker,
-    recycled_through_single_form,
-    single_form_reused_elsewhere
-);
+all_cases_hold!(seqlock, Design::built(ImplKind::Seqlock, None), B2; seed);
 // `rmap-lock` over Linux 6.4's chain (its default, as KVM 6.15's), then over
 // the series' 2013 one.
 all_cases_hold!(rmap_lock, Design::built(ImplKind::RmapLock, None), B3);
