@@ -153,7 +153,7 @@ pub(crate) fn age_each(
     for gfn in gfns {
         let mut young = 0;
         let st = walk(gfn, &mut |s| {
-            young += sptes.test_and_clear_accessed(s) as u64
+            young += sptes.test_and_clear_accessed(s, gfn) as u64
         });
         total.young += young;
         total.walk.add(&st);

@@ -215,14 +215,23 @@ impl SpteTable {
         false
     }
 
-    /// Aging: if the spte's Accessed bit is set, clear it (an atomic AND, as
-    /// Linux 6.15's aging checks `is_accessed_spte` and then `clear_bit`s
-    /// it). Returns whether it was set. An AND cannot make an empty slot
-    /// non-empty, nor undo W. Relaxed: see [`SpteTable::mark_accessed`].
+    /// Aging of rmap `gfn`: if the spte maps `gfn` and its Accessed bit is
+    /// set, clear it (an atomic AND, as Linux 6.15's aging checks
+    /// `is_accessed_spte` and then `clear_bit`s it). Returns whether it was
+    /// set. An AND cannot make an empty slot non-empty, nor undo W.
+    ///
+    /// The gfn check is for the lockless walks: one may visit a slot of
+    /// another rmap, read from a recycled descriptor before it restarts.
+    /// Clearing W there costs a spurious fast fault; clearing Accessed
+    /// would make a page its own rmap's aging never saw look cold to
+    /// reclaim, so aging leaves it alone. A slot always maps the same gfn,
+    /// so the gfn of the value loaded is the gfn of the slot.
+    /// Relaxed: see [`SpteTable::mark_accessed`].
     #[inline]
-    pub fn test_and_clear_accessed(&self, slot: SlotId) -> bool {
+    pub fn test_and_clear_accessed(&self, slot: SlotId, gfn: Gfn) -> bool {
         let cell = &self.slots[slot];
-        if cell.load(Ordering::Relaxed) & SPTE_ACCESSED == 0 {
+        let v = cell.load(Ordering::Relaxed);
+        if v & SPTE_ACCESSED == 0 || spte_gfn(v) != gfn {
             return false;
         }
         cell.fetch_and(!SPTE_ACCESSED, Ordering::Relaxed) & SPTE_ACCESSED != 0
@@ -274,21 +283,22 @@ mod tests {
         let t = SpteTable::new(4, 1);
         let s = t.slot_id(0, 3);
         t.install(s, make_spte(3, true));
-        assert!(t.test_and_clear_accessed(s), "a new spte is accessed");
-        assert!(!t.test_and_clear_accessed(s), "and young only once");
+        assert!(!t.test_and_clear_accessed(s, 2), "another rmap's spte");
+        assert!(t.test_and_clear_accessed(s, 3), "a new spte is accessed");
+        assert!(!t.test_and_clear_accessed(s, 3), "and young only once");
         let v = t.load(s);
         assert!(v & SPTE_ACCESSED == 0 && is_writable(v), "aging keeps W");
         assert!(t.mark_accessed(s, v));
         assert!(!t.mark_accessed(s, t.load(s)), "already accessed");
         // A translation read before a zap must not set A in the empty slot.
-        t.test_and_clear_accessed(s);
+        t.test_and_clear_accessed(s, 3);
         let stale = t.load(s);
         t.clear(s);
         assert!(!t.mark_accessed(s, stale));
         assert_eq!(t.load(s), 0);
         // A W change under the vCPU's feet: it retries and still sets A.
         t.install(s, make_spte(3, true));
-        t.test_and_clear_accessed(s);
+        t.test_and_clear_accessed(s, 3);
         let before_wp = t.load(s);
         assert!(t.write_protect(s));
         assert!(t.mark_accessed(s, before_wp));
