@@ -6,7 +6,7 @@ use crate::record::machine::{machine_memory, online_cpus};
 use crate::record::units::{parse_duration, parse_size};
 use crate::session::perf::PerfSpec;
 use clap::Args;
-use rmap_impls::{Bug, ImplKind, LockKind};
+use rmap_impls::{Bug, ChainKind, ImplKind, LockKind};
 use rmap_workloads::{Config, Delay, Pattern, Perturbation, Regions, TlbFlush, WorkloadKind};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -82,6 +82,13 @@ pub fn parse_bug(s: &str) -> Result<Bug, String> {
     })
 }
 
+fn parse_chain(s: &str) -> Result<ChainKind, String> {
+    ChainKind::from_name(s).ok_or_else(|| {
+        let all: Vec<_> = ChainKind::ALL.iter().map(|c| c.name()).collect();
+        format!("unknown chain '{s}' (expected one of: {})", all.join(", "))
+    })
+}
+
 pub fn parse_impl(s: &str) -> Result<ImplKind, String> {
     ImplKind::from_name(s).ok_or_else(|| {
         let all: Vec<_> = ImplKind::ALL.iter().map(|k| k.name()).collect();
@@ -134,7 +141,7 @@ pub struct Point {
 /// (`1,4,16`) for `lab sweep`; every other command wants one value.
 #[derive(Args, Clone, Debug)]
 pub struct VmArgs {
-    /// Workload: dirty-log, churn or idle (a list for lab sweep).
+    /// Workload: dirty-log, churn, idle or aging (a list for lab sweep).
     #[arg(long, default_value = "dirty-log", value_parser = parse_workload_list)]
     pub workload: WorkloadList,
     /// Guest memory (one memslot), e.g. 256MiB.
@@ -209,6 +216,16 @@ pub struct VmArgs {
     /// Longest perturbation delay.
     #[arg(long, default_value = "100us", value_parser = parse_duration)]
     pub perturb_max: Duration,
+    /// Chain discipline: 2013 (the design's 2013 one) or 6.4 (Linux 6.4's)
+    /// [default: the design's, see `lab list`].
+    #[arg(long, value_parser = parse_chain)]
+    pub chain: Option<ChainKind>,
+    /// aging: gfns per clear_young call (one Rmap::age range; 512 is 2 MiB).
+    #[arg(long, default_value_t = 512)]
+    pub age_gfns: u64,
+    /// aging: start a pass over the whole memslot every this long (0s: back to back).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub age_period: Duration,
 }
 
 /// Where results go and how a run shows itself.
@@ -301,6 +318,9 @@ impl VmArgs {
             ),
             spte_check: false,
             stop_on_violation: false,
+            chain: self.chain,
+            age_gfns: self.age_gfns,
+            age_period: self.age_period,
         };
         cfg.mmu_lock = match self.mmu_lock {
             LockChoice::Kind(k) => k,

@@ -20,7 +20,7 @@ pub fn render(list: &[Interference], markdown: bool) -> String {
     const HEAD: [&str; 8] = [
         "impl",
         "at",
-        "vCPU pass p50 dirty-log / idle",
+        "vCPU pass p50 workload / idle",
         "ratio",
         "writes per vCPU CPU-s dirty-log / idle",
         "ratio",
@@ -49,8 +49,8 @@ pub fn render(list: &[Interference], markdown: bool) -> String {
         })
         .collect();
     let title =
-        "guest progress: the same vCPU traffic with dirty logging, over idle (same mmu_lock kind)";
-    let legend = "pass ratio above 1: the guest progresses more slowly under dirty logging; where threads outnumber CPUs it also counts the CPU the walker takes, and parked vCPUs freeing CPUs can take it below 1. \
+        "guest progress: the same vCPU traffic with dirty logging or aging (the row's workload), over idle (same mmu_lock kind)";
+    let legend = "pass ratio above 1: the guest progresses more slowly under dirty logging or aging; where threads outnumber CPUs it also counts the CPU the walker takes, and parked vCPUs freeing CPUs can take it below 1. \
                   Writes per vCPU CPU-second leaves both out: below 1 is the design's interference.";
     if markdown {
         let mut s = format!(
