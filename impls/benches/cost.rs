@@ -382,10 +382,12 @@ mod walk_benches {
     bench!(layout seqlock = Op::Walk, ImplKind::Seqlock);
     bench!(layout rmap_lock = Op::Walk, ImplKind::RmapLock);
     bench!(concurrent_map = Op::Walk, ImplKind::ConcurrentMap);
+    bench!(layout lockless_6_4 = Op::Walk, ImplKind::Lockless64);
 
     library_benchmark_group!(
         name = walk;
-        benchmarks = floor, mmu_lock, lockless, lockless_gen, seqlock, rmap_lock, concurrent_map
+        benchmarks = floor, mmu_lock, lockless, lockless_gen, seqlock, rmap_lock, concurrent_map,
+            lockless_6_4
     );
 }
 
@@ -401,10 +403,12 @@ macro_rules! writer_group {
             bench!(seqlock = $op, ImplKind::Seqlock);
             bench!(rmap_lock = $op, ImplKind::RmapLock);
             bench!(concurrent_map = $op, ImplKind::ConcurrentMap);
+            bench!(lockless_6_4 = $op, ImplKind::Lockless64);
 
             library_benchmark_group!(
                 name = $group;
-                benchmarks = mmu_lock, lockless, lockless_gen, seqlock, rmap_lock, concurrent_map
+                benchmarks = mmu_lock, lockless, lockless_gen, seqlock, rmap_lock, concurrent_map,
+                    lockless_6_4
             );
         }
     };

@@ -33,17 +33,22 @@
 //! `lockless`'s is the repair's whole price on the writer side, and its walk
 //! over `lockless`'s the price on the walker side.
 //!
-//! Run: `cargo bench -p rmap-impls --bench rmap` (153 benchmarks, 1 s of
-//! measurement each, no plots; a filter such as `-- wp-walk-ext14` runs a
-//! subset). Read medians and ratios from one run, on a quiet machine if
-//! you have one; criterion keeps each median in
+//! The chain groups (`chain-add`, `chain-remove`, `chain-wp-walk`) put
+//! Linux 6.4's chain beside the 2013 ones: every chain design over each
+//! chain it has (`DESIGN@2013`, `DESIGN@6.4`), at KVM 6.4's `desc_ext` 14,
+//! the same operations at the same K. (`lockless-6.4` is `lockless@6.4`.)
+//!
+//! Run: `cargo bench -p rmap-impls --bench rmap` (about 300 benchmarks, 1 s
+//! of measurement each, no plots; a filter such as `-- wp-walk-ext14` or
+//! `-- chain-` runs a subset). Read medians and ratios from one run, on a
+//! quiet machine if you have one; criterion keeps each median in
 //! `target/criterion/GROUP/NAME/K/new/estimates.json`.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use rmap_impls::floor::ArrayRmap;
 use rmap_impls::spte::{make_spte, SPTE_WRITABLE};
 use rmap_impls::{
-    build, Gfn, ImplKind, LockKind, MapOutcome, NoObserver, Rmap, RmapConfig, SpteTable,
+    build, ChainKind, Gfn, ImplKind, LockKind, MapOutcome, NoObserver, Rmap, RmapConfig, SpteTable,
 };
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -79,7 +84,22 @@ struct Fixture {
 
 impl Fixture {
     fn new(subject: Subject, desc_ext: usize, k: u32, partial: bool) -> Self {
-        let cfg = RmapConfig::new(GFNS, desc_ext, LockKind::Spin);
+        Fixture::on(subject, None, desc_ext, k, partial)
+    }
+
+    /// Over chain discipline `chain` (`None`: the design's own; the floor
+    /// has none).
+    fn on(
+        subject: Subject,
+        chain: Option<ChainKind>,
+        desc_ext: usize,
+        k: u32,
+        partial: bool,
+    ) -> Self {
+        let cfg = RmapConfig {
+            chain,
+            ..RmapConfig::new(GFNS, desc_ext, LockKind::Spin)
+        };
         // The spte table first: with the rmap allocated first, `lockless`
         // `add` measured 1.8 times slower on the development machine, a
         // memory-layout artifact (the same code in `seqlock` did not move).
@@ -247,14 +267,92 @@ fn epoch_pin(c: &mut Criterion) {
     g.finish();
 }
 
+/// Linux 6.4's chain beside the 2013 ones (module doc): add, remove and the
+/// write-protect walk of every chain design over each chain it has, at
+/// `desc_ext` 14, with the same fixtures and untimed undo as above.
+fn chains(c: &mut Criterion) {
+    const EXT: usize = 14;
+    let pairs: Vec<(ImplKind, ChainKind)> = ImplKind::ALL
+        .into_iter()
+        .filter(|&k| k != ImplKind::Lockless64)
+        .flat_map(|k| k.chains().iter().map(move |&ch| (k, ch)))
+        .collect();
+    let newest = |f: &Fixture| f.k - 1;
+    let id = |k: ImplKind, ch: ChainKind, n: u32| BenchmarkId::new(format!("{k}@{ch}"), n);
+    let mut g = c.benchmark_group("chain-add");
+    for &(kind, ch) in &pairs {
+        for k in CHAINS {
+            let f = Fixture::on(Subject::Design(kind), Some(ch), EXT, k, true);
+            g.bench_with_input(id(kind, ch, k), &k, |b, _| {
+                b.iter_custom(|iters| {
+                    batched(
+                        iters,
+                        |_| {},
+                        |gfn| {
+                            black_box(f.map(newest(&f), gfn));
+                        },
+                        |n| (0..n).for_each(|gfn| assert!(f.unmap(newest(&f), gfn))),
+                    )
+                })
+            });
+        }
+    }
+    g.finish();
+    let mut g = c.benchmark_group("chain-remove");
+    for &(kind, ch) in &pairs {
+        for k in CHAINS {
+            let f = Fixture::on(Subject::Design(kind), Some(ch), EXT, k, false);
+            g.bench_with_input(id(kind, ch, k), &k, |b, _| {
+                b.iter_custom(|iters| {
+                    batched(
+                        iters,
+                        |_| {},
+                        |gfn| {
+                            black_box(f.unmap(newest(&f), gfn));
+                        },
+                        |n| {
+                            (0..n).for_each(|gfn| {
+                                assert_eq!(f.map(newest(&f), gfn), MapOutcome::Mapped)
+                            })
+                        },
+                    )
+                })
+            });
+        }
+    }
+    g.finish();
+    let mut g = c.benchmark_group("chain-wp-walk");
+    for &(kind, ch) in &pairs {
+        for k in CHAINS {
+            let f = Fixture::on(Subject::Design(kind), Some(ch), EXT, k, false);
+            f.restore_w(1);
+            let st = f.r.write_protect(&f.t, &[0], &mut NoObserver);
+            assert_eq!(st.protected, k as u64, "{kind}@{ch}: one cmpxchg per spte");
+            g.bench_with_input(id(kind, ch, k), &k, |b, _| {
+                b.iter_custom(|iters| {
+                    batched(
+                        iters,
+                        |n| f.restore_w(n),
+                        |gfn| {
+                            black_box(f.r.write_protect(&f.t, &[gfn], &mut NoObserver));
+                        },
+                        |_| {},
+                    )
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
-    // Short runs, no plots: 153 benchmarks in a few minutes.
+    // Short runs, no plots: about 300 benchmarks in about ten minutes.
     config = Criterion::default()
         .measurement_time(Duration::from_secs(1))
         .warm_up_time(Duration::from_millis(300))
         .sample_size(20)
         .without_plots();
-    targets = write_protect, epoch_pin, add_remove
+    targets = write_protect, epoch_pin, add_remove, chains
 }
 criterion_main!(benches);

@@ -24,13 +24,32 @@
 //! # Descriptor layout
 //!
 //! A descriptor is `3 + desc_ext` words in a pool page: `seq`, `more`,
-//! `count`, then `desc_ext` spte slots (`slot + 1`, or 0 for a hole).
-//! `seq` is even while the descriptor is stable and odd while a writer sets it
-//! up (bumped by every [`DescPool::alloc`] / [`DescPool::publish`] pair of a
-//! pool that counts); only `lockless-gen` readers look at it, so only its
-//! pool counts ([`DescPool::with_seq`]), and every other design's pool leaves
-//! `seq` at 0 and pays no store for it. `count` is writer-private (read and
-//! written only under the writer's lock).
+//! `counts`, then `desc_ext` spte slots (`slot + 1`, or 0 for a hole).
+//!
+//! * `seq` is even while the descriptor is stable and odd while a writer sets
+//!   it up (bumped by every [`DescPool::alloc`] / [`DescPool::publish`]
+//!   pair of a pool that counts); only `lockless-gen` readers look at it, so
+//!   only its pool counts ([`DescPool::with_seq`]), and every other design's
+//!   pool leaves `seq` at 0 and pays no store for it. KVM has no such word: it
+//!   is the lab's repair of the 2013 series, kept in every descriptor so
+//!   that one pool serves every design and every chain (a `lockless-gen`
+//!   over the 6.4 chain reads it as over the 2013 one).
+//! * `more`, then `counts`: Linux 6.4's `struct pte_list_desc` (commit
+//!   141705b78381, "KVM: x86/mmu: Track tail count in pte_list_desc to
+//!   optimize guest fork()") is `more`, `u32 spte_count`, `u32 tail_count`,
+//!   then the sptes, metadata first. The lab packs the two counts into one
+//!   word as the kernel's two `u32` share one 8-byte word: `spte_count` (the
+//!   entries of this descriptor) in the low half, `tail_count` (the entries
+//!   of every descriptor after it) in the high half. Writers keep both for
+//!   every chain discipline, as a field nothing else reads; only the 6.4
+//!   discipline's invariants are stated in terms of `tail_count`
+//!   (`chain.rs`). `counts` is writer-private (read and written only under
+//!   the writer's lock), so packing it costs a lockless walker nothing.
+//!
+//! So a lab descriptor is the kernel's plus one leading word (`seq`): 136
+//! bytes at `desc_ext` 14 where Linux 6.4's is 128. Pool pages are not
+//! cache-line aligned, so the kernel's "a descriptor of up to 6 sptes
+//! touches one cache line" is not modelled.
 //!
 //! # Type stability
 //!
@@ -106,7 +125,7 @@ const _: () = assert!(
 
 const SEQ: usize = 0;
 const MORE: usize = 1;
-const COUNT: usize = 2;
+const COUNTS: usize = 2;
 /// Header words before the slots.
 const SLOTS: usize = 3;
 
@@ -253,10 +272,11 @@ impl DescRef {
         unsafe { decode_more(v) }
     }
 
-    /// Writer-private fill count; only touched under the writer's lock.
+    /// Writer-private `spte_count` and `tail_count`, packed ("Descriptor
+    /// layout"); only touched under the writer's lock.
     #[inline]
-    pub(crate) fn count(&self) -> &AtomicUsize {
-        self.header::<COUNT>()
+    pub(crate) fn counts(&self) -> &AtomicUsize {
+        self.header::<COUNTS>()
     }
 }
 
@@ -497,7 +517,7 @@ impl DescPool {
         // Release: as above. A walker still on the previous incarnation that
         // reads this 0 (Acquire) restarts (seed case 3.b).
         d.more().store(0, Ordering::Release);
-        d.count().store(0, Ordering::Relaxed);
+        d.counts().store(0, Ordering::Relaxed);
         d
     }
 

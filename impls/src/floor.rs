@@ -15,9 +15,9 @@
 
 use crate::observer::Observer;
 use crate::primitive::{AtomicUsize, Ordering};
-use crate::rmap::{write_protect_each, MapOutcome, Rmap};
+use crate::rmap::{age_each, write_protect_each, MapOutcome, Rmap};
 use crate::spte::{is_present, Gfn, SlotId, SpteTable};
-use crate::stats::WalkStats;
+use crate::stats::{AgeStats, WalkStats};
 use std::ops::Range;
 
 /// Up to `per_gfn` sptes per gfn in one array (module doc).
@@ -112,6 +112,10 @@ impl Rmap for ArrayRmap {
             self.counts[gfn as usize].store(0, Ordering::Relaxed);
         }
         zapped
+    }
+
+    fn age(&self, sptes: &SpteTable, gfns: Range<Gfn>, _obs: &mut dyn Observer) -> AgeStats {
+        age_each(sptes, gfns, |gfn, f| self.visit(gfn, &mut |s| f(s)))
     }
 
     fn write_protect(&self, sptes: &SpteTable, gfns: &[Gfn], obs: &mut dyn Observer) -> WalkStats {

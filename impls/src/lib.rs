@@ -22,7 +22,7 @@ pub use observer::{NoObserver, Observer};
 pub use perturb::{Perturb, PerturbPoint};
 pub use rmap::{BatchEnd, MapOutcome, Rmap, RmapConfig};
 pub use spte::{Gfn, SlotId, SpteTable};
-pub use stats::{RestartReason, WalkStats};
+pub use stats::{AgeStats, RestartReason, WalkStats};
 
 use std::fmt;
 use std::sync::Arc;
@@ -36,16 +36,18 @@ pub enum ImplKind {
     Seqlock,
     RmapLock,
     ConcurrentMap,
+    Lockless64,
 }
 
 impl ImplKind {
-    pub const ALL: [ImplKind; 6] = [
+    pub const ALL: [ImplKind; 7] = [
         ImplKind::MmuLock,
         ImplKind::Lockless,
         ImplKind::LocklessGen,
         ImplKind::Seqlock,
         ImplKind::RmapLock,
         ImplKind::ConcurrentMap,
+        ImplKind::Lockless64,
     ];
 
     pub fn name(self) -> &'static str {
@@ -56,6 +58,7 @@ impl ImplKind {
             ImplKind::Seqlock => "seqlock",
             ImplKind::RmapLock => "rmap-lock",
             ImplKind::ConcurrentMap => "concurrent-map",
+            ImplKind::Lockless64 => "lockless-6.4",
         }
     }
 
@@ -63,15 +66,49 @@ impl ImplKind {
         ImplKind::ALL.into_iter().find(|k| k.name() == s)
     }
 
-    /// One line for `lab list`.
+    /// One line for `lab list`: what the design is, with the kernel version
+    /// or commit each statement describes.
     pub fn description(self) -> &'static str {
         match self {
-            ImplKind::MmuLock => "2013 upstream: add, remove and walk under one VM-wide mmu_lock; the dirty-log round holds it for a whole --wp-batch",
-            ImplKind::Lockless => "the 2013 lockless series, faithful: nulls-terminated chain of type-stable descriptors, walker without mmu_lock",
-            ImplKind::LocklessGen => "lockless repaired: a per-descriptor sequence count, odd during setup, checked before the slots and after the more link",
-            ImplKind::Seqlock => "writers bump a per-rmap sequence count under mmu_lock; the walker walks optimistically, retries, then write-protects",
-            ImplKind::RmapLock => "Linux 6.15: bit 1 of the rmap head is a lock; writers hold mmu_lock and it, the walker only the rmap lock",
+            ImplKind::MmuLock => "KVM in 2013 (Linux 3.11): add, remove and walk under one VM-wide mmu_lock; the dirty-log round holds it for a whole --wp-batch; aging holds it for a whole range, as KVM did until 6.14",
+            ImplKind::Lockless => "the 2013 lockless series (Xiao Guangrong, not merged), faithful to its algorithm with the barriers as review asked (smp_wmb before publishing, rcu_dereference on the walk), not the posted patch's: nulls-terminated chain of type-stable descriptors, walker without mmu_lock; its nulls names the gfn where the series used the rmap head's address",
+            ImplKind::LocklessGen => "lockless repaired (the lab's, not a kernel's): a per-descriptor sequence count, odd during setup, checked before the slots and after the more link",
+            ImplKind::Seqlock => "the lab's: writers bump a per-rmap sequence count under mmu_lock; the walker walks optimistically, retries, then write-protects",
+            ImplKind::RmapLock => "Linux 6.15's rmap lock (bit 1 of the rmap head, \"KVM: x86/mmu: Age sptes locklessly\") applied to write-protect, which 6.15 does not do (its dirty log still write-protects under mmu_lock); writers hold mmu_lock and it, the walker and aging only the rmap lock",
             ImplKind::ConcurrentMap => "a general-purpose concurrent map (dashmap) from gfn to its spte slots; no mmu_lock at all",
+            ImplKind::Lockless64 => "the 2013 series' walker unchanged over Linux 6.4's chain (an rmap never returns to the single-spte form): no sequence count, and the model checker finds no miss; a lockless write-protect KVM could take today (the lab's, not merged anywhere)",
+        }
+    }
+
+    /// The chain discipline the design uses unless `--chain` says otherwise
+    /// (`None`: the design keeps no chains).
+    pub fn default_chain(self) -> Option<ChainKind> {
+        match self {
+            ImplKind::MmuLock | ImplKind::Lockless | ImplKind::LocklessGen | ImplKind::Seqlock => {
+                Some(ChainKind::Y2013)
+            }
+            ImplKind::RmapLock | ImplKind::Lockless64 => Some(ChainKind::Linux64),
+            ImplKind::ConcurrentMap => None,
+        }
+    }
+
+    /// The chain disciplines the design can be built over: both for a chain
+    /// design, none for `concurrent-map`, and only 6.4's for `lockless-6.4`,
+    /// which is named by its chain (over the 2013 one it is `lockless`).
+    pub fn chains(self) -> &'static [ChainKind] {
+        match self {
+            ImplKind::ConcurrentMap => &[],
+            ImplKind::Lockless64 => &[ChainKind::Linux64],
+            _ => &ChainKind::ALL,
+        }
+    }
+
+    /// What `chain` means for this design, in one line for `lab list`.
+    pub fn chain_description(self, chain: ChainKind) -> &'static str {
+        match (self, chain) {
+            (ImplKind::MmuLock, ChainKind::Y2013) => "KVM's in 2013 (Linux 3.11): add into the first non-full descriptor, fill a hole from the same descriptor, unlink an emptied one",
+            (_, ChainKind::Y2013) => "the 2013 series': new descriptors at the head, fill a hole from the head, back to the single-spte form at one spte",
+            (_, ChainKind::Linux64) => "Linux 6.4's (commit 141705b78381, still KVM's in 6.15): a new head only when the head is full, fill a hole from the head, free an emptied head; never back to the single-spte form",
         }
     }
 
@@ -79,7 +116,7 @@ impl ImplKind {
     /// crate docs write it out).
     pub fn flaw(self) -> Option<&'static str> {
         match self {
-            ImplKind::Lockless => Some("FLAWED: misses an spte present for the whole walk when its walker's descriptor is freed, the rmap drops to the single-spte form, and the same descriptor is reused for the same rmap (the walker then reads its own nulls and stops); see lockless-gen"),
+            ImplKind::Lockless => Some("FLAWED: misses an spte present for the whole walk when its walker's descriptor is freed, the rmap drops to the single-spte form, and the same descriptor is reused for the same rmap (the walker then reads its own nulls and stops); see lockless-gen, and lockless-6.4 for the same walker over a chain without that form"),
             _ => None,
         }
     }
@@ -91,6 +128,38 @@ impl ImplKind {
 }
 
 impl fmt::Display for ImplKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A chain discipline (`--chain`): how writers add to and remove from an
+/// rmap's chain of descriptors (`chain.rs` has the algorithms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ChainKind {
+    /// The design's 2013 discipline: KVM's (Linux 3.11) for `mmu-lock`, the
+    /// lockless series' head discipline for the others.
+    Y2013,
+    /// Linux 6.4's (commit 141705b78381), KVM's still in 6.15.
+    Linux64,
+}
+
+impl ChainKind {
+    pub const ALL: [ChainKind; 2] = [ChainKind::Y2013, ChainKind::Linux64];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ChainKind::Y2013 => "2013",
+            ChainKind::Linux64 => "6.4",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<ChainKind> {
+        ChainKind::ALL.into_iter().find(|c| c.name() == s)
+    }
+}
+
+impl fmt::Display for ChainKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
@@ -177,8 +246,9 @@ impl Bug {
     pub fn applies_to(self) -> &'static [ImplKind] {
         use ImplKind::*;
         match self {
-            Bug::FillFromTail | Bug::NoNullsCheck | Bug::TopDownWalk | Bug::StaleHeadRestart => {
-                &[Lockless, LocklessGen]
+            Bug::FillFromTail => &[Lockless, LocklessGen],
+            Bug::NoNullsCheck | Bug::TopDownWalk | Bug::StaleHeadRestart => {
+                &[Lockless, LocklessGen, Lockless64]
             }
             Bug::SeqNoRetry => &[Seqlock, LocklessGen],
             Bug::DirtyBeforeRmap | Bug::SkipFlush => &ImplKind::ALL,
@@ -209,6 +279,10 @@ pub enum BuildError {
     NoGfns,
     BugNotApplicable(Bug, ImplKind),
     Unavailable(ImplKind),
+    /// The design has no such chain discipline (`ImplKind::chains`).
+    ChainNotApplicable(ImplKind, ChainKind),
+    /// `fill-from-tail` is a chain discipline of its own.
+    ChainWithBug(Bug),
 }
 
 impl fmt::Display for BuildError {
@@ -227,13 +301,27 @@ impl fmt::Display for BuildError {
                 )
             }
             BuildError::Unavailable(k) => write!(f, "'{k}' is not available in this build"),
+            BuildError::ChainNotApplicable(ImplKind::ConcurrentMap, _) => {
+                write!(f, "'concurrent-map' keeps no descriptor chains, so --chain does not apply to it")
+            }
+            BuildError::ChainNotApplicable(ImplKind::Lockless64, c) => write!(
+                f,
+                "'lockless-6.4' is the 2013 walker over the 6.4 chain; over the {c} chain it is 'lockless'"
+            ),
+            BuildError::ChainNotApplicable(k, c) => write!(f, "'{k}' has no {c} chain"),
+            BuildError::ChainWithBug(b) => write!(
+                f,
+                "bug '{b}' is a chain discipline of its own, so it takes no --chain"
+            ),
         }
     }
 }
 
 impl std::error::Error for BuildError {}
 
-/// Build one design, optionally with an injected bug; unperturbed.
+/// Build one design, optionally with an injected bug, over the chain
+/// discipline `cfg.chain` (the design's [`ImplKind::default_chain`] when
+/// `None`); unperturbed.
 pub fn build(
     kind: ImplKind,
     cfg: &RmapConfig,
@@ -264,10 +352,52 @@ pub fn build_with(
             return Err(BuildError::BugNotApplicable(b, kind));
         }
     }
+    if let Some(c) = cfg.chain {
+        if !kind.chains().contains(&c) {
+            return Err(BuildError::ChainNotApplicable(kind, c));
+        }
+        if bug == Some(Bug::FillFromTail) {
+            return Err(BuildError::ChainWithBug(Bug::FillFromTail));
+        }
+    }
     let bug = bug.filter(|b| b.layer() == BugLayer::Rmap);
+    let Some(chain) = cfg.chain.or(kind.default_chain()) else {
+        #[cfg(not(loom))]
+        return Ok(match perturb {
+            None => Box::new(designs::concurrent_map::ConcurrentMapRmap::new(
+                cfg.gfns,
+                perturb::Unperturbed,
+            )),
+            Some(hook) => Box::new(designs::concurrent_map::ConcurrentMapRmap::new(
+                cfg.gfns,
+                perturb::Perturbed::new(Some(hook)),
+            )),
+        });
+        #[cfg(loom)]
+        return Err(BuildError::Unavailable(kind));
+    };
+    Ok(match chain {
+        ChainKind::Y2013 => on_chain::<chain::HeadChain, chain::TailChain>(kind, cfg, bug, perturb),
+        ChainKind::Linux64 => on_chain::<chain::Chain64, chain::Chain64>(kind, cfg, bug, perturb),
+    })
+}
+
+/// A chain design over chain discipline `C` (`mmu-lock` over `Tail`, which
+/// differs from `C` for the 2013 disciplines only): a correct design's
+/// unperturbed build, or its perturbed twin when `perturb` is given; or the
+/// twin with an injected rmap bug, always perturbed.
+fn on_chain<C: chain::Chain, Tail: chain::Chain>(
+    kind: ImplKind,
+    cfg: &RmapConfig,
+    bug: Option<Bug>,
+    perturb: Option<Arc<dyn Perturb>>,
+) -> Box<dyn Rmap> {
     use designs::lockless::NullsRmap;
     use designs::{mmu_lock, rmap_lock, seqlock::SeqlockRmap, Correct, SeqNoRetry};
     use perturb::{Perturbed, Unperturbed};
+    // The design's CLI name (`lockless-6.4` is `lockless`'s walker under a
+    // name of its own).
+    let name = kind.name();
     // A correct design `$design`, whose points are `$p`: its unperturbed
     // build, or its perturbed twin.
     macro_rules! twin {
@@ -275,70 +405,68 @@ pub fn build_with(
             match perturb {
                 None => {
                     type $p = Unperturbed;
-                    Box::new(<$design>::new(cfg)) as Box<dyn Rmap>
+                    Box::new(<$design>::new(cfg).named(name)) as Box<dyn Rmap>
                 }
                 Some(hook) => {
                     type $p = Perturbed;
-                    Box::new(<$design>::with_points(cfg, Perturbed::new(Some(hook))))
+                    Box::new(<$design>::with_points(cfg, Perturbed::new(Some(hook))).named(name))
                 }
             }
         };
     }
-    Ok(match kind {
-        ImplKind::MmuLock => twin!(P => mmu_lock::MmuLockRmap<P>),
-        ImplKind::Lockless if bug.is_none() => {
-            twin!(P => NullsRmap<false, Correct, chain::HeadChain, P>)
+    match kind {
+        ImplKind::MmuLock => twin!(P => mmu_lock::MmuLockRmap<Tail, P>),
+        ImplKind::Lockless | ImplKind::Lockless64 if bug.is_none() => {
+            twin!(P => NullsRmap<false, Correct, C, P>)
         }
-        ImplKind::LocklessGen if bug.is_none() => {
-            twin!(P => NullsRmap<true, Correct, chain::HeadChain, P>)
+        ImplKind::LocklessGen if bug.is_none() => twin!(P => NullsRmap<true, Correct, C, P>),
+        ImplKind::Lockless | ImplKind::Lockless64 => {
+            lockless_twin::<false, C>(bug, cfg, Perturbed::new(perturb), name)
         }
-        ImplKind::Lockless => lockless_twin::<false>(bug, cfg, Perturbed::new(perturb)),
-        ImplKind::LocklessGen => lockless_twin::<true>(bug, cfg, Perturbed::new(perturb)),
+        ImplKind::LocklessGen => lockless_twin::<true, C>(bug, cfg, Perturbed::new(perturb), name),
         ImplKind::Seqlock if bug == Some(Bug::SeqNoRetry) => {
-            Box::new(SeqlockRmap::<SeqNoRetry, Perturbed>::with_points(
+            Box::new(SeqlockRmap::<SeqNoRetry, C, Perturbed>::with_points(
                 cfg,
                 Perturbed::new(perturb),
             ))
         }
-        ImplKind::Seqlock => twin!(P => SeqlockRmap<Correct, P>),
-        ImplKind::RmapLock => twin!(P => rmap_lock::RmapLockRmap<P>),
-        #[cfg(not(loom))]
-        ImplKind::ConcurrentMap => match perturb {
-            None => Box::new(designs::concurrent_map::ConcurrentMapRmap::new(
-                cfg.gfns,
-                Unperturbed,
-            )),
-            Some(hook) => Box::new(designs::concurrent_map::ConcurrentMapRmap::new(
-                cfg.gfns,
-                Perturbed::new(Some(hook)),
-            )),
-        },
-        #[cfg(loom)]
-        ImplKind::ConcurrentMap => return Err(BuildError::Unavailable(kind)),
-    })
+        ImplKind::Seqlock => twin!(P => SeqlockRmap<Correct, C, P>),
+        ImplKind::RmapLock => twin!(P => rmap_lock::RmapLockRmap<C, P>),
+        ImplKind::ConcurrentMap => unreachable!("concurrent-map keeps no chains"),
+    }
 }
 
-/// The twin of `lockless` (`GEN` false) or `lockless-gen` (`GEN` true) with
-/// an injected rmap bug: a walker deviation, or the chain discipline that
-/// fills a hole from the tail. Always perturbed (`perturb.rs`).
-fn lockless_twin<const GEN: bool>(
+/// The twin of `lockless` (`GEN` false) or `lockless-gen` (`GEN` true) over
+/// chain discipline `C` with an injected rmap bug: a walker deviation, or
+/// the chain discipline that fills a hole from the tail. Always perturbed
+/// (`perturb.rs`). Named `name`.
+fn lockless_twin<const GEN: bool, C: chain::Chain>(
     bug: Option<Bug>,
     cfg: &RmapConfig,
     p: perturb::Perturbed,
+    name: &'static str,
 ) -> Box<dyn Rmap> {
-    use chain::{FillFromTailChain, HeadChain};
+    use chain::FillFromTailChain;
     use designs::lockless::NullsRmap;
     use designs::{Correct, NoNullsCheck, SeqNoRetry, StaleHeadRestart, TopDownWalk};
     use perturb::Perturbed;
-    type Twin<const G: bool, D, C = HeadChain> = NullsRmap<G, D, C, Perturbed>;
+    type Twin<const G: bool, D, C> = NullsRmap<G, D, C, Perturbed>;
     match bug {
         Some(Bug::FillFromTail) => {
-            Box::new(Twin::<GEN, Correct, FillFromTailChain>::with_points(cfg, p))
+            Box::new(Twin::<GEN, Correct, FillFromTailChain>::with_points(cfg, p).named(name))
         }
-        Some(Bug::NoNullsCheck) => Box::new(Twin::<GEN, NoNullsCheck>::with_points(cfg, p)),
-        Some(Bug::TopDownWalk) => Box::new(Twin::<GEN, TopDownWalk>::with_points(cfg, p)),
-        Some(Bug::StaleHeadRestart) => Box::new(Twin::<GEN, StaleHeadRestart>::with_points(cfg, p)),
-        Some(Bug::SeqNoRetry) => Box::new(Twin::<true, SeqNoRetry>::with_points(cfg, p)),
-        _ => unreachable!("a correct design is built by `build_with`"),
+        Some(Bug::NoNullsCheck) => {
+            Box::new(Twin::<GEN, NoNullsCheck, C>::with_points(cfg, p).named(name))
+        }
+        Some(Bug::TopDownWalk) => {
+            Box::new(Twin::<GEN, TopDownWalk, C>::with_points(cfg, p).named(name))
+        }
+        Some(Bug::StaleHeadRestart) => {
+            Box::new(Twin::<GEN, StaleHeadRestart, C>::with_points(cfg, p).named(name))
+        }
+        Some(Bug::SeqNoRetry) => {
+            Box::new(Twin::<true, SeqNoRetry, C>::with_points(cfg, p).named(name))
+        }
+        _ => unreachable!("a correct design is built by `on_chain`"),
     }
 }

@@ -4,7 +4,8 @@
 use crate::lock::LockKind;
 use crate::observer::Observer;
 use crate::spte::{Gfn, SlotId, SpteTable};
-use crate::stats::WalkStats;
+use crate::stats::{AgeStats, WalkStats};
+use crate::ChainKind;
 use std::ops::Range;
 
 /// Result of a slow-fault [`Rmap::map`].
@@ -93,6 +94,18 @@ pub trait Rmap: Send + Sync {
     /// walk.
     fn walk(&self, gfn: Gfn, f: &mut dyn FnMut(SlotId)) -> WalkStats;
 
+    /// Aging, as the primary MMU's page reclaim asks for it through the mmu
+    /// notifier's `clear_young` (KVM's `kvm_age_gfn`): walk the rmap of every
+    /// gfn in `gfns` and test-and-clear the Accessed bit of each spte visited
+    /// ([`SpteTable::test_and_clear_accessed`]), counting in
+    /// [`AgeStats::young`] the sptes found accessed. Every spte present for
+    /// the whole call is visited (the walk guarantee, gfn by gfn). How it
+    /// locks is the design's: `mmu-lock` holds `mmu_lock` for the whole
+    /// range, as KVM did until Linux 6.14; `rmap-lock` takes each rmap's
+    /// lock and no `mmu_lock`, as Linux 6.15 does; the optimistic designs
+    /// age with their lockless walk.
+    fn age(&self, sptes: &SpteTable, gfns: Range<Gfn>, obs: &mut dyn Observer) -> AgeStats;
+
     /// Give descriptor memory that is entirely free back to the system after
     /// a grace period. Cheap to call rarely; a no-op for designs without a
     /// pool.
@@ -113,6 +126,9 @@ pub struct RmapConfig {
     pub mmu_lock: LockKind,
     /// Descriptors per pool page.
     pub page_descs: usize,
+    /// The chain discipline; `None`: the design's own
+    /// ([`crate::ImplKind::default_chain`]).
+    pub chain: Option<ChainKind>,
 }
 
 impl RmapConfig {
@@ -122,6 +138,7 @@ impl RmapConfig {
             desc_ext,
             mmu_lock,
             page_descs: 256,
+            chain: None,
         }
     }
 }
@@ -145,6 +162,25 @@ pub(crate) fn write_protect_each(
         st.protected = p.protected;
         obs.gfn_walked(gfn, &st);
         total.add(&st);
+    }
+    total
+}
+
+/// Age a range as every chain design runs it: `walk` each gfn of `gfns`,
+/// test-and-clearing the Accessed bit of each spte it visits.
+pub(crate) fn age_each(
+    sptes: &SpteTable,
+    gfns: Range<Gfn>,
+    mut walk: impl FnMut(Gfn, &mut dyn FnMut(SlotId)) -> WalkStats,
+) -> AgeStats {
+    let mut total = AgeStats::default();
+    for gfn in gfns {
+        let mut young = 0;
+        let st = walk(gfn, &mut |s| {
+            young += sptes.test_and_clear_accessed(s, gfn) as u64
+        });
+        total.young += young;
+        total.walk.add(&st);
     }
     total
 }

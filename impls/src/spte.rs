@@ -14,6 +14,12 @@
 //!   ([`SpteTable::fast_fault_fix`]) and a write-protect walk clears it
 //!   ([`SpteTable::write_protect`]), both by cmpxchg, so that neither undoes
 //!   the other, nor a zap (a plain store could resurrect a zapped spte).
+//! * Accessed changes without it too: a vCPU's access sets it as the CPU's
+//!   page walk does with A/D bits ([`SpteTable::mark_accessed`], a cmpxchg
+//!   on a present spte), aging clears it ([`SpteTable::test_and_clear_accessed`],
+//!   an atomic AND, as Linux 6.15's `kvm_rmap_age_gfn_range` clears the bit
+//!   with `clear_bit`). Every other update of the word is a cmpxchg or a
+//!   swap, so none of them loses the bit or brings it back.
 //!
 //! # Memory ordering
 //!
@@ -60,7 +66,9 @@ pub const SPTE_WRITABLE: u64 = 1 << 1;
 /// W may be restored by a fast page fault without `mmu_lock`
 /// (dirty logging cleared W, the mapping itself allows writes).
 pub const SPTE_MMU_WRITABLE: u64 = 1 << 2;
-/// The guest touched the page since the bit was last cleared.
+/// The guest touched the page since the bit was last cleared: the CPU sets
+/// it on an access ([`SpteTable::mark_accessed`]), aging clears it
+/// ([`SpteTable::test_and_clear_accessed`]).
 pub const SPTE_ACCESSED: u64 = 1 << 3;
 const SPTE_GFN_SHIFT: u32 = 12;
 
@@ -181,6 +189,54 @@ impl SpteTable {
         }
     }
 
+    /// A vCPU access through a translation that read `seen` (present, A
+    /// clear): set the Accessed bit, as the CPU's page walk does on a
+    /// present entry (one locked update of the entry). A cmpxchg, not a
+    /// `fetch_or`: the spte may have been zapped since the vCPU read it, and
+    /// an OR would leave A set in an empty slot, which the hardware never
+    /// does. Retries while the spte stays present without A (a write-protect
+    /// or fast fault moved W meanwhile); returns whether this call set it.
+    /// Relaxed: nothing is ordered by the Accessed bit; aging only counts it.
+    #[inline]
+    pub fn mark_accessed(&self, slot: SlotId, seen: u64) -> bool {
+        let cell = &self.slots[slot];
+        let mut old = seen;
+        while is_present(old) && old & SPTE_ACCESSED == 0 {
+            match cell.compare_exchange_weak(
+                old,
+                old | SPTE_ACCESSED,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now) => old = now,
+            }
+        }
+        false
+    }
+
+    /// Aging of rmap `gfn`: if the spte maps `gfn` and its Accessed bit is
+    /// set, clear it (an atomic AND, as Linux 6.15's aging checks
+    /// `is_accessed_spte` and then `clear_bit`s it). Returns whether it was
+    /// set. An AND cannot make an empty slot non-empty, nor undo W.
+    ///
+    /// The gfn check is for the lockless walks: one may visit a slot of
+    /// another rmap, read from a recycled descriptor before it restarts.
+    /// Clearing W there costs a spurious fast fault; clearing Accessed
+    /// would make a page its own rmap's aging never saw look cold to
+    /// reclaim, so aging leaves it alone. A slot always maps the same gfn,
+    /// so the gfn of the value loaded is the gfn of the slot.
+    /// Relaxed: see [`SpteTable::mark_accessed`].
+    #[inline]
+    pub fn test_and_clear_accessed(&self, slot: SlotId, gfn: Gfn) -> bool {
+        let cell = &self.slots[slot];
+        let v = cell.load(Ordering::Relaxed);
+        if v & SPTE_ACCESSED == 0 || spte_gfn(v) != gfn {
+            return false;
+        }
+        cell.fetch_and(!SPTE_ACCESSED, Ordering::Relaxed) & SPTE_ACCESSED != 0
+    }
+
     /// Fast page fault: set W again on a present, write-protected,
     /// MMU-writable spte with one cmpxchg and no lock. Returns false when
     /// the spte changed under us (zapped, or another vCPU fixed it): the
@@ -220,5 +276,33 @@ mod tests {
         assert!(!t.fast_fault_fix(s, v), "stale cmpxchg must fail");
         assert!(is_present(t.clear(s)));
         assert_eq!(t.load(s), 0);
+    }
+
+    #[test]
+    fn accessed_is_set_on_present_sptes_only_and_aging_clears_it_once() {
+        let t = SpteTable::new(4, 1);
+        let s = t.slot_id(0, 3);
+        t.install(s, make_spte(3, true));
+        assert!(!t.test_and_clear_accessed(s, 2), "another rmap's spte");
+        assert!(t.test_and_clear_accessed(s, 3), "a new spte is accessed");
+        assert!(!t.test_and_clear_accessed(s, 3), "and young only once");
+        let v = t.load(s);
+        assert!(v & SPTE_ACCESSED == 0 && is_writable(v), "aging keeps W");
+        assert!(t.mark_accessed(s, v));
+        assert!(!t.mark_accessed(s, t.load(s)), "already accessed");
+        // A translation read before a zap must not set A in the empty slot.
+        t.test_and_clear_accessed(s, 3);
+        let stale = t.load(s);
+        t.clear(s);
+        assert!(!t.mark_accessed(s, stale));
+        assert_eq!(t.load(s), 0);
+        // A W change under the vCPU's feet: it retries and still sets A.
+        t.install(s, make_spte(3, true));
+        t.test_and_clear_accessed(s, 3);
+        let before_wp = t.load(s);
+        assert!(t.write_protect(s));
+        assert!(t.mark_accessed(s, before_wp));
+        let v = t.load(s);
+        assert!(v & SPTE_ACCESSED != 0 && !is_writable(v));
     }
 }

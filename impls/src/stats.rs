@@ -1,5 +1,5 @@
-//! What a walk reports: [`WalkStats`], and why an optimistic walk started
-//! over ([`RestartReason`]).
+//! What a walk reports: [`WalkStats`] (and, for aging, [`AgeStats`]), and
+//! why an optimistic walk started over ([`RestartReason`]).
 
 /// Why a lockless walk started over, or a seqlock walk retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -84,5 +84,23 @@ impl WalkStats {
         for (a, b) in self.restarts.iter_mut().zip(other.restarts.iter()) {
             *a += b;
         }
+    }
+}
+
+/// What an aging call ([`crate::Rmap::age`]) did: its walks, one per gfn of
+/// the range, and the sptes whose Accessed bit it found set and cleared.
+/// Kept apart from [`WalkStats`] so that the write-protect path, which has no
+/// use for the count, does not carry it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AgeStats {
+    pub walk: WalkStats,
+    /// sptes found young (Accessed set), and cleared.
+    pub young: u64,
+}
+
+impl AgeStats {
+    pub fn add(&mut self, other: &AgeStats) {
+        self.walk.add(&other.walk);
+        self.young += other.young;
     }
 }

@@ -24,7 +24,11 @@
 //! finish for every script but the recycling one (3.c.3: 1.1 million
 //! interleavings), which did not finish (it holds at bound 3, 177 000
 //! interleavings, and at bound 4, 615 000); `seqlock`'s were not tried
-//! (its bounded models are already the largest).
+//! (its bounded models are already the largest). `lockless-6.4`'s all
+//! finish unbounded, in about six minutes for the group
+//! (`RMAP_LOOM_UNBOUNDED=1 ... --test loom lockless_6_4::`): 3.c.3 is the
+//! largest walk, 277 095 interleavings, and the write-protect walk of the
+//! recycling script 335 889.
 //!
 //! # What a model checks
 //!
@@ -75,6 +79,17 @@
 //! | `recycled_through_single_form` | R = [D: x y] -> [E: v w]; Q = {a} | unmap x (y moves to D.slot0); unmap y (D freed, head(R) = E); unmap w (R = {v}, single form, E freed); map b to Q (E reused: Q = [E: a b]); map u to R (D reused: R = [D: v u] -> nulls(R), v copied in) | v |
 //! | `single_form_reused_elsewhere` | R = [D: v x]; Q = {a} | unmap x (R = {v}, D freed); map b to Q (D reused: Q = [D: a b]) | v |
 //! | `middle_desc_recycled_at_tail` | tail discipline: R = [D: x y] -> [E: s t] -> [F: v w] | unmap s, t (E emptied in the middle: D links to F, E freed); map z (F full: E reused as R's tail [E: z] -> nulls(R)) | x y v w |
+//! | `shrunk_and_regrown` (6.4) | R = [D: x y] -> [E: v w] | unmap x, y (D freed, head(R) = E); unmap w (6.4: E = [v], no single form); map u (E = [v u]); map z (E full: D reused as R's head, [D: z] -> E) | v |
+//! | `moved_then_head_recycled` (6.4) | R = [D: x y] -> [E: v w] | unmap w (y moves from D into E: E = [v y]); unmap x (D freed, head(R) = E); map u (D reused: [D: u] -> E) | v y |
+//!
+//! The drawings are the head disciplines' (the series', and Linux 6.4's,
+//! which lays out every setup alike). Under Linux 6.4's chain the writer
+//! steps that shrink an rmap to one spte leave it in its descriptor: in
+//! 3.a E stays [v] (3.a.2 does not happen), in 3.c.3 Q stays [F: c], so F
+//! stays in Q and it is D that comes back to R as its new head (D moved to
+//! Q and back), and in the recycling scripts the freed descriptors go back
+//! to Q or nowhere. The two scripts marked 6.4 are the recycling script
+//! rewritten for that chain: the closest it comes to the counterexample.
 //!
 //! With the `fill-from-tail` bug the chains follow the tail discipline
 //! instead: `entry_moved_under_walker` starts from R = [D: y w] -> [N: x v],
@@ -97,6 +112,10 @@
 //! | `more` read before the slots (`designs::lockless::more_first`) | recycled and single-form |
 //! | `lockless` with reuse deferred by a grace period, a pool that must wait for it | none |
 //! | the same pool reusing a descriptor under the pinned walker instead | recycled |
+//! | `lockless-6.4` (the faithful walker over Linux 6.4's chain) | none, on all twelve scripts |
+//! | `lockless-gen` over Linux 6.4's chain (every script), `seqlock` over it (3.c.2 and `moved_then_head_recycled`); `rmap-lock` over the 2013 one (every script) | none |
+//! | `lockless-6.4` + `no-nulls-check` / `stale-head-restart` | 3.c.2 |
+//! | `lockless-6.4` + `top-down-walk` | `entry_moved_under_walker` |
 //!
 //! So the seed's case 3.c.1 as it argues it (the descriptor comes back as
 //! the new head and still links to the rest of the chain) holds; it fails
@@ -149,8 +168,8 @@
 use loom::model::Builder;
 use rmap_impls::spte::{is_writable, make_spte};
 use rmap_impls::{
-    build, Bug, Exhausted, Gfn, ImplKind, LockKind, MapOutcome, NoObserver, RestartReason, Rmap,
-    RmapConfig, SlotId, SpteTable,
+    build, Bug, ChainKind, Exhausted, Gfn, ImplKind, LockKind, MapOutcome, NoObserver,
+    RestartReason, Rmap, RmapConfig, SlotId, SpteTable,
 };
 use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -325,10 +344,25 @@ struct Design {
 
 impl Design {
     fn built(kind: ImplKind, bug: Option<Bug>) -> Design {
+        Design::on(kind, bug, None)
+    }
+
+    /// `kind` over chain discipline `chain` (`None`: its default).
+    fn on(kind: ImplKind, bug: Option<Bug>, chain: Option<ChainKind>) -> Design {
         Design {
-            make: Arc::new(move |cfg| build(kind, cfg, bug).expect("the design builds")),
-            nulls_order: matches!(kind, ImplKind::Lockless | ImplKind::LocklessGen)
-                && !matches!(bug, Some(Bug::FillFromTail | Bug::TopDownWalk)),
+            make: Arc::new(move |cfg| {
+                let cfg = RmapConfig {
+                    chain,
+                    ..cfg.clone()
+                };
+                build(kind, &cfg, bug).expect("the design builds")
+            }),
+            // Both head disciplines lay the scripts' setups out alike: none
+            // of them shrinks an rmap to one spte.
+            nulls_order: matches!(
+                kind,
+                ImplKind::Lockless | ImplKind::LocklessGen | ImplKind::Lockless64
+            ) && !matches!(bug, Some(Bug::FillFromTail | Bug::TopDownWalk)),
         }
     }
 }
@@ -343,6 +377,7 @@ struct Failure {
     /// The sptes at risk it missed.
     missed: String,
 }
+const LINUX64: Option<ChainKind> = Some(ChainKind::Linux64);
 
 /// What the checker saw over all interleavings.
 #[derive(Default)]
@@ -371,6 +406,7 @@ fn config() -> RmapConfig {
         desc_ext: 2,
         mmu_lock: LockKind::Park,
         page_descs: 4,
+        chain: None,
     }
 }
 
@@ -663,29 +699,63 @@ mod scripts {
         layout: "yxtswv",
         writer: &[Unmap(S), Unmap(T), Map(Z)],
     };
+
+    /// The counterexample's script as close as Linux 6.4's chain lets it
+    /// come: D is freed as an emptied head, R shrinks to {v} (still in E: no
+    /// single form), grows again, and D comes back as R's new head, in
+    /// front of E, instead of with v copied into it.
+    pub static shrunk_and_regrown: Script = Script {
+        setup: &[Map(V), Map(W), Map(X), Map(Y)],
+        layout: "yxwv",
+        writer: &[Unmap(X), Unmap(Y), Unmap(W), Map(U), Map(Z)],
+    };
+
+    /// An entry moves out of the head before the head is recycled: unmap w
+    /// moves y from D (the head) into E's hole, unmap x empties D (freed,
+    /// head(R) = E), map u finds E full and reuses D as R's new head.
+    pub static moved_then_head_recycled: Script = Script {
+        setup: &[Map(V), Map(W), Map(X), Map(Y)],
+        layout: "yxwv",
+        writer: &[Unmap(W), Unmap(X), Map(U)],
+    };
 }
 
-/// One test per seed case (and the extra script) for a design that must
-/// pass them all, plus the write-protect walk of the counterexample.
+/// One test per script for a design that must pass them all, plus the
+/// write-protect walk of the counterexample: every script; with `; seed`,
+/// the seed thread's scripts only; with a list after a `;`, those scripts.
 macro_rules! all_cases_hold {
     ($module:ident, $design:expr, $limits:expr, repair $repair:expr) => {
+        all_cases_hold!($module, $design, $limits, repair $repair; seed;
+            shrunk_and_regrown, moved_then_head_recycled);
+    };
+    ($module:ident, $design:expr, $limits:expr, repair $repair:expr; seed $(; $($extra:ident),*)?) => {
+        all_cases_hold!($module, $design, $limits, repair $repair;
+            case_1_deleted_behind_walker,
+            case_2_deleted_ahead_of_walker,
+            case_3a_deleted_under_walker,
+            case_3b_reused_while_initialising,
+            case_3c1_readded_to_same_rmap,
+            case_3c2_moved_to_other_rmap,
+            case_3c3_moved_away_and_back,
+            entry_moved_under_walker,
+            single_form_reused_elsewhere
+            $($(, $extra)*)?
+        );
+    };
+    ($module:ident, $design:expr, $limits:expr, repair $repair:expr; $($case:ident),*) => {
         mod $module {
             use super::*;
-            all_cases_hold!(@each $design, $limits;
-                case_1_deleted_behind_walker,
-                case_2_deleted_ahead_of_walker,
-                case_3a_deleted_under_walker,
-                case_3b_reused_while_initialising,
-                case_3c1_readded_to_same_rmap,
-                case_3c2_moved_to_other_rmap,
-                case_3c3_moved_away_and_back,
-                entry_moved_under_walker,
-                single_form_reused_elsewhere
-            );
+            $(
+                #[test]
+                fn $case() {
+                    holds($design, &scripts::$case, Walker::Walk, $limits);
+                }
+            )*
 
             /// The counterexample's script holds, and the design's repair is
             /// what holds it: in some interleaving the walker restarted for
-            /// the repair's reason (`None`: a design that repairs otherwise).
+            /// the repair's reason (`None`: a design that repairs otherwise,
+            /// or a chain on which the script cannot reach the flaw).
             #[test]
             fn recycled_through_single_form() {
                 let seen = holds($design, &scripts::recycled_through_single_form, Walker::Walk, $limits);
@@ -704,14 +774,6 @@ macro_rules! all_cases_hold {
             }
         }
     };
-    (@each $design:expr, $limits:expr; $($case:ident),*) => {
-        $(
-            #[test]
-            fn $case() {
-                holds($design, &scripts::$case, Walker::Walk, $limits);
-            }
-        )*
-    };
 }
 
 /// Some interleaving restarted the walk for `repair`'s reason.
@@ -726,10 +788,115 @@ fn repair_fired(seen: &Seen, repair: Option<RestartReason>) {
 
 all_cases_hold!(lockless_gen, Design::built(ImplKind::LocklessGen, None), B2,
     repair Some(RestartReason::DescSeq));
+// `seqlock` validates every pass against a per-rmap count that every writer
+// bumps, whatever the chain discipline does; the 6.4 scripts, written for the
+// nulls walker, take it minutes each at bound 2 (a million interleavings for
+// `shrunk_and_regrown`), so it runs the seed scripts, and over 6.4 two of
+// them.
 all_cases_hold!(seqlock, Design::built(ImplKind::Seqlock, None), B2,
-    repair Some(RestartReason::RmapSeq));
-// `rmap-lock`'s repair is its lock: its walker never restarts.
+    repair Some(RestartReason::RmapSeq); seed);
+// `rmap-lock` over Linux 6.4's chain (its default, as KVM 6.15's), then over
+// the series' 2013 one. Its repair is its lock: its walker never restarts.
 all_cases_hold!(rmap_lock, Design::built(ImplKind::RmapLock, None), B3, repair None);
+all_cases_hold!(
+    rmap_lock_on_2013,
+    Design::on(ImplKind::RmapLock, None, Some(ChainKind::Y2013)),
+    B3,
+    repair None
+);
+// The repaired walkers over Linux 6.4's chain, where the recycling script
+// cannot reach the flaw (no single form): no repair need fire.
+all_cases_hold!(
+    lockless_gen_on_6_4,
+    Design::on(ImplKind::LocklessGen, None, LINUX64),
+    B2,
+    repair None
+);
+all_cases_hold!(
+    seqlock_on_6_4,
+    Design::on(ImplKind::Seqlock, None, LINUX64),
+    B2,
+    repair None;
+    case_3c2_moved_to_other_rmap,
+    moved_then_head_recycled
+);
+
+/// The question of the crate docs' "KVM today": the 2013 series' walker,
+/// unchanged and without a sequence count, over Linux 6.4's chain
+/// (`lockless-6.4`). Every script holds, the recycling ones included, and
+/// the walker meets the restarts its seed cases are about.
+mod lockless_6_4 {
+    use super::*;
+
+    fn faithful_on_6_4() -> Design {
+        Design::built(ImplKind::Lockless64, None)
+    }
+
+    macro_rules! holds_reaching {
+        ($($case:ident => $reason:expr),* $(,)?) => {
+            $(
+                #[test]
+                fn $case() {
+                    let seen = holds(faithful_on_6_4(), &scripts::$case, Walker::Walk, B3);
+                    let reason: Option<RestartReason> = $reason;
+                    if let Some(r) = reason {
+                        assert!(
+                            seen.reasons.contains(&r),
+                            "no interleaving made the walker restart for {r:?}: the script misses its case"
+                        );
+                    }
+                }
+            )*
+        };
+    }
+
+    holds_reaching!(
+        case_1_deleted_behind_walker => None,
+        case_2_deleted_ahead_of_walker => None,
+        case_3a_deleted_under_walker => None,
+        case_3b_reused_while_initialising => Some(RestartReason::DescInit),
+        case_3c1_readded_to_same_rmap => None,
+        case_3c2_moved_to_other_rmap => Some(RestartReason::ForeignNulls),
+        case_3c3_moved_away_and_back => Some(RestartReason::ForeignNulls),
+        entry_moved_under_walker => None,
+        recycled_through_single_form => Some(RestartReason::ForeignNulls),
+        single_form_reused_elsewhere => None,
+        shrunk_and_regrown => None,
+        moved_then_head_recycled => None,
+    );
+
+    /// The dirty log's view of the two scripts closest to the
+    /// counterexample: v (and y) are write-protected.
+    #[test]
+    fn write_protect_shrunk_and_regrown() {
+        holds(
+            faithful_on_6_4(),
+            &scripts::shrunk_and_regrown,
+            Walker::WriteProtect,
+            B3,
+        );
+    }
+
+    #[test]
+    fn write_protect_recycled_through_single_form() {
+        holds(
+            faithful_on_6_4(),
+            &scripts::recycled_through_single_form,
+            Walker::WriteProtect,
+            B3,
+        );
+    }
+
+    #[test]
+    fn write_protect_moved_then_head_recycled() {
+        holds(
+            faithful_on_6_4(),
+            &scripts::moved_then_head_recycled,
+            Walker::WriteProtect,
+            B3,
+        );
+    }
+}
 
 /// `lockless`, the seed's design: every case holds but the recycling one.
 mod lockless {
@@ -845,6 +1012,16 @@ mod injected_bugs {
             recycled_through_single_form, B2;
         /// `lockless-gen` without acting on its count is `lockless` again.
         seq_no_retry_on_lockless_gen: gen_with(Bug::SeqNoRetry), recycled_through_single_form, B2;
+        /// The walker bugs stay bugs over Linux 6.4's chain: `lockless-6.4`
+        /// follows D into Q and stops at Q's nulls ...
+        no_nulls_check_on_6_4: Design::built(ImplKind::Lockless64, Some(Bug::NoNullsCheck)),
+            case_3c2_moved_to_other_rmap, B3;
+        /// ... reads x in slot 0, then the hole v left in slot 1 ...
+        top_down_walk_on_6_4: Design::built(ImplKind::Lockless64, Some(Bug::TopDownWalk)),
+            entry_moved_under_walker, B3;
+        /// ... and restarts from D, now Q's, until it gives up.
+        stale_head_restart_on_6_4: Design::built(ImplKind::Lockless64, Some(Bug::StaleHeadRestart)),
+            case_3c2_moved_to_other_rmap, Limits { bound: 2, max_branches: 50_000 };
     }
 }
 

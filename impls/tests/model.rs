@@ -9,15 +9,20 @@
 //! at once, and pages come and go under `reclaim`), and a few hundred
 //! operations: slow-fault `map`, `unmap`, `zap` of a gfn range, a bulk fill of
 //! one gfn, `walk`, `write_protect` of a batch of gfns, a fast page fault
-//! that sets W again, and `reclaim`. Each operation runs on the design and on
-//! the model, and then everything that is checkable in a quiescent state is
-//! checked:
+//! that sets W again, a vCPU access that sets the Accessed bit, aging (`age`)
+//! of a gfn range, and `reclaim`. Every chain design runs over each of its
+//! chain disciplines (`--chain 2013` and `6.4`). Each operation runs on the
+//! design and on the model, and then everything that is checkable in a
+//! quiescent state is checked:
 //!
 //! * what the operation returned: `map` says `AlreadyPresent` iff the slot
 //!   was present; `unmap` and `zap` count what the model removes;
 //!   `write_protect` reports one walk per gfn of the batch, a `protected`
 //!   count equal to the number of sptes that had W set, and calls
-//!   `Observer::gfn_walked` once per gfn, in order;
+//!   `Observer::gfn_walked` once per gfn, in order; `age` reports one walk
+//!   per gfn of the range, every spte of it visited, and a `young` count
+//!   equal to the number of sptes that had Accessed set; an access sets
+//!   Accessed exactly when the spte is present without it;
 //! * every spte slot holds the model's value (write-protect clears W and
 //!   keeps MMU_WRITABLE, zap clears the slot);
 //! * a walk of every gfn visits exactly the model's set: nothing missing,
@@ -25,9 +30,11 @@
 //! * `mmu_lock` (or the rmap lock) is released as often as it was taken;
 //! * the pool holds exactly the descriptors the chains need (head
 //!   discipline: `ceil(n / desc_ext)` for an rmap of `n >= 2` sptes, none for
-//!   one spte), or a number within the bounds of the tail discipline; after
-//!   the final zap of everything, none at all. A leak, a double free or a
-//!   descriptor left behind by the single-spte collapse shows up here.
+//!   one spte; Linux 6.4's: the same, but one spte may keep its descriptor,
+//!   since such a chain never returns to the single form), or a number
+//!   within the bounds of the tail discipline; after the final zap of
+//!   everything, none at all. A leak, a double free or a descriptor left
+//!   behind by the single-spte collapse shows up here.
 //!
 //! The injected bugs are concurrency bugs: their twins must stay
 //! sequentially correct, so every twin runs the same sequences.
@@ -36,10 +43,10 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use rmap_impls::spte::{make_spte, SPTE_WRITABLE};
+use rmap_impls::spte::{is_present, make_spte, SPTE_ACCESSED, SPTE_WRITABLE};
 use rmap_impls::{
-    build, Bug, BugLayer, Gfn, ImplKind, LockKind, MapOutcome, Observer, Rmap, RmapConfig, SlotId,
-    SpteTable, WalkStats,
+    build, Bug, BugLayer, ChainKind, Gfn, ImplKind, LockKind, MapOutcome, Observer, Rmap,
+    RmapConfig, SlotId, SpteTable, WalkStats,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -88,6 +95,17 @@ enum Op {
         gfn: Gfn,
         alias: u32,
     },
+    /// A vCPU access through `alias`'s spte of `gfn`: sets Accessed if it is
+    /// present without it, as the CPU does.
+    Access {
+        gfn: Gfn,
+        alias: u32,
+    },
+    /// Aging of `start..end` (may be empty).
+    Age {
+        start: Gfn,
+        end: Gfn,
+    },
     Reclaim,
 }
 
@@ -118,6 +136,8 @@ fn op_strategy(s: &Setup) -> impl Strategy<Value = Op> {
         2 => (0..g).prop_map(|gfn| Op::Walk { gfn }),
         2 => prop::collection::vec(0..g, 0..=4).prop_map(|gfns| Op::WriteProtect { gfns }),
         2 => (0..g, 0..a).prop_map(|(gfn, alias)| Op::FastFault { gfn, alias }),
+        2 => (0..g, 0..a).prop_map(|(gfn, alias)| Op::Access { gfn, alias }),
+        1 => (0..=g, 0..=g).prop_map(|(x, y)| Op::Age { start: x.min(y), end: x.max(y) }),
         1 => Just(Op::Reclaim),
     ]
 }
@@ -149,12 +169,17 @@ enum Discipline {
     /// 2013's tail append (`mmu-lock`, the `fill-from-tail` twins): holes may
     /// stay in the middle and one spte may stay in a descriptor.
     Tail,
+    /// Linux 6.4's: as `Head`, but an rmap that shrinks to one spte keeps
+    /// its descriptor (no way back to the single form).
+    Kvm64,
 }
 
-fn discipline(kind: ImplKind, bug: Option<Bug>) -> Discipline {
-    match (kind, bug) {
-        (ImplKind::ConcurrentMap, _) => Discipline::NoPool,
-        (ImplKind::MmuLock, _) | (_, Some(Bug::FillFromTail)) => Discipline::Tail,
+fn discipline(kind: ImplKind, bug: Option<Bug>, chain: Option<ChainKind>) -> Discipline {
+    match (kind, bug, chain.or(kind.default_chain())) {
+        (ImplKind::ConcurrentMap, ..) => Discipline::NoPool,
+        (_, Some(Bug::FillFromTail), _) => Discipline::Tail,
+        (_, _, Some(ChainKind::Linux64)) => Discipline::Kvm64,
+        (ImplKind::MmuLock, ..) => Discipline::Tail,
         _ => Discipline::Head,
     }
 }
@@ -212,22 +237,27 @@ struct Harness<'a> {
 }
 
 impl<'a> Harness<'a> {
-    fn new(kind: ImplKind, bug: Option<Bug>, setup: &'a Setup) -> Self {
+    fn new(kind: ImplKind, bug: Option<Bug>, chain: Option<ChainKind>, setup: &'a Setup) -> Self {
         let cfg = RmapConfig {
             gfns: setup.gfns,
             desc_ext: setup.desc_ext,
             mmu_lock: setup.lock,
             page_descs: setup.page_descs,
+            chain,
         };
         let r = build(kind, &cfg, bug).expect("a valid configuration builds");
-        let what = match bug {
+        let mut what = match bug {
             Some(b) => format!("{kind} with bug {b}"),
             None => kind.to_string(),
         };
+        if let Some(c) = chain {
+            what += &format!(" over the {c} chain");
+        }
+        assert_eq!(r.name(), kind.name(), "the design names itself");
         Harness {
             what,
             setup,
-            disc: discipline(kind, bug),
+            disc: discipline(kind, bug, chain),
             r,
             sptes: SpteTable::new(setup.gfns, setup.aliases),
             model: Model {
@@ -324,6 +354,42 @@ impl<'a> Harness<'a> {
                     self.model.sptes[slot] |= SPTE_WRITABLE;
                 }
             }
+            Op::Access { gfn, alias } => {
+                let slot = self.sptes.slot_id(alias, gfn);
+                let v = self.model.sptes[slot];
+                let expect = is_present(v) && v & SPTE_ACCESSED == 0;
+                let set = self.sptes.mark_accessed(slot, self.sptes.load(slot));
+                prop_assert_eq!(set, expect, "access of gfn {} alias {}", gfn, alias);
+                if expect {
+                    self.model.sptes[slot] |= SPTE_ACCESSED;
+                }
+            }
+            Op::Age { start, end } => {
+                let mut obs = Counting::default();
+                let st = self.r.age(&self.sptes, start..end, &mut obs);
+                let (mut visited, mut young) = (0, 0);
+                for gfn in start..end {
+                    for &slot in self.model.rmaps.get(&gfn).into_iter().flatten() {
+                        visited += 1;
+                        if self.model.sptes[slot] & SPTE_ACCESSED != 0 {
+                            young += 1;
+                            self.model.sptes[slot] &= !SPTE_ACCESSED;
+                        }
+                    }
+                }
+                prop_assert_eq!(
+                    st.walk.walks,
+                    end - start,
+                    "aging walks of {}..{}",
+                    start,
+                    end
+                );
+                prop_assert_eq!(st.walk.visited, visited, "sptes aged in {}..{}", start, end);
+                prop_assert_eq!(st.young, young, "young sptes in {}..{}", start, end);
+                prop_assert_eq!(st.walk.protected, 0, "aging write-protects nothing");
+                prop_assert_eq!(st.walk.total_restarts(), 0, "restarts without a race");
+                self.check_locks(&obs)?;
+            }
             Op::Reclaim => self.r.reclaim(),
         }
         self.check_all()
@@ -376,6 +442,8 @@ impl<'a> Harness<'a> {
                 Discipline::Head => (0, 0),
                 Discipline::Tail if n >= 2 => (n.div_ceil(ext), n),
                 Discipline::Tail => (0, n),
+                Discipline::Kvm64 if n >= 2 => (n.div_ceil(ext), n.div_ceil(ext)),
+                Discipline::Kvm64 => (0, n),
             })
             .fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
         prop_assert!(
@@ -407,10 +475,11 @@ impl<'a> Harness<'a> {
 fn run_case(
     kind: ImplKind,
     bug: Option<Bug>,
+    chain: Option<ChainKind>,
     setup: &Setup,
     ops: &[Op],
 ) -> Result<(), TestCaseError> {
-    let mut h = Harness::new(kind, bug, setup);
+    let mut h = Harness::new(kind, bug, chain, setup);
     for (i, op) in ops.iter().enumerate() {
         h.run(op)
             .map_err(|e| TestCaseError::fail(format!("{}: op {i} {op:?}: {e}", h.what)))?;
@@ -432,11 +501,14 @@ fn rmap_twins() -> Vec<(Bug, ImplKind)> {
 
 macro_rules! design_test {
     ($name:ident, $kind:expr) => {
+        design_test!($name, $kind, None);
+    };
+    ($name:ident, $kind:expr, $chain:expr) => {
         proptest! {
             #![proptest_config(config())]
             #[test]
             fn $name((setup, ops) in case_strategy()) {
-                run_case($kind, None, &setup, &ops)?;
+                run_case($kind, None, $chain, &setup, &ops)?;
             }
         }
     };
@@ -448,6 +520,20 @@ design_test!(lockless_gen_matches_model, ImplKind::LocklessGen);
 design_test!(seqlock_matches_model, ImplKind::Seqlock);
 design_test!(rmap_lock_matches_model, ImplKind::RmapLock);
 design_test!(concurrent_map_matches_model, ImplKind::ConcurrentMap);
+design_test!(lockless_6_4_matches_model, ImplKind::Lockless64);
+
+// Every chain design over the chain discipline it does not use by default.
+const Y2013: Option<ChainKind> = Some(ChainKind::Y2013);
+const LINUX64: Option<ChainKind> = Some(ChainKind::Linux64);
+design_test!(mmu_lock_on_6_4_matches_model, ImplKind::MmuLock, LINUX64);
+design_test!(lockless_on_6_4_matches_model, ImplKind::Lockless, LINUX64);
+design_test!(
+    lockless_gen_on_6_4_matches_model,
+    ImplKind::LocklessGen,
+    LINUX64
+);
+design_test!(seqlock_on_6_4_matches_model, ImplKind::Seqlock, LINUX64);
+design_test!(rmap_lock_on_2013_matches_model, ImplKind::RmapLock, Y2013);
 
 proptest! {
     #![proptest_config(config())]
@@ -456,7 +542,7 @@ proptest! {
     #[test]
     fn bug_twins_match_model((setup, ops) in case_strategy()) {
         for (bug, kind) in rmap_twins() {
-            run_case(kind, Some(bug), &setup, &ops)?;
+            run_case(kind, Some(bug), None, &setup, &ops)?;
         }
     }
 }
@@ -465,7 +551,14 @@ proptest! {
 fn every_design_and_rmap_twin_is_covered() {
     // The design tests above are written out by hand; this catches a design
     // added to `ImplKind::ALL` without one, and a twin that does not build.
-    assert_eq!(ImplKind::ALL.len(), 6);
+    assert_eq!(ImplKind::ALL.len(), 7);
+    // One test per design over each chain it has beyond its default: a
+    // chain added to `ChainKind::ALL` breaks this count.
+    let extra_chains: usize = ImplKind::ALL
+        .iter()
+        .map(|k| k.chains().len().saturating_sub(1))
+        .sum();
+    assert_eq!(extra_chains, 5);
     let twins = rmap_twins();
     for (bug, kind) in &twins {
         let cfg = RmapConfig::new(1, 2, LockKind::Park);
@@ -474,4 +567,26 @@ fn every_design_and_rmap_twin_is_covered() {
     let bugs: BTreeSet<Bug> = twins.iter().map(|(b, _)| *b).collect();
     let rmap_bugs = Bug::ALL.iter().filter(|b| b.layer() == BugLayer::Rmap);
     assert_eq!(bugs.len(), rmap_bugs.count());
+}
+
+#[test]
+fn chains_that_a_design_lacks_are_refused() {
+    let with = |c| RmapConfig {
+        chain: Some(c),
+        ..RmapConfig::new(1, 2, LockKind::Park)
+    };
+    for kind in ImplKind::ALL {
+        for c in ChainKind::ALL {
+            let built = build(kind, &with(c), None);
+            assert_eq!(built.is_ok(), kind.chains().contains(&c), "{kind} over {c}");
+        }
+    }
+    assert!(build(ImplKind::ConcurrentMap, &with(ChainKind::Y2013), None).is_err());
+    assert!(build(ImplKind::Lockless64, &with(ChainKind::Y2013), None).is_err());
+    assert!(build(
+        ImplKind::LocklessGen,
+        &with(ChainKind::Linux64),
+        Some(Bug::FillFromTail)
+    )
+    .is_err());
 }

@@ -336,6 +336,7 @@ fn run_round(p: Params, walks: u64, stop_at_violation: bool, seed: u64) -> Outco
         desc_ext: p.desc_ext,
         mmu_lock: p.lock,
         page_descs: p.page_descs,
+        chain: None,
     };
     let sh = Shared {
         p,
@@ -631,6 +632,7 @@ keeps_the_walk_guarantee! {
     seqlock_keeps_the_walk_guarantee: Seqlock;
     rmap_lock_keeps_the_walk_guarantee: RmapLock;
     concurrent_map_keeps_the_walk_guarantee: ConcurrentMap;
+    lockless_6_4_keeps_the_walk_guarantee: Lockless64;
 }
 
 /// The shape that hunts one walker bug. The stable sptes are permanent (no

@@ -1,6 +1,6 @@
 //! What one run does: every parameter of a run ([`Config`]), validated.
 
-use rmap_impls::{Bug, BugLayer, ImplKind, LockKind, MAX_DESC_EXT};
+use rmap_impls::{Bug, BugLayer, BuildError, ChainKind, ImplKind, LockKind, MAX_DESC_EXT};
 use std::fmt;
 use std::time::Duration;
 
@@ -30,14 +30,19 @@ pub enum WorkloadKind {
     /// once into the same rmap and into others, against continuous
     /// write-protect walks of those gfns, each checked for a missed spte.
     Torture,
+    /// The same vCPU traffic while an aging thread test-and-clears Accessed
+    /// bits over the whole memslot, as the primary MMU's reclaim does
+    /// through the mmu notifier's `clear_young`.
+    Aging,
 }
 
 impl WorkloadKind {
-    pub const ALL: [WorkloadKind; 4] = [
+    pub const ALL: [WorkloadKind; 5] = [
         WorkloadKind::DirtyLog,
         WorkloadKind::Churn,
         WorkloadKind::Idle,
         WorkloadKind::Torture,
+        WorkloadKind::Aging,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +51,7 @@ impl WorkloadKind {
             WorkloadKind::Churn => "churn",
             WorkloadKind::Idle => "idle",
             WorkloadKind::Torture => "torture",
+            WorkloadKind::Aging => "aging",
         }
     }
 
@@ -59,6 +65,7 @@ impl WorkloadKind {
             WorkloadKind::Churn => "a few hot gfns with long chains: heavy zap + refault against continuous write-protect walks (restart/retry stress), with the oracle",
             WorkloadKind::Idle => "the same vCPU traffic with no dirty logging: the baseline for interference ratios",
             WorkloadKind::Torture => "the flaw's shape: a few hot gfns whose rmaps drop to one spte and grow again (descriptors reused at once, into the same rmap and others) against continuous write-protect walks, each checked for a missed spte",
+            WorkloadKind::Aging => "the same vCPU traffic (accesses set the spte's Accessed bit) while an aging thread test-and-clears Accessed over the whole memslot in --age-gfns ranges, as reclaim does through clear_young (KVM's kvm_age_gfn); no dirty logging",
         }
     }
 
@@ -277,6 +284,16 @@ pub struct Config {
     /// End the run at the first violation (a missed spte or a lost write):
     /// `lab check` measures the time to the first detection.
     pub stop_on_violation: bool,
+    /// The chain discipline; `None`: the design's own
+    /// (`ImplKind::default_chain`).
+    pub chain: Option<ChainKind>,
+    /// `aging`: gfns per `Rmap::age` call (one mmu-notifier `clear_young`
+    /// range).
+    pub age_gfns: u64,
+    /// `aging`: a pass over the whole memslot starts every this long
+    /// (open loop); zero: passes back to back, as the kernel's
+    /// `access_tracking_perf_test` runs them.
+    pub age_period: Duration,
 }
 
 impl Default for Config {
@@ -309,6 +326,9 @@ impl Default for Config {
             perturb: None,
             spte_check: false,
             stop_on_violation: false,
+            chain: None,
+            age_gfns: 512,
+            age_period: Duration::ZERO,
         }
     }
 }
@@ -317,7 +337,10 @@ impl Default for Config {
 pub enum ConfigError {
     NoVcpus,
     NoMemory,
-    MemoryBeyondMachine { wanted: u64, available: u64 },
+    MemoryBeyondMachine {
+        wanted: u64,
+        available: u64,
+    },
     Aliases(u32),
     DescExt(usize),
     WritePct(u32),
@@ -327,6 +350,9 @@ pub enum ConfigError {
     TooManyVcpus(u32),
     PerturbRate(f64),
     PerturbMax,
+    /// The design cannot be built this way (`--chain`).
+    Build(BuildError),
+    AgeGfns,
 }
 
 impl fmt::Display for ConfigError {
@@ -352,6 +378,8 @@ impl fmt::Display for ConfigError {
             ConfigError::TooManyVcpus(n) => write!(f, "--vcpus {n} is more than the lab supports (4096)"),
             ConfigError::PerturbRate(r) => write!(f, "--perturb {r} is out of range (a probability: 0 for none, up to 1 or 100%)"),
             ConfigError::PerturbMax => write!(f, "--perturb-max must be longer than 0"),
+            ConfigError::Build(e) => write!(f, "{e}"),
+            ConfigError::AgeGfns => write!(f, "--age-gfns must be at least 1"),
         }
     }
 }
@@ -364,14 +392,28 @@ impl Config {
     }
 
     /// Worker threads a run starts: the vCPUs, the walker where the
-    /// workload logs dirty pages, and the zapper where it zaps.
+    /// workload logs dirty pages, the zapper where it zaps, and the aging
+    /// thread where it ages.
     pub fn worker_threads(&self) -> u32 {
-        self.vcpus + self.dirty_logging() as u32 + self.zapping() as u32
+        self.vcpus + self.dirty_logging() as u32 + self.zapping() as u32 + self.aging() as u32
     }
 
     /// The workload runs dirty-log rounds (a walker thread).
     pub fn dirty_logging(&self) -> bool {
-        self.workload != WorkloadKind::Idle
+        matches!(
+            self.workload,
+            WorkloadKind::DirtyLog | WorkloadKind::Churn | WorkloadKind::Torture
+        )
+    }
+
+    /// The workload ages (an aging thread).
+    pub fn aging(&self) -> bool {
+        self.workload == WorkloadKind::Aging
+    }
+
+    /// The chain discipline the run uses (`None`: the design keeps none).
+    pub fn chain_used(&self) -> Option<ChainKind> {
+        self.chain.or(self.impl_kind.default_chain())
     }
 
     /// The workload has a zapper (`churn` and `torture` always zap).
@@ -464,6 +506,22 @@ impl Config {
             if p.max.is_zero() {
                 return Err(ConfigError::PerturbMax);
             }
+        }
+        if let Some(c) = self.chain {
+            if !self.impl_kind.chains().contains(&c) {
+                return Err(ConfigError::Build(BuildError::ChainNotApplicable(
+                    self.impl_kind,
+                    c,
+                )));
+            }
+            if self.bug == Some(Bug::FillFromTail) {
+                return Err(ConfigError::Build(BuildError::ChainWithBug(
+                    Bug::FillFromTail,
+                )));
+            }
+        }
+        if self.age_gfns == 0 {
+            return Err(ConfigError::AgeGfns);
         }
         Ok(())
     }

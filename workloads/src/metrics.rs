@@ -3,7 +3,7 @@
 //! the harness polls for its progress bar.
 
 use hdrhistogram::Histogram;
-use rmap_impls::{RestartReason, WalkStats};
+use rmap_impls::{AgeStats, RestartReason, WalkStats};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Latency metrics, in the order of [`METRIC_NAMES`].
@@ -56,30 +56,39 @@ pub enum Metric {
     /// p50 is a fault's hold, its max the walker's hold of a whole harvest).
     LockHold,
     /// Waiting for `mmu_lock`, by the role that waited (vCPU, walker,
-    /// zapper, in [`RoleKind::ALL`] order).
+    /// zapper, aging thread, in [`RoleKind::ALL`] order).
     LockWaitVcpu,
     LockWaitWalker,
     LockWaitZapper,
+    LockWaitAging,
     /// Holding `mmu_lock`, by the role that held it.
     LockHoldVcpu,
     LockHoldWalker,
     LockHoldZapper,
+    LockHoldAging,
     /// Waiting for `rmap-lock`'s per-rmap bit lock, by role (sampled, 1 in
     /// [`RMAP_LOCK_SAMPLE`] of a thread's acquisitions).
     RmapLockWaitVcpu,
     RmapLockWaitWalker,
     RmapLockWaitZapper,
+    RmapLockWaitAging,
     /// Holding `rmap-lock`'s bit lock, by role (the same sample).
     RmapLockHoldVcpu,
     RmapLockHoldWalker,
     RmapLockHoldZapper,
+    RmapLockHoldAging,
     /// Time a write-protect walk of one gfn lost to failed optimistic passes
     /// (`seqlock` retries, `lockless` restarts): from the walk's start to the
     /// end of its last failed pass, one sample per walk that failed one.
     WpRetry,
+    /// One aging pass: the whole memslot once, range by range (the figure
+    /// Linux 6.15's "Age sptes locklessly" cover letter reports).
+    AgePass,
+    /// One `Rmap::age` call: one range of `Config::age_gfns` gfns.
+    AgeRange,
 }
 
-pub const METRIC_COUNT: usize = 25;
+pub const METRIC_COUNT: usize = 31;
 
 impl Metric {
     /// Every metric, in the order of [`METRIC_NAMES`].
@@ -99,16 +108,22 @@ impl Metric {
         Metric::LockWaitVcpu,
         Metric::LockWaitWalker,
         Metric::LockWaitZapper,
+        Metric::LockWaitAging,
         Metric::LockHoldVcpu,
         Metric::LockHoldWalker,
         Metric::LockHoldZapper,
+        Metric::LockHoldAging,
         Metric::RmapLockWaitVcpu,
         Metric::RmapLockWaitWalker,
         Metric::RmapLockWaitZapper,
+        Metric::RmapLockWaitAging,
         Metric::RmapLockHoldVcpu,
         Metric::RmapLockHoldWalker,
         Metric::RmapLockHoldZapper,
+        Metric::RmapLockHoldAging,
         Metric::WpRetry,
+        Metric::AgePass,
+        Metric::AgeRange,
     ];
 }
 
@@ -132,16 +147,22 @@ pub const METRIC_NAMES: [&str; METRIC_COUNT] = [
     "mmu_lock.wait.vcpu",
     "mmu_lock.wait.walker",
     "mmu_lock.wait.zapper",
+    "mmu_lock.wait.aging",
     "mmu_lock.hold.vcpu",
     "mmu_lock.hold.walker",
     "mmu_lock.hold.zapper",
+    "mmu_lock.hold.aging",
     "rmap_lock.wait.vcpu",
     "rmap_lock.wait.walker",
     "rmap_lock.wait.zapper",
+    "rmap_lock.wait.aging",
     "rmap_lock.hold.vcpu",
     "rmap_lock.hold.walker",
     "rmap_lock.hold.zapper",
+    "rmap_lock.hold.aging",
     "walker.wp_retry",
+    "aging.pass",
+    "aging.range",
 ];
 
 /// One in this many fault-free guest writes is timed.
@@ -181,9 +202,11 @@ impl Metric {
             (LockName::MmuLock, RoleKind::Vcpu) => LockWaitVcpu,
             (LockName::MmuLock, RoleKind::Walker) => LockWaitWalker,
             (LockName::MmuLock, RoleKind::Zapper) => LockWaitZapper,
+            (LockName::MmuLock, RoleKind::Aging) => LockWaitAging,
             (LockName::RmapLock, RoleKind::Vcpu) => RmapLockWaitVcpu,
             (LockName::RmapLock, RoleKind::Walker) => RmapLockWaitWalker,
             (LockName::RmapLock, RoleKind::Zapper) => RmapLockWaitZapper,
+            (LockName::RmapLock, RoleKind::Aging) => RmapLockWaitAging,
         }
     }
 
@@ -194,9 +217,11 @@ impl Metric {
             (LockName::MmuLock, RoleKind::Vcpu) => LockHoldVcpu,
             (LockName::MmuLock, RoleKind::Walker) => LockHoldWalker,
             (LockName::MmuLock, RoleKind::Zapper) => LockHoldZapper,
+            (LockName::MmuLock, RoleKind::Aging) => LockHoldAging,
             (LockName::RmapLock, RoleKind::Vcpu) => RmapLockHoldVcpu,
             (LockName::RmapLock, RoleKind::Walker) => RmapLockHoldWalker,
             (LockName::RmapLock, RoleKind::Zapper) => RmapLockHoldZapper,
+            (LockName::RmapLock, RoleKind::Aging) => RmapLockHoldAging,
         }
     }
 
@@ -208,9 +233,11 @@ impl Metric {
             Metric::RmapLockWaitVcpu
             | Metric::RmapLockWaitWalker
             | Metric::RmapLockWaitZapper
+            | Metric::RmapLockWaitAging
             | Metric::RmapLockHoldVcpu
             | Metric::RmapLockHoldWalker
-            | Metric::RmapLockHoldZapper => RMAP_LOCK_SAMPLE,
+            | Metric::RmapLockHoldZapper
+            | Metric::RmapLockHoldAging => RMAP_LOCK_SAMPLE,
             _ => 1,
         }
     }
@@ -230,15 +257,24 @@ pub enum RoleKind {
     Vcpu,
     Walker,
     Zapper,
+    /// The aging thread (`aging` workload): the primary MMU's reclaim
+    /// asking `clear_young`.
+    Aging,
 }
 
 impl RoleKind {
-    pub const ALL: [RoleKind; 3] = [RoleKind::Vcpu, RoleKind::Walker, RoleKind::Zapper];
+    pub const ALL: [RoleKind; 4] = [
+        RoleKind::Vcpu,
+        RoleKind::Walker,
+        RoleKind::Zapper,
+        RoleKind::Aging,
+    ];
     pub fn name(self) -> &'static str {
         match self {
             RoleKind::Vcpu => "vcpu",
             RoleKind::Walker => "walker",
             RoleKind::Zapper => "zapper",
+            RoleKind::Aging => "aging",
         }
     }
 }
@@ -329,6 +365,14 @@ pub struct Counters {
     pub mmu_lock_holds: u64,
     /// vCPU passes completed (see [`Metric::Pass`]).
     pub passes: u64,
+    /// vCPU accesses that set the Accessed bit of their spte.
+    pub accessed_set: u64,
+    /// Aging totals: its walks, and the sptes found accessed and cleared.
+    pub aging: AgeStats,
+    /// Aging passes done, and those the schedule asked for (`age_period`;
+    /// equal when passes run back to back).
+    pub age_passes: u64,
+    pub age_passes_due: u64,
 }
 
 impl Counters {
@@ -353,6 +397,10 @@ impl Counters {
             walk,
             mmu_lock_holds,
             passes,
+            accessed_set,
+            aging,
+            age_passes,
+            age_passes_due,
         } = o;
         self.guest_writes += guest_writes;
         self.guest_reads += guest_reads;
@@ -372,6 +420,10 @@ impl Counters {
         self.walk.add(walk);
         self.mmu_lock_holds += mmu_lock_holds;
         self.passes += passes;
+        self.accessed_set += accessed_set;
+        self.aging.add(aging);
+        self.age_passes += age_passes;
+        self.age_passes_due += age_passes_due;
     }
 
     /// Restarts (and seqlock retries) by reason name, zeros left out.

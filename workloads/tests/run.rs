@@ -389,3 +389,41 @@ fn the_zapper_counts_requested_issued_and_late_zaps() {
     let churn = run_with(&short(WorkloadKind::Churn), &Threads::default());
     assert_eq!(churn.counters.zaps_requested, 0, "churn is not paced");
 }
+/// `aging` starts an aging thread instead of a walker; its passes clear the
+/// Accessed bits the vCPUs set, and each pass visits every rmap once.
+#[test]
+fn an_aging_run_ages_what_the_vcpus_access() {
+    for impl_kind in [ImplKind::MmuLock, ImplKind::RmapLock, ImplKind::Lockless64] {
+        let probe = Threads::default();
+        let cfg = Config {
+            impl_kind,
+            age_gfns: 16,
+            ..short(WorkloadKind::Aging)
+        };
+        let r = run_with(&cfg, &probe);
+        assert_eq!(names(&probe), ["aging", "vcpu0", "vcpu1", "zapper"]);
+        assert_eq!(r.threads, 4);
+        let c = &r.counters;
+        assert_eq!((c.rounds, c.walk.walks), (0, 0), "no dirty logging");
+        assert!(c.age_passes > 0, "{impl_kind}: no pass");
+        assert!(c.age_passes_due >= c.age_passes);
+        // A pass walks every rmap (64 gfns, in 4 ranges); the first pass may
+        // have begun in warmup, the last be cut short by the end of the run.
+        assert!(
+            c.aging.walk.walks > 64 * (c.age_passes - 1)
+                && c.aging.walk.walks < 64 * (c.age_passes + 1),
+            "{impl_kind}: {} rmaps walked in {} passes",
+            c.aging.walk.walks,
+            c.age_passes
+        );
+        assert!(c.aging.young > 0 && c.aging.young <= c.aging.walk.visited);
+        // vCPUs found Accessed cleared under them, and set it again.
+        assert!(c.accessed_set > 0, "{impl_kind}: no access set Accessed");
+        let recorded: Vec<&str> = r.histograms.iter().map(|(n, _)| *n).collect();
+        for m in ["aging.pass", "aging.range"] {
+            assert!(recorded.contains(&m), "{m} missing from {recorded:?}");
+        }
+        assert!(recorded.iter().all(|n| !n.starts_with("walker.")));
+        assert_eq!(r.verdict.rmap_inconsistencies, 0);
+    }
+}

@@ -4,13 +4,13 @@
 //! one latency metric, restarts per 1,000 walks, ...), says its unit and
 //! which direction is better, and extracts it from a [`RunResult`], or
 //! `None` when the run did not do that work (an `idle` run has no walker
-//! metrics). The seven key figures of `lab compare` are [`Figure::defaults`];
+//! metrics). The key figures of `lab compare` are [`Figure::defaults`];
 //! `--metric` accepts their ids and three generic forms, so any metric,
 //! throughput or counter of a result can be compared without new code:
 //!
 //! | spec | figure |
 //! | --- | --- |
-//! | `writes`, `fault_slow_p99`, `wp_gfn_p99`, `round_p50`, `tlb_flush_p99`, `restarts`, `lost_writes` | the key figures |
+//! | `writes`, `fault_slow_p99`, `wp_gfn_p99`, `round_p50`, `tlb_flush_p99`, `restarts`, `lost_writes`, `aging_pass_p50` | the key figures (a column no run has is left out) |
 //! | `pass_p50`, `writes_per_vcpu_cpu_s`, `walker_cpus`, `zaps_issued` | guest progress and offered load: `vcpu.pass` p50, guest writes per vCPU CPU-second, the walker's CPUs busy, zaps issued per zap requested |
 //! | `METRIC:STAT`, e.g. `mmu_lock.wait:p99` | a latency statistic (`count`, `min`, `p50`, `p90`, `p99`, `p999`, `max`, `mean`) |
 //! | `throughput:KEY`, e.g. `throughput:walker.walks` | operations per second |
@@ -120,6 +120,7 @@ pub const WP_GFN: &str = "walker.wp_gfn";
 pub const ROUND: &str = "walker.round";
 pub const TLB_FLUSH: &str = "walker.tlb_flush";
 pub const PASS: &str = "vcpu.pass";
+pub const AGE_PASS: &str = "aging.pass";
 
 impl Figure {
     fn metric(id: &str, label: &str, name: &str, stat: Stat) -> Figure {
@@ -177,6 +178,11 @@ impl Figure {
             comparable: true,
             source: Source::RestartsPerKiloWalk,
         }
+    }
+    /// The `aging` workload's pass over the whole memslot, median (the
+    /// figure of Linux 6.15's "Age sptes locklessly" cover letter).
+    pub fn aging_pass_p50() -> Figure {
+        Figure::metric("aging_pass_p50", "aging pass p50", AGE_PASS, Stat::P50)
     }
     pub fn lost_writes() -> Figure {
         Figure {
@@ -262,6 +268,7 @@ impl Figure {
             Figure::tlb_flush_p99(),
             Figure::restarts(),
             Figure::lost_writes(),
+            Figure::aging_pass_p50(),
         ]
     }
 

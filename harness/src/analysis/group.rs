@@ -4,8 +4,12 @@
 //! the same configuration; several runs of a group are repeats, summarised
 //! by their median and range. The configuration of a run is its `workload`
 //! and every key of its `config` object, including the keys a producer adds
-//! beyond the schema, except `seed` (repeats differ in it on purpose) and
-//! a few keys that name where or how output went (`IGNORED`).
+//! beyond the schema, except `seed` (repeats differ in it on purpose), a
+//! few keys that name where or how output went (`IGNORED`), and `chain`
+//! where it is the design's own (`ImplKind::default_chain`): a design's
+//! default chain is part of what the design is (`rmap-lock` runs over 6.4's,
+//! `mmu-lock` over 2013's), so only a run over another chain is told apart
+//! by it.
 //!
 //! A run that records what `mmu_lock` kind it asked for (`mmu_lock_choice`)
 //! groups on that, not on the kind it got (`mmu_lock`): `auto` resolves to
@@ -71,6 +75,12 @@ pub fn config_map(r: &RunResult) -> BTreeMap<String, Value> {
     }
     if m.contains_key("mmu_lock_choice") {
         m.remove("mmu_lock");
+    }
+    let default_chain = rmap_impls::ImplKind::from_name(&r.impl_name)
+        .and_then(|k| k.default_chain())
+        .map(|c| Value::String(c.name().into()));
+    if default_chain.is_some() && m.get("chain") == default_chain.as_ref() {
+        m.remove("chain");
     }
     m
 }
@@ -266,4 +276,48 @@ pub fn format_params(params: &[(String, Value)]) -> String {
         .map(|(k, v)| format!("{k}={}", format_param(k, v)))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::result::Part;
+
+    /// A committed result, renamed to `impl_name` and run over `chain`.
+    fn run(impl_name: &str, chain: &str) -> (PathBuf, RunResult) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../results/reference/sweep/mmu-lock-dirty-log-a4-e3-32v-r1.json");
+        let mut r = RunResult::load(&path).unwrap();
+        r.impl_name = impl_name.into();
+        let Part::Vm(c) = &mut r.config.part else {
+            panic!("the simulated VM's config")
+        };
+        c.chain = Some(chain.into());
+        (path, r)
+    }
+
+    #[test]
+    fn a_designs_own_chain_does_not_split_groups_and_another_does() {
+        let runs = [
+            run("mmu-lock", "2013"),
+            run("rmap-lock", "6.4"),
+            run("rmap-lock", "2013"),
+        ];
+        let g = group_runs(&runs, None);
+        assert!(g.keys.contains(&"chain".to_string()), "{:?}", g.keys);
+        let chain_of = |i: usize| {
+            let grp = g.groups.iter().find(|grp| grp.runs.contains(&i)).unwrap();
+            grp.params
+                .iter()
+                .find(|(k, _)| k == "chain")
+                .map(|(_, v)| v.clone())
+        };
+        // Each design at its own chain: the same parameters, so rmap-lock's
+        // row has mmu-lock's as its baseline.
+        assert_eq!(chain_of(0), Some(Value::Null));
+        assert_eq!(chain_of(1), Some(Value::Null));
+        // rmap-lock over the 2013 chain is a configuration of its own.
+        assert_eq!(chain_of(2), Some(Value::String("2013".into())));
+        assert_eq!(g.groups.len(), 3);
+    }
 }

@@ -1,9 +1,10 @@
-//! Guest progress under dirty logging: what dirty logging costs the vCPUs.
+//! Guest progress under dirty logging, or aging: what either costs the vCPUs.
 //!
-//! For every `dirty-log` group whose implementation also ran `idle` (the
-//! same vCPU traffic without dirty logging) at otherwise the same
+//! For every `dirty-log` or `aging` group whose implementation also ran
+//! `idle` (the same vCPU traffic without either) at otherwise the same
 //! parameters **and the same `mmu_lock` kind**, two ratios, medians over
-//! repeats on both sides as everywhere in compare:
+//! repeats on both sides as everywhere in compare (read "dirty logging"
+//! below as "aging" for an `aging` group):
 //!
 //! - **pass time**, `vcpu.pass` p50 under dirty logging over under idle
 //!   (above 1: the guest makes progress more slowly). A pass is a vCPU's
@@ -113,7 +114,7 @@ pub fn pairs(rows: &[Row], runs: &[(PathBuf, RunResult)]) -> Vec<Interference> {
     let mut out = Vec::new();
     for r in rows {
         // churn drives other vCPU traffic (hot gfns only): no idle twin.
-        if workload(&r.params).as_deref() != Some("dirty-log") {
+        if !matches!(workload(&r.params).as_deref(), Some("dirty-log" | "aging")) {
             continue;
         }
         let Some(idle) = rows

@@ -34,10 +34,12 @@ pub enum Op {
     TlbFlushes,
     Zaps,
     SptesZapped,
+    AgeWalks,
+    AgeYoung,
 }
 
 impl Op {
-    pub const ALL: [Op; 10] = [
+    pub const ALL: [Op; 12] = [
         Op::GuestWrites,
         Op::FaultsFast,
         Op::FaultsSlow,
@@ -48,6 +50,8 @@ impl Op {
         Op::TlbFlushes,
         Op::Zaps,
         Op::SptesZapped,
+        Op::AgeWalks,
+        Op::AgeYoung,
     ];
 
     /// As in the result file's `counters`.
@@ -63,6 +67,8 @@ impl Op {
             Op::TlbFlushes => "tlb_flushes",
             Op::Zaps => "zaps",
             Op::SptesZapped => "sptes_zapped",
+            Op::AgeWalks => "age_walks",
+            Op::AgeYoung => "age_young",
         }
     }
 
@@ -70,6 +76,7 @@ impl Op {
         match self {
             Op::GuestWrites | Op::FaultsFast | Op::FaultsSlow => RoleKind::Vcpu,
             Op::Zaps | Op::SptesZapped => RoleKind::Zapper,
+            Op::AgeWalks | Op::AgeYoung => RoleKind::Aging,
             _ => RoleKind::Walker,
         }
     }
@@ -86,6 +93,8 @@ impl Op {
             Op::TlbFlushes => c.tlb_flushes,
             Op::Zaps => c.zaps,
             Op::SptesZapped => c.sptes_zapped,
+            Op::AgeWalks => c.aging.walk.walks,
+            Op::AgeYoung => c.aging.young,
         }
     }
 }
@@ -110,6 +119,9 @@ pub fn roles(cfg: &Config) -> Vec<RoleKind> {
     }
     if cfg.zapping() {
         v.push(RoleKind::Zapper);
+    }
+    if cfg.aging() {
+        v.push(RoleKind::Aging);
     }
     v
 }
@@ -330,6 +342,8 @@ mod tests {
             ..Counters::default()
         };
         c.walk.walks = 10;
+        c.aging.walk.walks = 11;
+        c.aging.young = 12;
         c
     }
 
@@ -356,6 +370,7 @@ mod tests {
         assert_eq!(metric_role("vcpu.fault_slow"), Some(RoleKind::Vcpu));
         assert_eq!(metric_role("walker.round"), Some(RoleKind::Walker));
         assert_eq!(metric_role("zapper.zap"), Some(RoleKind::Zapper));
+        assert_eq!(metric_role("aging.pass"), Some(RoleKind::Aging));
         assert_eq!(metric_role("mmu_lock.wait"), None);
         assert_eq!(metric_role("mmu_lock.wait.zapper"), Some(RoleKind::Zapper));
         assert_eq!(metric_role("rmap_lock.hold.walker"), Some(RoleKind::Walker));

@@ -20,7 +20,7 @@ use crate::render::plot::Format;
 use crate::session::perf::PerfSpec;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
-use rmap_impls::{Bug, ImplKind, LockKind};
+use rmap_impls::{Bug, ChainKind, ImplKind, LockKind};
 use rmap_workloads::{Config, Delay, Pattern, Perturbation, Regions, TlbFlush, WorkloadKind};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -185,6 +185,21 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
     Ok(r)
 }
 
+fn chain_parser() -> impl TypedValueParser<Value = ChainKind> {
+    names(
+        ChainKind::ALL
+            .iter()
+            .map(|c| {
+                PossibleValue::new(c.name()).help(match c {
+                    ChainKind::Y2013 => "the design's 2013 chain",
+                    ChainKind::Linux64 => "Linux 6.4's chain",
+                })
+            })
+            .collect(),
+        ChainKind::from_name,
+    )
+}
+
 /// One point of the workload/aliases/desc_ext matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Point {
@@ -199,7 +214,7 @@ pub struct Point {
 /// every other command wants one value.
 #[derive(Args, Clone, Debug)]
 pub struct VmArgs {
-    /// Workload: dirty-log, churn, idle or torture (a list for lab sweep).
+    /// Workload: dirty-log, churn, idle, torture or aging (a list for lab sweep).
     #[arg(long, value_name = "NAME", default_value = "dirty-log", value_delimiter = ',', value_parser = workload_parser())]
     pub workload: Vec<WorkloadKind>,
     /// Guest memory (one memslot): 256MiB (2^20 bytes each) or 256MB (10^6).
@@ -274,6 +289,16 @@ pub struct VmArgs {
     /// Longest perturbation delay.
     #[arg(long, value_name = "TIME", default_value = "100us", value_parser = parse_duration)]
     pub perturb_max: Duration,
+    /// Chain discipline: 2013 (the design's 2013 one) or 6.4 (Linux 6.4's)
+    /// [default: the design's, see `lab list`].
+    #[arg(long, value_name = "CHAIN", value_parser = chain_parser())]
+    pub chain: Option<ChainKind>,
+    /// aging: gfns per clear_young call (one Rmap::age range; 512 is 2 MiB).
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub age_gfns: u64,
+    /// aging: start a pass over the whole memslot every this long (0s: back to back).
+    #[arg(long, value_name = "TIME", default_value = "0s", value_parser = parse_duration)]
+    pub age_period: Duration,
 }
 
 /// Where output goes and how a run shows itself. `--out` is the directory
@@ -384,6 +409,9 @@ impl VmArgs {
             ),
             spte_check: false,
             stop_on_violation: false,
+            chain: self.chain,
+            age_gfns: self.age_gfns,
+            age_period: self.age_period,
         };
         cfg.mmu_lock = match self.mmu_lock {
             LockChoice::Kind(k) => k,

@@ -42,9 +42,9 @@ pub struct CompareArgs {
     #[arg(long)]
     pub verbose: bool,
     /// Figures to show, comma-separated: writes, fault_slow_p99, wp_gfn_p99,
-    /// round_p50, tlb_flush_p99, restarts, lost_writes, or METRIC:STAT
-    /// (e.g. mmu_lock.wait:p99), throughput:KEY, counter:NAME [default: the
-    /// seven key figures].
+    /// round_p50, tlb_flush_p99, restarts, lost_writes, aging_pass_p50, or
+    /// METRIC:STAT (e.g. mmu_lock.wait:p99), throughput:KEY, counter:NAME
+    /// [default: the key figures the runs have].
     #[arg(long, value_name = "SPEC", value_delimiter = ',', value_parser = Figure::parse)]
     pub metric: Vec<Figure>,
 }

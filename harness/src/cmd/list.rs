@@ -81,6 +81,11 @@ pub fn main(args: ListArgs) -> LabResult<i32> {
                     "correct": k.flaw().is_none(),
                     "flaw": k.flaw(),
                     "check_here": k.flaw().and_then(|_| reached.get(FLAW_KEY)),
+                    "default_chain": k.default_chain().map(|c| c.name()),
+                    "chains": k.chains().iter().map(|&c| json!({
+                        "name": c.name(),
+                        "description": k.chain_description(c),
+                    })).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -124,6 +129,23 @@ pub fn main(args: ListArgs) -> LabResult<i32> {
             d = format!("{d}. {f}");
         }
         t.row(vec![format!("  {}", k.name()), d]);
+        for &c in k.chains() {
+            let default = if k.default_chain() == Some(c) {
+                " (default)"
+            } else {
+                ""
+            };
+            t.row(vec![
+                String::new(),
+                format!("--chain {c}{default}: {}", k.chain_description(c)),
+            ]);
+        }
+        if k.chains().is_empty() {
+            t.row(vec![
+                String::new(),
+                "no chains: --chain does not apply".into(),
+            ]);
+        }
     }
     print!("{}", t.render());
     println!(

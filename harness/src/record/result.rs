@@ -146,6 +146,16 @@ pub struct VmConfig {
     pub tlb_burst: u32,
     pub hot_gfns: u64,
     pub gfns: u64,
+    /// The chain discipline the run used (`2013`, `6.4`); absent for a
+    /// design without chains and in files from before `--chain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
+    /// `aging`'s range per `clear_young` call, and its pass period (0:
+    /// back to back); absent in files from before the `aging` workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_gfns: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_period_s: Option<f64>,
     /// The delays of a perturbed run (`--perturb`); absent: not perturbed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub perturb: Option<PerturbConfig>,
@@ -275,6 +285,25 @@ pub struct VmCounters {
     /// vCPU passes completed (`vcpu.pass`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passes: Option<u64>,
+    /// vCPU accesses that set their spte's Accessed bit (absent in files
+    /// from before the `aging` workload, as every field below).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accessed_set: Option<u64>,
+    /// Aging: rmaps walked, sptes visited, sptes found young (Accessed
+    /// set, then cleared), restarts of the lockless aging walks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_walks: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_visited: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_young: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_restarts: Option<u64>,
+    /// Aging passes done, and those the schedule asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_passes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_passes_due: Option<u64>,
 }
 
 /// The real VM's own counters.
@@ -360,6 +389,13 @@ pub struct Throughput {
         skip_serializing_if = "Option::is_none"
     )]
     pub zaps: Option<f64>,
+    /// Aging passes over the whole memslot (the `aging` workload).
+    #[serde(
+        rename = "aging.passes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub age_passes: Option<f64>,
     /// The real VM: passes over the shares with dirty logging on, and pages
     /// and passes without it.
     #[serde(

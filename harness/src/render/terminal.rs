@@ -126,8 +126,12 @@ pub fn header_warnings(cfg: &Config) -> Vec<String> {
 pub fn run_header(cfg: &Config) {
     let threads = cfg.worker_threads();
     let m = Machine::probe(threads, rmap_workloads::clock::source());
+    let chain = cfg
+        .chain_used()
+        .map(|c| format!(", chain {c}"))
+        .unwrap_or_default();
     println!(
-        "lab run: {} on {}: {} vCPUs, {} ({} gfns), {} aliases, desc_ext {}, mmu_lock {}, {:.1}s (+{:.1}s warmup)",
+        "lab run: {} on {}: {} vCPUs, {} ({} gfns), {} aliases, desc_ext {}{chain}, mmu_lock {}, {:.1}s (+{:.1}s warmup)",
         cfg.impl_kind,
         cfg.workload,
         cfg.vcpus,
@@ -143,6 +147,18 @@ pub fn run_header(cfg: &Config) {
         cfg.duration.as_secs_f64(),
         cfg.warmup.as_secs_f64()
     );
+    if cfg.aging() {
+        println!(
+            "aging: a pass over the {} gfns in ranges of {}, {}",
+            cfg.gfns(),
+            cfg.age_gfns.min(cfg.gfns()),
+            if cfg.age_period.is_zero() {
+                "back to back".to_string()
+            } else {
+                format!("one every {:?}", cfg.age_period)
+            }
+        );
+    }
     println!(
         "machine: {} online CPUs ({}), kernel {}, clock {}",
         m.online_cpus, m.cpu_model, m.kernel, m.clock_source
@@ -268,6 +284,19 @@ pub fn run_summary(r: &RunResult, already_said: &[String]) {
             );
         }
     }
+    if let (Some(passes), Some(due)) = (vm.age_passes, vm.age_passes_due) {
+        if due > 0 {
+            let walks = vm.age_walks.unwrap_or(0);
+            println!(
+                "aging: {passes} passes of {due} asked, {} rmaps walked, {} sptes visited, {} young; {} restarts; vCPUs set Accessed {} times",
+                walks,
+                vm.age_visited.unwrap_or(0),
+                vm.age_young.unwrap_or(0),
+                vm.age_restarts.unwrap_or(0),
+                vm.accessed_set.unwrap_or(0),
+            );
+        }
+    }
     let holds = vm.lock_holds_sampled;
     if holds > 0 {
         let pre = vm.lock_holder_preempted;
@@ -296,10 +325,11 @@ pub fn run_summary(r: &RunResult, already_said: &[String]) {
         Some(n) => format!(", {n} missed sptes"),
         None => String::new(),
     };
-    if r.workload == "idle" {
+    if r.workload == "idle" || r.workload == "aging" {
         println!(
-            "verdict: {} (idle: no dirty logging, so no migration oracle; {} rmaps inconsistent)",
+            "verdict: {} ({}: no dirty logging, so no migration oracle; {} rmaps inconsistent)",
             if v.ok { "OK" } else { "VIOLATION" },
+            r.workload,
             v.rmap_inconsistencies
         );
     } else if v.ok {

@@ -223,6 +223,13 @@ pub fn to_result(
             zaps_issued: paced.then_some(c.zaps),
             zaps_late: paced.then_some(c.zaps_late),
             passes: Some(c.passes),
+            accessed_set: Some(c.accessed_set),
+            age_walks: Some(c.aging.walk.walks),
+            age_visited: Some(c.aging.walk.visited),
+            age_young: Some(c.aging.young),
+            age_restarts: Some(c.aging.walk.total_restarts()),
+            age_passes: Some(c.age_passes),
+            age_passes_due: Some(c.age_passes_due),
         }),
     };
     let throughput = Throughput {
@@ -233,6 +240,7 @@ pub fn to_result(
         rounds: per_s(c.rounds),
         pages: per_s(c.pages_harvested),
         zaps: per_s(c.zaps),
+        age_passes: cfg.aging().then(|| c.age_passes as f64 / secs),
         ..Throughput::default()
     };
     // Every round is in the `walker.round` histogram; the series keeps an
@@ -345,6 +353,9 @@ pub fn config_json(cfg: &Config) -> RunConfig {
                 delays: None,
             }),
             spte_check: cfg.checks_sptes().then_some(true),
+            chain: cfg.chain_used().map(|c| c.name().into()),
+            age_gfns: Some(cfg.age_gfns),
+            age_period_s: Some(cfg.age_period.as_secs_f64()),
         }),
     }
 }

@@ -285,7 +285,7 @@ impl TraceWriter {
     /// running keep their events so far; call it after the run.
     pub fn finish(&self) -> std::io::Result<TraceSummary> {
         // Merge buffers by (role, index), tracks ordered walker, zapper,
-        // then vCPUs.
+        // aging, then vCPUs.
         let mut tracks: BTreeMap<(u8, u32), (RoleKind, Vec<Ev>)> = BTreeMap::new();
         let mut dropped = 0u64;
         for buf in lock(&self.buffers).iter() {
@@ -294,7 +294,8 @@ impl TraceWriter {
             let rank = match b.role {
                 RoleKind::Walker => 0,
                 RoleKind::Zapper => 1,
-                RoleKind::Vcpu => 2,
+                RoleKind::Aging => 2,
+                RoleKind::Vcpu => 3,
             };
             tracks
                 .entry((rank, b.index))

@@ -12,12 +12,13 @@
 //! * its **chain discipline** ([`Chain`]): where an add goes and how a
 //!   remove fills its hole (`chain.rs`).
 //!
-//! | design | walker | section | chain |
+//! | design | walker | section | chain (default; `--chain` picks the other) |
 //! |---|---|---|---|
-//! | `mmu-lock` | `UnderMmuLock` | [`Direct`] | `TailChain` |
-//! | `lockless`, `lockless-gen` | `Nulls` | [`Direct`] | `HeadChain` |
-//! | `seqlock` | `SeqWalker` | `SeqCount` | `HeadChain` |
-//! | `rmap-lock` | `UnderRmapLock` | `RmapLockBit` | `HeadChain` |
+//! | `mmu-lock` | `UnderMmuLock` | [`Direct`] | `TailChain` (or `Chain64`) |
+//! | `lockless`, `lockless-gen` | `Nulls` | [`Direct`] | `HeadChain` (or `Chain64`) |
+//! | `lockless-6.4` | `Nulls` | [`Direct`] | `Chain64` only |
+//! | `seqlock` | `SeqWalker` | `SeqCount` | `HeadChain` (or `Chain64`) |
+//! | `rmap-lock` | `UnderRmapLock` | `RmapLockBit` | `Chain64` (or `HeadChain`) |
 //!
 //! Every writer holds `mmu_lock` for a whole `map`, `unmap` or `zap`, as
 //! KVM's do, and opens the section of each rmap it changes inside it. So a
@@ -27,6 +28,11 @@
 //! waits and holds (`lock.rs`), a section and a walker get it too
 //! (`rmap-lock` reports its bit lock from `open`, `close` and `walk`, an
 //! optimistic walker its failed passes).
+//! Aging ([`Rmap::age`]) is the walk again, over a range of gfns, with the
+//! Accessed bit test-and-cleared on each spte visited, inside the same
+//! [`Batch`] as a write-protect batch: `mmu_lock` for the whole range
+//! (`mmu-lock`, KVM until Linux 6.14), nothing but each rmap's lock
+//! (`rmap-lock`, Linux 6.15), or an epoch pin (the optimistic walkers).
 //!
 //! Where coming work plugs in:
 //!
@@ -46,9 +52,9 @@ use crate::lock::MmuLock;
 use crate::observer::{NoObserver, Observer};
 use crate::perturb::{PerturbPoint, Points, Unperturbed};
 use crate::primitive::AtomicUsize;
-use crate::rmap::{write_protect_each, BatchEnd, MapOutcome, Rmap, RmapConfig};
+use crate::rmap::{age_each, write_protect_each, BatchEnd, MapOutcome, Rmap, RmapConfig};
 use crate::spte::{is_present, Gfn, SlotId, SpteTable};
-use crate::stats::WalkStats;
+use crate::stats::{AgeStats, WalkStats};
 use std::marker::PhantomData;
 use std::ops::Range;
 
@@ -163,6 +169,8 @@ pub(crate) struct ChainRmap<W, S, C, P = Unperturbed> {
     pub(crate) chains: Chains,
     pub(crate) section: S,
     perturb: P,
+    /// The design's CLI name: the walker's, unless [`ChainRmap::named`].
+    name: &'static str,
     design: PhantomData<fn() -> (W, C)>,
 }
 
@@ -183,8 +191,16 @@ impl<W: Walker<S>, S: Section, C: Chain, P: Points> ChainRmap<W, S, C, P> {
             },
             section: S::new(cfg.gfns),
             perturb,
+            name: W::NAME,
             design: PhantomData,
         }
+    }
+
+    /// Call the design `name` (`lockless-6.4` is `lockless`'s walker over
+    /// another chain, under a name of its own).
+    pub(crate) fn named(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
     }
 
     /// Loom models only: defer the reuse of freed descriptors until no
@@ -268,7 +284,7 @@ impl<W: Walker<S>, S: Section, C: Chain, P: Points> ChainRmap<W, S, C, P> {
 
 impl<W: Walker<S>, S: Section, C: Chain, P: Points> Rmap for ChainRmap<W, S, C, P> {
     fn name(&self) -> &'static str {
-        W::NAME
+        self.name
     }
 
     fn map(
@@ -338,6 +354,21 @@ impl<W: Walker<S>, S: Section, C: Chain, P: Points> Rmap for ChainRmap<W, S, C, 
     fn walk(&self, gfn: Gfn, mut f: &mut dyn FnMut(SlotId)) -> WalkStats {
         self.batch(&mut NoObserver, |obs| {
             W::walk(&self.chains, &self.section, &self.perturb, gfn, &mut f, obs)
+        })
+    }
+
+    fn age(&self, sptes: &SpteTable, gfns: Range<Gfn>, obs: &mut dyn Observer) -> AgeStats {
+        self.batch(obs, |obs| {
+            age_each(sptes, gfns, |gfn, f| {
+                W::walk(
+                    &self.chains,
+                    &self.section,
+                    &self.perturb,
+                    gfn,
+                    &mut |s| f(s),
+                    obs,
+                )
+            })
         })
     }
 

@@ -14,9 +14,9 @@
 
 use crate::observer::Observer;
 use crate::perturb::{PerturbPoint, Points};
-use crate::rmap::{write_protect_each, MapOutcome, Rmap};
+use crate::rmap::{age_each, write_protect_each, MapOutcome, Rmap};
 use crate::spte::{is_present, Gfn, SlotId, SpteTable};
-use crate::stats::WalkStats;
+use crate::stats::{AgeStats, WalkStats};
 use dashmap::DashMap;
 use std::ops::Range;
 
@@ -115,5 +115,11 @@ impl<P: Points> Rmap for ConcurrentMapRmap<P> {
 
     fn walk(&self, gfn: Gfn, mut f: &mut dyn FnMut(SlotId)) -> WalkStats {
         self.visit(gfn, &mut f)
+    }
+
+    /// Each gfn under its shard's read lock, as the write-protect walk.
+    fn age(&self, sptes: &SpteTable, gfns: Range<Gfn>, obs: &mut dyn Observer) -> AgeStats {
+        let _ = obs;
+        age_each(sptes, gfns, |gfn, f| self.visit(gfn, &mut |s| f(s)))
     }
 }

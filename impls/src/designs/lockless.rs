@@ -1,7 +1,9 @@
-//! `lockless` and `lockless-gen`: rmap walks without `mmu_lock`, over a
-//! nulls-terminated chain of type-stable descriptors (the 2013 series "KVM:
-//! MMU: locklessly write-protect", its patch 09/12 "introduce pte-list
-//! lockless walker"; the crate docs summarise its review thread).
+//! `lockless`, `lockless-gen` and `lockless-6.4`: rmap walks without
+//! `mmu_lock`, over a nulls-terminated chain of type-stable descriptors (the
+//! 2013 series "KVM: MMU: locklessly write-protect", its patch 09/12
+//! "introduce pte-list lockless walker"; the crate docs summarise its review
+//! thread). `lockless-6.4` is `lockless`'s walker, unchanged, over Linux
+//! 6.4's chain discipline instead of the series' (`chain.rs`).
 //!
 //! # The algorithm
 //!
@@ -25,7 +27,12 @@
 //! * `more` is 0: the descriptor is being initialised for a new owner (seed
 //!   case 3.b);
 //! * a nulls marker of *another* rmap: the descriptor the walker stood on
-//!   was reused elsewhere (seed case 3.c.2);
+//!   was reused elsewhere (seed case 3.c.2). The lab's nulls names the gfn
+//!   (`(gfn << 2) | 1`); the series used the address of the rmap head,
+//!   which names the same rmap. The series also argued that a nulls cannot
+//!   be reused during a walk because memslot changes and `GET_DIRTY_LOG`
+//!   are serialised by the slots lock; the lab's memslot never changes, so
+//!   that argument is not modelled;
 //! * (`lockless-gen`) the descriptor's sequence count was odd, or moved
 //!   while its slots and link were read.
 //!
@@ -44,12 +51,30 @@
 //! accepts a descriptor's slots and link only when it read the same even
 //! count before the slots and after the link.
 //!
+//! # Over Linux 6.4's chain
+//!
+//! The same walker over Linux 6.4's discipline (`lockless-6.4`, or any
+//! nulls design with `--chain 6.4`) misses nothing: the model checker finds
+//! no interleaving that breaks the walk guarantee on any script, the
+//! recycling ones included, without a bound. The argument is in the crate
+//! docs ("KVM today"): under 6.4 no entry ever moves into a descriptor from
+//! another one, and a descriptor joins a non-empty rmap only as a new head
+//! in front of the whole chain, so a recycled descriptor can neither carry
+//! an entry the walker skipped nor end the walk early.
+//!
 //! # Memory ordering
 //!
 //! Every store a walker may read (head, slots, `more`, `seq`) is Release and
 //! every walker load is Acquire: a walker that observes any store of a
 //! writer's update observes everything the writer did before it. On x86
 //! both are plain moves; the orderings are for the compiler and for loom.
+//! This is the series with its barriers as its review asked for them, not
+//! as posted: the posted patch ordered the head store with an `smp_wmb` it
+//! wrote by hand (and, by its author's own account in the thread, forgot
+//! when publishing an empty descriptor) and read the head with
+//! `ACCESS_ONCE` and `smp_read_barrier_depends`; Gleb Natapov asked for
+//! `rcu_dereference` (and `rcu_assign_pointer`) instead. Release stores and
+//! Acquire loads give at least that.
 
 use super::chained::{Batch, ChainRmap, Chains, Direct, Walker};
 use super::optimistic::{Deviation, GenerationOnce, HeadRecheck, MoreFirst, SlotBuf};

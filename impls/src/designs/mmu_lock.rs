@@ -1,11 +1,16 @@
 //! `mmu-lock`: KVM in 2013 (Linux 3.11). Every add, remove and walk runs
 //! under the one VM-wide `mmu_lock`; chains follow the tail discipline of
-//! `chain.rs` (append at the tail, fill a hole from the same descriptor). The
+//! `chain.rs` (add into the first non-full descriptor, fill a hole from the
+//! same descriptor), or Linux 6.4's with `--chain 6.4`. The
 //! dirty-log round holds the lock across a whole batch of gfns
 //! (`--wp-batch`; by default the whole harvest, as
 //! `kvm_vm_ioctl_get_dirty_log` did), so every vCPU that faults meanwhile
 //! waits for the entire write-protect pass: the scalability problem the
-//! lockless series set out to fix.
+//! lockless series set out to fix. Aging (`Rmap::age`) holds it for a whole
+//! range of gfns, as KVM did until Linux 6.14 (`kvm_mmu_notifier_clear_young`
+//! and `clear_flush_young` reach `kvm_age_gfn` through
+//! `__kvm_handle_hva_range`, which takes `mmu_lock` for write once for the
+//! whole range).
 
 use super::chained::{Batch, ChainRmap, Chains, Direct, Walker};
 use crate::chain::{walk_locked, TailChain};
@@ -16,7 +21,9 @@ use crate::primitive::Ordering;
 use crate::spte::{Gfn, SlotId};
 use crate::stats::WalkStats;
 
-pub(crate) type MmuLockRmap<P = Unperturbed> = ChainRmap<UnderMmuLock, Direct, TailChain, P>;
+/// `mmu-lock` over chain discipline `C` (KVM 2013's tail discipline unless
+/// `--chain` says otherwise), with perturbation points `P`.
+pub(crate) type MmuLockRmap<C = TailChain, P = Unperturbed> = ChainRmap<UnderMmuLock, Direct, C, P>;
 
 /// A walker that holds `mmu_lock` across its whole batch.
 pub(crate) struct UnderMmuLock;

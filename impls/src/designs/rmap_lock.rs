@@ -9,7 +9,8 @@
 //! * unlock: a Release store of the new head value, which also publishes
 //!   everything the holder changed;
 //! * writers hold `mmu_lock` *and* the rmap lock (the section,
-//!   `RmapLockBit`), and use the head discipline of `chain.rs`;
+//!   `RmapLockBit`), and use Linux 6.4's chain discipline (`chain.rs`), as
+//!   KVM 6.15 does (`--chain 2013`: the series' head discipline);
 //! * the write-protect walker holds only the rmap lock: it never waits for
 //!   `mmu_lock`, but it does wait for (and block) writers of the same gfn.
 //!
@@ -24,7 +25,7 @@
 //! here, only inherited.
 
 use super::chained::{Batch, ChainRmap, Chains, Section, Walker};
-use crate::chain::{walk_locked, HeadChain, PendingHead};
+use crate::chain::{walk_locked, Chain64, PendingHead};
 use crate::desc::{decode_head, HEAD_LOCK};
 use crate::observer::Observer;
 use crate::perturb::{PerturbPoint, Points, Unperturbed};
@@ -32,7 +33,11 @@ use crate::primitive::{spin_hint, AtomicUsize, Ordering};
 use crate::spte::{Gfn, SlotId};
 use crate::stats::WalkStats;
 
-pub(crate) type RmapLockRmap<P = Unperturbed> = ChainRmap<UnderRmapLock, RmapLockBit, HeadChain, P>;
+/// `rmap-lock` over chain discipline `C`: Linux 6.4's, as KVM 6.15's rmap
+/// lock protects, unless `--chain 2013` asks for the series' head
+/// discipline; with perturbation points `P`.
+pub(crate) type RmapLockRmap<C = Chain64, P = Unperturbed> =
+    ChainRmap<UnderRmapLock, RmapLockBit, C, P>;
 
 /// `kvm_rmap_lock`: returns the head value without the lock bit; 0 means
 /// the rmap was empty and was *not* locked. Reports the wait (unless the

@@ -13,7 +13,8 @@
 //! Collecting first costs a copy of at most one chain, which is cheap next
 //! to the cmpxchgs.
 //!
-//! The chain itself uses the head discipline of `chain.rs`. A walk over a
+//! The chain itself uses the head discipline of `chain.rs` (or Linux 6.4's,
+//! `--chain 6.4`). A walk over a
 //! chain that is being rewritten can in principle follow recycled
 //! descriptors in a cycle, so the walker rechecks the count every
 //! `SEQ_RECHECK_DESCS` descriptors: if it moved, the pass is abandoned;
@@ -38,9 +39,11 @@ use crate::spte::{Gfn, SlotId};
 use crate::stats::{RestartReason, WalkStats};
 use std::marker::PhantomData;
 
-/// `seqlock`, with walker deviation `D` (the correct walker is `Correct`)
-/// and perturbation points `P`.
-pub(crate) type SeqlockRmap<D, P = Unperturbed> = ChainRmap<SeqWalker<D>, SeqCount, HeadChain, P>;
+/// `seqlock`, with walker deviation `D` (the correct walker is `Correct`),
+/// over chain discipline `C` (the series' head discipline unless `--chain`
+/// says otherwise), with perturbation points `P`.
+pub(crate) type SeqlockRmap<D, C = HeadChain, P = Unperturbed> =
+    ChainRmap<SeqWalker<D>, SeqCount, C, P>;
 
 /// A walk rechecks the count after this many descriptors.
 const SEQ_RECHECK_DESCS: usize = 64;

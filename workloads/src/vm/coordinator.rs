@@ -12,7 +12,7 @@ use super::report::{RunReport, Verdict};
 use super::shared::{Phase, Shared};
 use super::walker::Walker;
 use super::worker::{Worker, WorkerResult};
-use super::{vcpu, zapper};
+use super::{aging, vcpu, zapper};
 use crate::clock;
 use crate::config::{Config, ConfigError};
 use crate::metrics::{Counters, Live, Metric, Recorder, RoleKind};
@@ -101,6 +101,9 @@ pub fn run(
         }
         if cfg.zapping() {
             jobs.push(Job::Zapper);
+        }
+        if cfg.aging() {
+            jobs.push(Job::Aging);
         }
         let cores = if cfg.pin {
             core_affinity::get_core_ids().unwrap_or_default()
@@ -201,6 +204,7 @@ pub fn run(
                 RoleKind::Vcpu => true,
                 RoleKind::Walker => cfg.dirty_logging(),
                 RoleKind::Zapper => cfg.zapping(),
+                RoleKind::Aging => cfg.aging(),
             })
             .map(|&r| (r, cpu_ns[r as usize] as f64 / 1e9))
             .collect(),
@@ -223,7 +227,10 @@ fn build_rmap(
 ) -> Result<Box<dyn Rmap>, ConfigError> {
     rmap_impls::build_with(
         cfg.impl_kind,
-        &RmapConfig::new(cfg.gfns(), cfg.desc_ext, cfg.mmu_lock),
+        &RmapConfig {
+            chain: cfg.chain,
+            ..RmapConfig::new(cfg.gfns(), cfg.desc_ext, cfg.mmu_lock)
+        },
         cfg.bug,
         perturber.map(|p| p as Arc<dyn Perturb>),
     )
@@ -232,6 +239,7 @@ fn build_rmap(
         BuildError::NoGfns => ConfigError::NoMemory,
         BuildError::BugNotApplicable(b, k) => ConfigError::BugNotApplicable(b, k),
         BuildError::Unavailable(_) => ConfigError::NoVcpus,
+        e => ConfigError::Build(e),
     })
 }
 
@@ -240,6 +248,7 @@ enum Job<'m> {
     Vcpu(u32),
     Walker(&'m mut Walker),
     Zapper,
+    Aging,
 }
 
 impl Job<'_> {
@@ -248,10 +257,11 @@ impl Job<'_> {
             Job::Vcpu(i) => (RoleKind::Vcpu, *i),
             Job::Walker(_) => (RoleKind::Walker, 0),
             Job::Zapper => (RoleKind::Zapper, 0),
+            Job::Aging => (RoleKind::Aging, 0),
         }
     }
 
-    /// The OS thread's name: `vcpu<i>`, `walker`, `zapper`.
+    /// The OS thread's name: `vcpu<i>`, `walker`, `zapper`, `aging`.
     fn thread_name(&self) -> String {
         match self.role() {
             (RoleKind::Vcpu, i) => format!("vcpu{i}"),
@@ -276,6 +286,10 @@ impl Job<'_> {
                 None
             }
             Job::Zapper => zapper::zapper_main(&mut w),
+            Job::Aging => {
+                aging::aging_main(&mut w);
+                None
+            }
         };
         ctx.probe.thread_stop(role, index);
         w.finish(zap_schedule_origin)

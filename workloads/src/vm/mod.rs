@@ -23,8 +23,10 @@
 //! | [`vcpu`] | the vCPU thread: guest accesses | `fault`, `picker`, `worker` |
 //! | [`walker`] | the walker thread: dirty-log rounds | `oracle`, `spte_check`, `memory`, `worker`, `probe`, `report` |
 //! | [`zapper`] | the zapper thread: mmu-notifier invalidations | `picker`, `worker`, `probe` |
+//! | [`aging`] | the aging thread: passes of `clear_young` over the memslot | `worker` |
 //! | [`coordinator`] | [`run`]: build, start, phases, stop, final round, checks | any |
 
+mod aging;
 mod coordinator;
 mod dirty_log;
 mod fault;

@@ -2,7 +2,8 @@
 //! [the access paths](crate#the-three-access-paths) in the crate docs).
 //!
 //! One access: enter guest mode, translate (read the spte of the page in
-//! the chosen address space), and if the spte allows the access, do
+//! the chosen address space), and if the spte allows the access, set its
+//! Accessed bit if it is clear (as the CPU does with A/D bits), do
 //! `Config::tlb_burst` writes through that one translation (or one read),
 //! then leave guest mode. Otherwise leave guest mode (a VM exit), take the
 //! fault ([`super::fault`]), and retry the same access.
@@ -23,7 +24,7 @@ use crate::clock;
 use crate::metrics::{LiveField, Metric, WRITE_SAMPLE};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use rmap_impls::spte::{is_present, is_writable, SPTE_MMU_WRITABLE};
+use rmap_impls::spte::{is_present, is_writable, SPTE_ACCESSED, SPTE_MMU_WRITABLE};
 use rmap_impls::Gfn;
 use std::sync::atomic::Ordering;
 
@@ -90,6 +91,12 @@ pub(crate) fn vcpu_main(w: &mut Worker<'_>, i: u32) {
         // waits.
         let spte = sptes.slot(slot).load(Ordering::SeqCst);
         if is_present(spte) && (!write || is_writable(spte)) {
+            // The access sets the Accessed bit if aging cleared it, as the
+            // CPU's page walk does: one atomic update, only when the bit is
+            // clear, so a VM nobody ages pays nothing for it.
+            if spte & SPTE_ACCESSED == 0 && sptes.mark_accessed(slot, spte) {
+                w.counters.accessed_set += 1;
+            }
             if write {
                 for _ in 0..burst {
                     ctx.mem.guest_write(gfn);

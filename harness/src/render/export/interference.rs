@@ -12,9 +12,9 @@ use crate::render::terminal::Table;
 pub const HEAD: [&str; 8] = [
     "impl",
     "at",
-    "vCPU pass p50 dirty-log / idle",
+    "vCPU pass p50 workload / idle",
     "ratio",
-    "writes per vCPU CPU-s dirty-log / idle",
+    "writes per vCPU CPU-s workload / idle",
     "ratio",
     "walker CPUs",
     "note",
@@ -22,10 +22,10 @@ pub const HEAD: [&str; 8] = [
 
 /// What the table shows.
 pub const TITLE: &str =
-    "guest progress: the same vCPU traffic with dirty logging, over idle (same mmu_lock kind)";
+    "guest progress: the same vCPU traffic with dirty logging or aging (the row's workload), over idle (same mmu_lock kind)";
 
 /// How to read its ratios.
-pub const LEGEND: &str = "pass ratio above 1: the guest progresses more slowly under dirty logging; where threads outnumber CPUs it also counts the CPU the walker takes, and parked vCPUs freeing CPUs can take it below 1. \
+pub const LEGEND: &str = "pass ratio above 1: the guest progresses more slowly under dirty logging or aging; where threads outnumber CPUs it also counts the CPU the walker takes, and parked vCPUs freeing CPUs can take it below 1. \
                           Writes per vCPU CPU-second leaves both out: below 1 is the design's interference.";
 
 /// The table's cells, one row per pair, in [`HEAD`]'s order.

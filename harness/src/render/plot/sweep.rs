@@ -1,5 +1,6 @@
-//! Figures against a swept parameter: guest writes/s, slow-fault p99 and
-//! restarts per 1,000 walks against vCPUs; restarts and write-protect walk
+//! Figures against a swept parameter: guest writes/s, slow-fault p99,
+//! restarts per 1,000 walks and the aging pass (`aging` runs) against
+//! vCPUs; restarts and write-protect walk
 //! p99 against chain length (`aliases`) and descriptor size (`desc_ext`).
 //! One line per implementation through the medians over repeats, with
 //! min-max error bars, from the same [`Comparison`] the report's table
@@ -32,6 +33,7 @@ fn axes() -> [(&'static str, &'static str, Vec<Figure>); 3] {
                 Figure::guest_writes(),
                 Figure::fault_slow_p99(),
                 Figure::restarts(),
+                Figure::aging_pass_p50(),
             ],
         ),
         (

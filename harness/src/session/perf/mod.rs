@@ -149,6 +149,7 @@ pub fn role_operation(role: RoleKind) -> &'static str {
         RoleKind::Vcpu => "guest write",
         RoleKind::Walker => "write-protect walk",
         RoleKind::Zapper => "zap",
+        RoleKind::Aging => "aging walk",
     }
 }
 
@@ -158,6 +159,7 @@ pub fn role_operations(role: RoleKind, c: &Counters) -> u64 {
         RoleKind::Vcpu => c.guest_writes,
         RoleKind::Walker => c.walk.walks,
         RoleKind::Zapper => c.zaps,
+        RoleKind::Aging => c.aging.walk.walks,
     }
 }
 
