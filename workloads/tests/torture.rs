@@ -72,22 +72,35 @@ fn a_correct_design_never_misses_an_spte() {
             WorkloadKind::Churn,
         ] {
             for vcpus in [2, 4] {
-                let cfg = Config {
-                    vcpus,
-                    duration: Duration::from_millis(250),
-                    ..torture(kind, None, workload, vcpus as u64)
-                };
-                let r = go(&cfg);
-                let (v, c) = (&r.verdict, &r.counters);
-                let what = format!("{kind} {workload} x{vcpus}: {v:?}");
-                assert!(v.ok() && v.missed_sptes == 0, "{what}");
-                assert!(v.sptes_checked && c.walk.walks > 0, "{what}: walks checked");
-                assert!(
-                    c.faults_fast > 0 && c.faults_slow > 0 && c.zaps > 0,
-                    "{what}: the full fault mix ({c:?})"
-                );
-                assert!(r.perturb_delays > 0, "{what}: perturbed");
-                assert!(!r.stopped_at_violation && r.first_violation.is_none());
+                // On a loaded machine a short run may not get every thread
+                // scheduled: run longer until it did what makes the run a
+                // test; every run must be correct.
+                for (attempt, ms) in [250, 1000, 4000].into_iter().enumerate() {
+                    let cfg = Config {
+                        vcpus,
+                        duration: Duration::from_millis(ms),
+                        ..torture(kind, None, workload, vcpus as u64)
+                    };
+                    let r = go(&cfg);
+                    let (v, c) = (&r.verdict, &r.counters);
+                    let what = format!("{kind} {workload} x{vcpus} {ms} ms: {v:?}");
+                    assert!(v.ok() && v.missed_sptes == 0, "{what}");
+                    assert!(v.sptes_checked, "{what}: walks checked");
+                    assert!(!r.stopped_at_violation && r.first_violation.is_none());
+                    let full = c.walk.walks > 0
+                        && c.faults_fast > 0
+                        && c.faults_slow > 0
+                        && c.zaps > 0
+                        && r.perturb_delays > 0;
+                    if full {
+                        break;
+                    }
+                    assert!(
+                        attempt < 2,
+                        "{what}: walks, the full fault mix, zaps and delays ({c:?}, {} delays)",
+                        r.perturb_delays
+                    );
+                }
             }
         }
     }
