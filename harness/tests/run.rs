@@ -561,6 +561,15 @@ fn list_names_seven_designs_seven_bugs_and_probed_events() {
     let events = j["perf_events"].as_array().unwrap();
     assert!(events.iter().any(|e| e["name"] == "task-clock"));
     assert!(events.iter().all(|e| e["supported"].is_boolean()));
+    // Without hardware counters the list points to the simulated cache
+    // figures; with them it does not.
+    let hw_missing = events
+        .iter()
+        .any(|e| e["kind"] == "hardware" && e["supported"] == false);
+    match j["simulated_caches"].as_str() {
+        Some(s) => assert!(hw_missing && s.contains("--bench cost"), "{s}"),
+        None => assert!(!hw_missing, "hardware events missing, no pointer"),
+    }
     // Nothing checked yet in a fresh directory.
     assert!(j["bugs"]
         .as_array()

@@ -108,11 +108,16 @@ pub fn main(args: ListArgs) -> LabResult<i32> {
                 })
             })
             .collect();
+        let hw_missing = probes
+            .iter()
+            .any(|p| p.kind == perf::EventKind::Hardware && !p.supported);
         let out = json!({
             "impls": impls,
             "workloads": workloads,
             "bugs": bugs,
             "perf_events": serde_json::to_value(&probes).expect("serialisable"),
+            // Where cache misses come from without hardware counters.
+            "simulated_caches": hw_missing.then_some(perf::SIMULATED_CACHES),
         });
         println!(
             "{}",
@@ -189,5 +194,11 @@ pub fn main(args: ListArgs) -> LabResult<i32> {
         ]);
     }
     print!("{}", t.render());
+    if probes
+        .iter()
+        .any(|p| p.kind == perf::EventKind::Hardware && !p.supported)
+    {
+        println!("  hardware events missing: {}", perf::SIMULATED_CACHES);
+    }
     Ok(EXIT_OK)
 }

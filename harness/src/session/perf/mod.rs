@@ -73,6 +73,14 @@ pub mod events;
 
 pub use events::{probe_all, EventKind, EventProbe};
 
+/// Where cache misses come from on a machine without hardware counters:
+/// the simulated counts per operation (valgrind's cache model of one core,
+/// which sees no coherence misses between cores; hardware counters do).
+pub const SIMULATED_CACHES: &str = "for cache misses per operation, simulated: \
+    `cargo bench -p rmap-impls --bench cost` (instructions and L1/LL misses of add, remove and \
+    the write-protect walk under valgrind's model of one core's caches, which sees no coherence \
+    misses between cores; README: What each operation costs, deterministically)";
+
 use crate::record::result::PerfValue;
 use events::EventDef;
 use perf_event::Counter;
@@ -466,7 +474,7 @@ impl PerfSession {
         if let Some(first) = unsupported_hw.first() {
             let names: Vec<&str> = unsupported_hw.iter().map(|e| e.def.name).collect();
             w.push(format!(
-                "hardware counters not available on this machine ({}: {})",
+                "hardware counters not available on this machine ({}: {}); {SIMULATED_CACHES}",
                 names.join(", "),
                 first.probe.reason.as_deref().unwrap_or("unknown")
             ));

@@ -191,6 +191,8 @@ fn the_results_agree_with_the_probe() {
         }
         assert_eq!(s.hardware_layout(), "none");
         assert!(s.warnings()[0].starts_with("hardware counters not available"));
+        // ... and says where cache misses come from instead.
+        assert!(s.warnings()[0].contains("cargo bench -p rmap-impls --bench cost"));
     }
 }
 
