@@ -596,3 +596,34 @@ fn guest_progress_pairs_dirty_log_with_idle_of_the_same_lock_kind() {
         "{out}"
     );
 }
+
+/// A real-KVM run whose write-protect step KVM's statistics show was not an
+/// rmap walk (bitmap handling only) is named in a warning; an rmap-walk run
+/// is not.
+#[test]
+fn a_calibration_that_walked_no_rmap_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../results/reference/calibrate/host-kvm-20261129T163949.227Z.json");
+    let mut r: Value = serde_json::from_str(&std::fs::read_to_string(src).unwrap()).unwrap();
+    assert_eq!(r["write_protect"]["measured"], "rmap-walk");
+    std::fs::write(d.path().join("walk.json"), r.to_string()).unwrap();
+    let dir = d.path().to_str().unwrap();
+    let c = compare_json(&[dir]);
+    assert!(
+        warnings_of(&c)
+            .iter()
+            .all(|w| !w.contains("not an rmap walk")),
+        "{c}"
+    );
+    r["write_protect"]["measured"] = "bitmap-only".into();
+    r["write_protect"]["rmap_walk"] = false.into();
+    std::fs::write(d.path().join("bitmap.json"), r.to_string()).unwrap();
+    let c = compare_json(&[dir]);
+    let named: Vec<&str> = warnings_of(&c)
+        .into_iter()
+        .filter(|w| w.contains("not an rmap walk"))
+        .collect();
+    assert_eq!(named.len(), 1, "{c}");
+    assert!(named[0].contains("bitmap.json (bitmap-only)") && !named[0].contains("walk.json"));
+}

@@ -20,6 +20,11 @@
 //! - **Interrupted runs**, **oversubscribed runs** (more worker threads than
 //!   CPUs: spinning locks and remote TLB flushes then wait for descheduled
 //!   threads), and **runs from different machines**.
+//! - **Real-KVM runs whose write-protect was not an rmap walk**: a
+//!   calibration records, from KVM's own statistics, what its rounds did
+//!   (`write_protect.measured`); where that is not `rmap-walk` (a guest KVM
+//!   emulated, so no spte was ever installed), its write-protect figure is
+//!   bitmap handling and must not be set beside a simulated walk.
 
 use super::figure::Figure;
 use super::group::format_params;
@@ -39,6 +44,7 @@ pub enum WarningKind {
     NoRepeats,
     Interrupted,
     Oversubscribed,
+    NotRmapWalk,
     Machines,
 }
 
@@ -255,6 +261,24 @@ pub fn warnings(c: &Comparison, runs: &[(PathBuf, RunResult)]) -> Vec<Warning> {
                 "{} of {} runs had more worker threads than CPUs: spinning locks and TLB flushes wait for descheduled threads there",
                 over.len(),
                 runs.len()
+            ),
+        ));
+    }
+    let not_walk: Vec<String> = runs
+        .iter()
+        .filter_map(|(p, r)| {
+            let wp = r.detail.kvm()?.write_protect.as_ref()?;
+            (wp.measured != "rmap-walk").then(|| format!("{} ({})", p.display(), wp.measured))
+        })
+        .collect();
+    if !not_walk.is_empty() {
+        out.push(Warning::new(
+            WarningKind::NotRmapWalk,
+            format!(
+                "{} of {} runs are real-KVM runs whose write-protect step was not an rmap walk (KVM's statistics say so): their write-protect figures are not comparable to a simulated walk: {}",
+                not_walk.len(),
+                runs.len(),
+                some(&not_walk)
             ),
         ));
     }

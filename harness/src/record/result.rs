@@ -87,6 +87,14 @@ impl<V, K> Part<V, K> {
             _ => None,
         }
     }
+
+    /// The real VM's fields, if this is that producer's section.
+    pub fn kvm(&self) -> Option<&K> {
+        match self {
+            Part::Kvm(k) => Some(k),
+            _ => None,
+        }
+    }
 }
 
 /// An `Option` field that must be present (as `null` when `None`): the
@@ -824,7 +832,8 @@ mod tests {
     #[test]
     fn reference_results_load_typed_and_write_back_unchanged() {
         for rel in [
-            "sweep/concurrent-map-churn-a4-e3-16v-r0.json",
+            "sweep/concurrent-map-dirty-log-a4-e3-2v-r0.json",
+            "sweep/lockless-6.4-dirty-log-a4-e3-32v-r4.json",
             "sweep/mmu-lock-dirty-log-a4-e3-32v-r1.json",
             "sweep/lockless-idle-a4-e3-2v-r0.json",
             "calibrate/sim/seqlock-dirty-log-a1-e3-4v-r0.json",
