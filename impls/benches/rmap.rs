@@ -224,6 +224,31 @@ fn one_op(
     g.finish();
 }
 
+/// One write-protect benchmark of gfn after gfn of `f`, W set again
+/// untimed before each batch; first an untimed check that the walk does
+/// the same work in every design (one cmpxchg per spte).
+fn bench_write_protect(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: BenchmarkId,
+    f: &Fixture,
+) {
+    f.restore_w(1);
+    let st = f.r.write_protect(&f.t, &[0], &mut NoObserver);
+    assert_eq!(st.protected, f.k as u64, "{}: one cmpxchg per spte", f.r.name());
+    g.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            batched(
+                iters,
+                |n| f.restore_w(n),
+                |gfn| {
+                    black_box(f.r.write_protect(&f.t, &[gfn], &mut NoObserver));
+                },
+                |_| {},
+            )
+        })
+    });
+}
+
 fn write_protect(c: &mut Criterion) {
     // The floor first, then every design, at each K: one code path for all.
     let subjects =
@@ -233,24 +258,8 @@ fn write_protect(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("wp-walk-ext{ext}"));
         for k in CHAINS {
             for &subject in &subjects {
-                let name = subject.name();
                 let f = Fixture::new(subject, ext, k, false);
-                // Untimed check that every walk does the same work.
-                f.restore_w(1);
-                let st = f.r.write_protect(&f.t, &[0], &mut NoObserver);
-                assert_eq!(st.protected, k as u64, "{name}: one cmpxchg per spte");
-                g.bench_with_input(BenchmarkId::new(name, k), &k, |b, _| {
-                    b.iter_custom(|iters| {
-                        batched(
-                            iters,
-                            |n| f.restore_w(n),
-                            |gfn| {
-                                black_box(f.r.write_protect(&f.t, &[gfn], &mut NoObserver));
-                            },
-                            |_| {},
-                        )
-                    })
-                });
+                bench_write_protect(&mut g, BenchmarkId::new(subject.name(), k), &f);
             }
         }
         g.finish();
@@ -325,21 +334,7 @@ fn chains(c: &mut Criterion) {
     for &(kind, ch) in &pairs {
         for k in CHAINS {
             let f = Fixture::on(Subject::Design(kind), Some(ch), EXT, k, false);
-            f.restore_w(1);
-            let st = f.r.write_protect(&f.t, &[0], &mut NoObserver);
-            assert_eq!(st.protected, k as u64, "{kind}@{ch}: one cmpxchg per spte");
-            g.bench_with_input(id(kind, ch, k), &k, |b, _| {
-                b.iter_custom(|iters| {
-                    batched(
-                        iters,
-                        |n| f.restore_w(n),
-                        |gfn| {
-                            black_box(f.r.write_protect(&f.t, &[gfn], &mut NoObserver));
-                        },
-                        |_| {},
-                    )
-                })
-            });
+            bench_write_protect(&mut g, id(kind, ch, k), &f);
         }
     }
     g.finish();
