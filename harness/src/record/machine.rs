@@ -23,7 +23,7 @@ pub struct Machine {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct VmMachine {
-    /// vCPUs plus the migration thread and the zapper, as started.
+    /// vCPUs plus the walker (dirty-log rounds), the zapper and the aging thread, as started.
     pub worker_threads: u32,
 }
 
