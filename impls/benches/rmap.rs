@@ -234,7 +234,12 @@ fn bench_write_protect(
 ) {
     f.restore_w(1);
     let st = f.r.write_protect(&f.t, &[0], &mut NoObserver);
-    assert_eq!(st.protected, f.k as u64, "{}: one cmpxchg per spte", f.r.name());
+    assert_eq!(
+        st.protected,
+        f.k as u64,
+        "{}: one cmpxchg per spte",
+        f.r.name()
+    );
     g.bench_function(id, |b| {
         b.iter_custom(|iters| {
             batched(
