@@ -42,7 +42,7 @@ fn result_files(dir: &Path) -> Vec<std::path::PathBuf> {
     v
 }
 
-/// Every key DESIGN §8 requires, with the types a reader relies on.
+/// Every key the result schema (`rmap-lab/result/v1`, `harness/src/record/result.rs`) requires, with the types a reader relies on.
 fn assert_schema(r: &Value) {
     assert_eq!(r["schema"], "rmap-lab/result/v1");
     for k in [

@@ -50,7 +50,7 @@ fn only_result_file(dir: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap()
 }
 
-/// Every key DESIGN §8 requires, with the types a reader relies on.
+/// Every key the result schema (`rmap-lab/result/v1`, `harness/src/record/result.rs`) requires, with the types a reader relies on.
 fn assert_schema(r: &Value, impl_name: &str, workload: &str, vcpus: u64) {
     assert_eq!(r["schema"], "rmap-lab/result/v1");
     assert_eq!(r["impl"], impl_name);
