@@ -405,6 +405,7 @@ fn check_passes_every_correct_design() {
     for r in runs {
         assert!(r["rounds_checked"].as_u64().unwrap() > 0, "{r}");
         assert!(r["walks"].as_u64().unwrap() > 0, "{r}");
+        assert_eq!(r["inconclusive"], false, "{r}");
         assert_eq!(r["missed_sptes"], 0, "walks checked, none missed: {r}");
         assert_eq!(r["perturbed"], true, "lab check perturbs by default: {r}");
         assert!(r["first_violation_s"].is_null(), "{r}");

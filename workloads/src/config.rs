@@ -284,6 +284,11 @@ pub struct Config {
     /// End the run at the first violation (a missed spte or a lost write):
     /// `lab check` measures the time to the first detection.
     pub stop_on_violation: bool,
+    /// A dirty-logging run's measured phase goes on past `duration` until
+    /// the walker has finished this many measured rounds (`lab check`: a
+    /// check that checked no round proved nothing), for at most
+    /// [`Config::min_rounds_cap`] more. Zero: the run ends at `duration`.
+    pub min_rounds: u64,
     /// The chain discipline; `None`: the design's own
     /// (`ImplKind::default_chain`).
     pub chain: Option<ChainKind>,
@@ -326,6 +331,7 @@ impl Default for Config {
             perturb: None,
             spte_check: false,
             stop_on_violation: false,
+            min_rounds: 0,
             chain: None,
             age_gfns: 512,
             age_period: Duration::ZERO,
@@ -404,6 +410,14 @@ impl Config {
             self.workload,
             WorkloadKind::DirtyLog | WorkloadKind::Churn | WorkloadKind::Torture
         )
+    }
+
+    /// How much longer than `duration` a run may go on to finish
+    /// [`Config::min_rounds`]: ten times the duration, and at least 10 s,
+    /// enough on a loaded 2-core machine where one round of a small
+    /// memslot takes up to half a second.
+    pub fn min_rounds_cap(&self) -> Duration {
+        (self.duration * 10).max(Duration::from_secs(10))
     }
 
     /// The workload ages (an aging thread).

@@ -3,7 +3,8 @@
 
 use rmap_impls::{ImplKind, LockKind};
 use rmap_workloads::{
-    run, Config, Live, Probe, RoleKind, RunReport, SpanKind, WorkloadKind, METRIC_NAMES,
+    run, Config, Delay, Live, Perturbation, Probe, RoleKind, RunReport, SpanKind, WorkloadKind,
+    METRIC_NAMES,
 };
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
@@ -426,4 +427,28 @@ fn an_aging_run_ages_what_the_vcpus_access() {
         assert!(recorded.iter().all(|n| !n.starts_with("walker.")));
         assert_eq!(r.verdict.rmap_inconsistencies, 0);
     }
+}
+
+/// `min_rounds`: a run too short for one round (1 ms, where every walk
+/// sleeps at each of its perturbation points, so a round of a memslot the
+/// vCPUs dirtied takes tens of milliseconds) goes on until the oracle has
+/// checked the rounds asked for, and its measured phase says so.
+#[test]
+fn a_run_goes_on_until_it_has_checked_min_rounds() {
+    let cfg = Config {
+        mem_bytes: 8 << 20,
+        duration: Duration::from_millis(1),
+        perturb: Some(Perturbation {
+            rate: 1.0,
+            writer_rate: 0.0,
+            delay: Delay::Sleep,
+            max: Duration::from_micros(100),
+        }),
+        min_rounds: 2,
+        ..short(WorkloadKind::DirtyLog)
+    };
+    let r = run_with(&cfg, &Threads::default());
+    assert!(r.verdict.rounds_checked >= 2, "{:?}", r.verdict);
+    assert!(r.measured > cfg.duration, "{:?}", r.measured);
+    assert!(r.verdict.ok(), "{:?}", r.verdict);
 }

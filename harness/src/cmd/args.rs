@@ -409,6 +409,7 @@ impl VmArgs {
             ),
             spte_check: false,
             stop_on_violation: false,
+            min_rounds: 0,
             chain: self.chain,
             age_gfns: self.age_gfns,
             age_period: self.age_period,

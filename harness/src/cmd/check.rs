@@ -94,6 +94,7 @@ pub fn main(args: CheckArgs) -> LabResult<i32> {
                     cfg.seed = cfg.seed.wrapping_add(r as u64);
                     cfg.spte_check = true;
                     cfg.stop_on_violation = true;
+                    cfg.min_rounds = 1;
                     plan.push(cfg);
                 }
             }
@@ -139,11 +140,17 @@ pub fn main(args: CheckArgs) -> LabResult<i32> {
             first_violation_s: report.first_violation.map(|d| d.as_secs_f64()),
             perturbed: cfg.perturb.is_some(),
             interrupted: report.interrupted,
+            inconclusive: v.ok()
+                && !report.interrupted
+                && cfg.dirty_logging()
+                && v.rounds_checked == 0,
             ok: v.ok(),
         };
         progress.step(&format!(
             "{label}: {}",
-            if row.ok {
+            if row.inconclusive {
+                "INCONCLUSIVE (no round checked)".to_string()
+            } else if row.ok {
                 "ok".to_string()
             } else {
                 format!("VIOLATION ({})", row.caught_by().join(", "))
@@ -160,6 +167,7 @@ pub fn main(args: CheckArgs) -> LabResult<i32> {
         }
     }
     let failed = rows.iter().filter(|r| !r.ok).count();
+    let inconclusive = rows.iter().filter(|r| r.inconclusive).count();
     if args.json {
         println!(
             "{}",
@@ -169,7 +177,7 @@ pub fn main(args: CheckArgs) -> LabResult<i32> {
                 "perturb": (args.vm.perturb > 0.0).then_some(args.vm.perturb),
                 "runs": rows,
                 "median_detection_s": crate::record::check::median_detection(&rows),
-                "ok": failed == 0,
+                "ok": failed == 0 && inconclusive == 0,
             })
         );
     } else {
@@ -185,5 +193,9 @@ pub fn main(args: CheckArgs) -> LabResult<i32> {
             )
         );
     }
-    Ok(if failed == 0 { EXIT_OK } else { EXIT_VIOLATION })
+    Ok(if failed == 0 && inconclusive == 0 {
+        EXIT_OK
+    } else {
+        EXIT_VIOLATION
+    })
 }

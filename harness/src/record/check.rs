@@ -31,6 +31,10 @@ pub struct CheckRow {
     pub first_violation_s: Option<f64>,
     pub perturbed: bool,
     pub interrupted: bool,
+    /// No violation found, and none could have been: a dirty-logging run
+    /// that checked no round even after going on past its duration
+    /// (`Config::min_rounds`), on a machine too loaded for it.
+    pub inconclusive: bool,
     pub ok: bool,
 }
 
@@ -201,6 +205,7 @@ mod tests {
             first_violation_s: first,
             perturbed: true,
             interrupted: false,
+            inconclusive: false,
             ok,
         }
     }

@@ -5,7 +5,8 @@ use std::fmt;
 
 /// Exit status: success.
 pub const EXIT_OK: i32 = 0;
-/// Exit status: a correctness violation was found.
+/// Exit status: a correctness violation was found (or `lab check` checked
+/// nothing: a run finished no round).
 pub const EXIT_VIOLATION: i32 = 1;
 /// Exit status: `lab compare --against --fail-on-regression` found a
 /// figure that regressed (a script's "this change made it worse").

@@ -64,7 +64,9 @@ pub fn table(
                 (false, Some(s)) => format_ns(s * 1e9),
                 _ => "-".into(),
             },
-            if r.ok {
+            if r.inconclusive {
+                "INCONCLUSIVE (no round checked)".into()
+            } else if r.ok {
                 "ok".into()
             } else {
                 format!("VIOLATION ({})", r.caught_by().join(", "))
@@ -91,6 +93,13 @@ pub fn table(
         (f, Some(b)) => writeln!(o, "'{b}' caught in {f} of {n} runs; {}", median()),
         (f, None) => writeln!(o, "{f} of {n} runs found a violation; {}", median()),
     };
+    let inconclusive = rows.iter().filter(|r| r.inconclusive).count();
+    if inconclusive > 0 {
+        let _ = writeln!(
+            o,
+            "{inconclusive} of {n} runs checked no round, even past their duration: they prove nothing (the machine is too loaded; try a longer --duration)"
+        );
+    }
     if interrupted {
         o.push_str("(interrupted: the remaining runs were skipped)\n");
     }

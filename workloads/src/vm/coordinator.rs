@@ -330,6 +330,16 @@ fn drive(ctx: &Shared<'_>, stop: &AtomicBool) -> Phases {
     ctx.set_phase(Phase::Measure, 0);
     ctx.live.phase.store(1, Ordering::Relaxed);
     let end = m0 + cfg.duration;
+    // `min_rounds`: the rounds published so far (Relaxed: a progress count,
+    // polled; what the rounds found is read after the join); a round that straddles
+    // `m0` is published but not measured, hence the one more awaited.
+    let rounds_at_m0 = ctx.live.rounds.load(Ordering::Relaxed);
+    let rounds_short = || {
+        cfg.min_rounds > 0
+            && cfg.dirty_logging()
+            && ctx.live.rounds.load(Ordering::Relaxed) - rounds_at_m0 < cfg.min_rounds + 1
+    };
+    let last_end = end + cfg.min_rounds_cap();
     let mut interval = 0u64;
     let mut next_tick = cfg.sample_interval.map(|d| m0 + d);
     let mut interrupted = false;
@@ -344,7 +354,7 @@ fn drive(ctx: &Shared<'_>, stop: &AtomicBool) -> Phases {
             break;
         }
         let now = Instant::now();
-        if now >= end {
+        if now >= end && (now >= last_end || !rounds_short()) {
             break;
         }
         if let Some(t) = &mut ticks {
@@ -358,7 +368,11 @@ fn drive(ctx: &Shared<'_>, stop: &AtomicBool) -> Phases {
                 next_tick = Some(tick + d);
             }
         }
-        let mut wake = end.min(now + POLL);
+        let mut wake = if now >= end {
+            now + POLL
+        } else {
+            end.min(now + POLL)
+        };
         if let Some(t) = next_tick {
             wake = wake.min(t);
         }
