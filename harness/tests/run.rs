@@ -526,7 +526,7 @@ fn check_catches_skip_flush() {
 }
 
 #[test]
-fn list_names_seven_designs_seven_bugs_and_probed_events() {
+fn list_names_seven_designs_eight_bugs_and_probed_events() {
     let d = tempfile::tempdir().unwrap();
     let o = lab(&["list", "--json", "--out", d.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0));
@@ -540,7 +540,7 @@ fn list_names_seven_designs_seven_bugs_and_probed_events() {
     };
     assert_eq!(names("impls"), IMPLS);
     assert_eq!(names("workloads"), WORKLOADS);
-    assert_eq!(names("bugs").len(), 7);
+    assert_eq!(names("bugs").len(), 8);
     let lockless = &j["impls"][1];
     assert_eq!(lockless["correct"], false);
     assert_eq!(lockless["default_chain"], "2013");

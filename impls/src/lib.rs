@@ -189,10 +189,11 @@ pub enum Bug {
     DirtyBeforeRmap,
     SkipFlush,
     SeqNoRetry,
+    InstallBeforeAdd,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 7] = [
+    pub const ALL: [Bug; 8] = [
         Bug::FillFromTail,
         Bug::NoNullsCheck,
         Bug::TopDownWalk,
@@ -200,6 +201,7 @@ impl Bug {
         Bug::DirtyBeforeRmap,
         Bug::SkipFlush,
         Bug::SeqNoRetry,
+        Bug::InstallBeforeAdd,
     ];
 
     pub fn name(self) -> &'static str {
@@ -211,6 +213,7 @@ impl Bug {
             Bug::DirtyBeforeRmap => "dirty-before-rmap",
             Bug::SkipFlush => "skip-flush",
             Bug::SeqNoRetry => "seq-no-retry",
+            Bug::InstallBeforeAdd => "install-before-add",
         }
     }
 
@@ -239,6 +242,7 @@ impl Bug {
             Bug::DirtyBeforeRmap => "the slow fault marks the gfn dirty before adding the spte to the rmap",
             Bug::SkipFlush => "the dirty-log round copies pages before the remote TLB flush completes",
             Bug::SeqNoRetry => "the walker reads the sequence count but never retries when it was odd or moved",
+            Bug::InstallBeforeAdd => "the slow fault installs the spte before adding it to the rmap (Linux 3.10's order, safe only under mmu_lock): another vCPU's fast fault can make a read fault's spte writable and mark the gfn before the add, and a walk without mmu_lock misses it",
         }
     }
 
@@ -251,6 +255,8 @@ impl Bug {
                 &[Lockless, LocklessGen, Lockless64]
             }
             Bug::SeqNoRetry => &[Seqlock, LocklessGen],
+            // Every chain design whose walker does not hold `mmu_lock`.
+            Bug::InstallBeforeAdd => &[Lockless, LocklessGen, Lockless64, Seqlock, RmapLock],
             Bug::DirtyBeforeRmap | Bug::SkipFlush => &ImplKind::ALL,
         }
     }
@@ -263,6 +269,7 @@ impl Bug {
             Bug::NoNullsCheck | Bug::StaleHeadRestart => "model checker (tests/loom.rs: case 3.c.2), stress test (tests/stress.rs), and lab check's missed-spte check (torture workload)",
             Bug::SeqNoRetry => "model checker (tests/loom.rs: recycled_through_single_form, on seqlock and lockless-gen), stress test on seqlock, and lab check's missed-spte check on both (torture workload; on lockless-gen it is lockless's own flaw)",
             Bug::DirtyBeforeRmap | Bug::SkipFlush => "migration oracle (lab check; workloads/tests/oracle.rs, harness/tests/run.rs)",
+            Bug::InstallBeforeAdd => "lab check's missed-spte check (churn and torture workloads; workloads/tests/torture.rs)",
         }
     }
 }
@@ -412,6 +419,27 @@ fn on_chain<C: chain::Chain, Tail: chain::Chain>(
                     Box::new(<$design>::with_points(cfg, Perturbed::new(Some(hook))).named(name))
                 }
             }
+        };
+    }
+    // The `install-before-add` twin of design `$design`, perturbed.
+    macro_rules! install_first {
+        ($design:ty) => {
+            Box::new(
+                <$design>::with_points(cfg, Perturbed::new(perturb))
+                    .named(name)
+                    .install_before_add(),
+            ) as Box<dyn Rmap>
+        };
+    }
+    if bug == Some(Bug::InstallBeforeAdd) {
+        return match kind {
+            ImplKind::Lockless | ImplKind::Lockless64 => {
+                install_first!(NullsRmap<false, Correct, C, Perturbed>)
+            }
+            ImplKind::LocklessGen => install_first!(NullsRmap<true, Correct, C, Perturbed>),
+            ImplKind::Seqlock => install_first!(SeqlockRmap<Correct, C, Perturbed>),
+            ImplKind::RmapLock => install_first!(rmap_lock::RmapLockRmap<C, Perturbed>),
+            _ => unreachable!("install-before-add applies to the walkers without mmu_lock"),
         };
     }
     match kind {

@@ -30,9 +30,11 @@ pub enum PerturbPoint {
     /// A writer inside an rmap's section (holding `mmu_lock`, and the rmap
     /// lock for `rmap-lock`), before each change of the chain.
     WriterSection,
-    /// A slow fault (`Rmap::map`), between installing the spte and adding it
-    /// to the rmap.
-    MapBeforeRmapAdd,
+    /// A slow fault (`Rmap::map`), between adding the spte to the rmap and
+    /// installing it: a walker meanwhile finds an rmap entry whose spte is
+    /// not present (in the `install-before-add` twin, between the install
+    /// and the add: the window that bug opens).
+    MapBetweenAddAndInstall,
 }
 
 impl PerturbPoint {
@@ -40,7 +42,7 @@ impl PerturbPoint {
         PerturbPoint::WalkInDesc,
         PerturbPoint::WalkBetweenDescs,
         PerturbPoint::WriterSection,
-        PerturbPoint::MapBeforeRmapAdd,
+        PerturbPoint::MapBetweenAddAndInstall,
     ];
 
     pub fn name(self) -> &'static str {
@@ -48,7 +50,7 @@ impl PerturbPoint {
             PerturbPoint::WalkInDesc => "walk-in-desc",
             PerturbPoint::WalkBetweenDescs => "walk-between-descs",
             PerturbPoint::WriterSection => "writer-section",
-            PerturbPoint::MapBeforeRmapAdd => "map-before-rmap-add",
+            PerturbPoint::MapBetweenAddAndInstall => "map-between-add-and-install",
         }
     }
 }

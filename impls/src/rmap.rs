@@ -45,8 +45,19 @@ pub trait Rmap: Send + Sync {
     /// The design's CLI name.
     fn name(&self) -> &'static str;
 
-    /// Slow fault: install `spte` in `slot` (of rmap `gfn`) and add the slot
-    /// to rmap `gfn`, unless the slot is already present.
+    /// Slow fault: add `slot` to rmap `gfn` and then install `spte` in it,
+    /// unless the slot is already present.
+    ///
+    /// **Every present spte is in its rmap**, at every instant, not only
+    /// under `mmu_lock`: the add comes before the install, and `unmap` and
+    /// `zap` clear an spte before they remove it. A walker that does not
+    /// hold `mmu_lock` relies on it: an spte installed MMU-writable before
+    /// its add could be made writable by another vCPU's fast fault, which
+    /// marks the gfn dirty, and a round could harvest that mark and walk the
+    /// rmap before the add, leaving W set with nothing to log the writes
+    /// (the shape of the `dirty-before-rmap` bug, reached through the fast
+    /// fault). Linux 3.10's `mmu_set_spte` writes the spte before
+    /// `rmap_add`, safely: its write-protect holds `mmu_lock`.
     fn map(
         &self,
         sptes: &SpteTable,

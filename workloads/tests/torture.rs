@@ -134,9 +134,10 @@ fn the_check_catches_the_flaw_of_lockless() {
     runs_until_a_missed_spte(ImplKind::Lockless, None);
 }
 
-/// Every walker bug, in every design it applies to.
+/// Every rmap bug (the walker bugs, and `install-before-add`, whose slow
+/// fault opens a window for a fast fault), in every design it applies to.
 #[test]
-fn the_check_catches_every_walker_bug() {
+fn the_check_catches_every_rmap_bug() {
     for bug in Bug::ALL
         .into_iter()
         .filter(|b| b.layer() == rmap_impls::BugLayer::Rmap)

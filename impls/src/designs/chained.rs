@@ -171,6 +171,8 @@ pub(crate) struct ChainRmap<W, S, C, P = Unperturbed> {
     perturb: P,
     /// The design's CLI name: the walker's, unless [`ChainRmap::named`].
     name: &'static str,
+    /// The `install-before-add` injected bug ([`ChainRmap::install_before_add`]).
+    install_before_add: bool,
     design: PhantomData<fn() -> (W, C)>,
 }
 
@@ -192,6 +194,7 @@ impl<W: Walker<S>, S: Section, C: Chain, P: Points> ChainRmap<W, S, C, P> {
             section: S::new(cfg.gfns),
             perturb,
             name: W::NAME,
+            install_before_add: false,
             design: PhantomData,
         }
     }
@@ -200,6 +203,16 @@ impl<W: Walker<S>, S: Section, C: Chain, P: Points> ChainRmap<W, S, C, P> {
     /// another chain, under a name of its own).
     pub(crate) fn named(mut self, name: &'static str) -> Self {
         self.name = name;
+        self
+    }
+
+    /// The `install-before-add` twin: `map` installs the spte before it adds
+    /// it to the rmap, as Linux 3.10's `mmu_set_spte` does under
+    /// `mmu_lock`. A runtime branch, not a type parameter: `map` is a slow
+    /// fault, hundreds of nanoseconds under `mmu_lock`, next to which one
+    /// never-taken branch costs what the workload bugs' branches do.
+    pub(crate) fn install_before_add(mut self) -> Self {
+        self.install_before_add = true;
         self
     }
 
@@ -300,9 +313,17 @@ impl<W: Walker<S>, S: Section, C: Chain, P: Points> Rmap for ChainRmap<W, S, C, 
             if is_present(sptes.load(slot)) {
                 return MapOutcome::AlreadyPresent;
             }
-            sptes.install(slot, spte);
-            self.perturb.at(PerturbPoint::MapBeforeRmapAdd);
+            if self.install_before_add {
+                sptes.install(slot, spte);
+                self.perturb.at(PerturbPoint::MapBetweenAddAndInstall);
+                self.change(gfn, obs, |h| C::add(pool, h, gfn, slot));
+                return MapOutcome::Mapped;
+            }
+            // Add, then install: every present spte is in its rmap, which
+            // the walkers that do not hold `mmu_lock` rely on (`Rmap::map`).
             self.change(gfn, obs, |h| C::add(pool, h, gfn, slot));
+            self.perturb.at(PerturbPoint::MapBetweenAddAndInstall);
+            sptes.install(slot, spte);
             MapOutcome::Mapped
         })
     }

@@ -68,9 +68,12 @@ impl<P: Points> Rmap for ConcurrentMapRmap<P> {
         let out = if is_present(sptes.load(slot)) {
             MapOutcome::AlreadyPresent
         } else {
-            sptes.install(slot, spte);
-            self.perturb.at(PerturbPoint::MapBeforeRmapAdd);
+            // Add, then install (`Rmap::map`); inside the shard lock a
+            // walker cannot tell, but the fast fault, which takes no lock,
+            // could.
             set.push(slot);
+            self.perturb.at(PerturbPoint::MapBetweenAddAndInstall);
+            sptes.install(slot, spte);
             MapOutcome::Mapped
         };
         drop(set);

@@ -4,14 +4,18 @@
 //! * [`Faults::fast`]: present, W clear, MMU_WRITABLE set, a write: one
 //!   cmpxchg sets W back, without a lock, then the gfn is marked dirty;
 //! * [`Faults::slow`]: not present: [`Rmap::map`](rmap_impls::Rmap::map)
-//!   installs the spte and adds it to the rmap (taking whatever the design
+//!   adds the spte to the rmap and installs it (taking whatever the design
 //!   takes), and only then is the gfn marked dirty, when W was granted.
 //!
-//! Each path announces the gfn to the oracle ([`Vcpus::fault_begin`]) before
-//! it can make an spte writable and withdraws it after the mark, so that a
-//! write through the new spte before the mark counts as logged; when walks
-//! are checked for missed sptes, it bumps the spte's fault count
-//! ([`FaultGens`]) inside that window, for the same reason. Those stores
+//! Each path that can make an spte writable (the fast fault, a slow fault
+//! for a write) announces the gfn to the oracle ([`Vcpus::fault_begin`])
+//! before and withdraws it after the mark, so that a write through the new
+//! spte before the mark counts as logged; when walks are checked for missed
+//! sptes, it bumps the spte's fault count ([`FaultGens`]) inside that
+//! window, for the same reason. A slow fault for a read announces nothing:
+//! it installs W clear and marks nothing, and an excuse in its name would
+//! cover a W that another vCPU's fast fault set meanwhile (the fast fault
+//! announces itself; a walk that missed its spte must not be excused). Those stores
 //! are the oracle's bookkeeping, not KVM's: they stay outside the timed
 //! spans (a fast fault retried after a failed cmpxchg is the exception: its
 //! sample spans the attempts, bookkeeping of the failed one included). A
@@ -72,12 +76,14 @@ impl Faults {
     pub(crate) fn slow(&self, w: &mut Worker<'_>, gfn: Gfn, slot: SlotId, write: bool) {
         let ctx = w.ctx;
         let traced = w.trace_begin(SpanKind::FaultSlow);
-        ctx.vcpus.fault_begin(self.vcpu, gfn);
-        if let Some(g) = &ctx.fault_gens {
-            g.begin(slot);
+        let mark = write && self.dirty_logging;
+        if mark {
+            ctx.vcpus.fault_begin(self.vcpu, gfn);
+            if let Some(g) = &ctx.fault_gens {
+                g.begin(slot);
+            }
         }
         let t = w.now();
-        let mark = write && self.dirty_logging;
         if mark && self.dirty_before_rmap {
             ctx.dirty.mark(gfn);
         }
@@ -91,10 +97,12 @@ impl Faults {
             ctx.dirty.mark(gfn);
         }
         let end = w.now();
-        if let Some(g) = &ctx.fault_gens {
-            g.end(slot);
+        if mark {
+            if let Some(g) = &ctx.fault_gens {
+                g.end(slot);
+            }
+            ctx.vcpus.fault_end(self.vcpu);
         }
-        ctx.vcpus.fault_end(self.vcpu);
         match out {
             MapOutcome::Mapped => {
                 w.record_span(Metric::FaultSlow, t, end);

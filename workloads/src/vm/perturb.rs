@@ -117,7 +117,7 @@ impl Perturb for Perturber {
             PerturbPoint::WalkInDesc | PerturbPoint::WalkBetweenDescs => {
                 self.maybe_delay(self.walker_threshold)
             }
-            PerturbPoint::WriterSection | PerturbPoint::MapBeforeRmapAdd => {
+            PerturbPoint::WriterSection | PerturbPoint::MapBetweenAddAndInstall => {
                 self.maybe_delay(self.writer_threshold)
             }
         }
