@@ -7,29 +7,40 @@ use common::{lab, stderr, stdout};
 use std::path::Path;
 use std::time::SystemTime;
 
-fn sweep(dir: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
+/// The arguments of a `lab sweep` into `dir` as every test here runs one
+/// (short warmups, a small VM, no perf counters), then `args`.
+fn sweep_args<'a>(dir: &'a Path, args: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec![
         "sweep",
-        "--impl",
-        "mmu-lock,lockless-gen",
-        "--vcpus",
-        "1,2",
-        "--duration",
-        "200ms",
         "--warmup",
         "50ms",
         "--mem",
         "4MiB",
         "--perf",
         "off",
-        "--image-format",
-        "svg",
-        "--no-progress",
         "--out",
         dir.to_str().unwrap(),
     ];
+    a.extend_from_slice(args);
+    a
+}
+
+/// A sweep of two implementations at 1 and 2 vCPUs, SVG plots, no progress
+/// lines, then `extra`.
+fn sweep(dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "--impl",
+        "mmu-lock,lockless-gen",
+        "--vcpus",
+        "1,2",
+        "--duration",
+        "200ms",
+        "--image-format",
+        "svg",
+        "--no-progress",
+    ];
     args.extend_from_slice(extra);
-    lab(&args)
+    lab(&sweep_args(dir, &args))
 }
 
 fn results(dir: &Path) -> Vec<(String, SystemTime)> {
@@ -115,26 +126,20 @@ fn progress_lines_appear_while_a_sweep_runs_when_stderr_is_not_a_terminal() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().join("s");
     let mut child = Command::new(env!("CARGO_BIN_EXE_lab"))
-        .args([
-            "sweep",
-            "--impl",
-            "mmu-lock",
-            "--vcpus",
-            "1",
-            "--repeat",
-            "3",
-            "--duration",
-            "1s",
-            "--warmup",
-            "50ms",
-            "--mem",
-            "4MiB",
-            "--perf",
-            "off",
-            "--no-plots",
-            "--out",
-            dir.to_str().unwrap(),
-        ])
+        .args(sweep_args(
+            &dir,
+            &[
+                "--impl",
+                "mmu-lock",
+                "--vcpus",
+                "1",
+                "--repeat",
+                "3",
+                "--duration",
+                "1s",
+                "--no-plots",
+            ],
+        ))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

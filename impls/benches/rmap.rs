@@ -169,47 +169,78 @@ fn batched(
 }
 
 fn add_remove(c: &mut Criterion) {
-    // The timed map of the newest spte is undone by an untimed unmap, and the
-    // other way round; the asserts also prove that the timed operation did
-    // its work.
-    let newest = |f: &Fixture| f.k - 1;
+    let designs: Vec<(ImplKind, Option<ChainKind>)> =
+        ImplKind::ALL.into_iter().map(|k| (k, None)).collect();
     for ext in DESC_EXTS {
-        one_op(
+        add_and_remove(
             c,
-            format!("add-ext{ext}"),
-            (ext, true),
-            |f, gfn| {
-                black_box(f.map(newest(f), gfn));
-            },
-            |f, gfn| assert!(f.unmap(newest(f), gfn)),
-        );
-        one_op(
-            c,
-            format!("remove-ext{ext}"),
-            (ext, false),
-            |f, gfn| {
-                black_box(f.unmap(newest(f), gfn));
-            },
-            |f, gfn| assert_eq!(f.map(newest(f), gfn), MapOutcome::Mapped),
+            (format!("add-ext{ext}"), format!("remove-ext{ext}")),
+            ext,
+            &designs,
         );
     }
 }
 
-/// One benchmark group: for every design and chain length K, a fixture of
-/// `desc_ext` `ext` (holding K - 1 sptes per gfn with `partial`, else K),
-/// `timed` on each gfn of a batch and `undo` after the batch, untimed.
+/// The groups `add` and `remove` of `designs` (each over a chain, `None`:
+/// its own) at `desc_ext` `ext`.
+fn add_and_remove(
+    c: &mut Criterion,
+    (add, remove): (String, String),
+    ext: usize,
+    designs: &[(ImplKind, Option<ChainKind>)],
+) {
+    // The timed map of the newest spte is undone by an untimed unmap, and the
+    // other way round; the asserts also prove that the timed operation did
+    // its work.
+    let newest = |f: &Fixture| f.k - 1;
+    one_op(
+        c,
+        add,
+        designs,
+        (ext, true),
+        |f, gfn| {
+            black_box(f.map(newest(f), gfn));
+        },
+        |f, gfn| assert!(f.unmap(newest(f), gfn)),
+    );
+    one_op(
+        c,
+        remove,
+        designs,
+        (ext, false),
+        |f, gfn| {
+            black_box(f.unmap(newest(f), gfn));
+        },
+        |f, gfn| assert_eq!(f.map(newest(f), gfn), MapOutcome::Mapped),
+    );
+}
+
+/// A design's benchmark id at chain length `k`: its name, and `@CHAIN` when
+/// it runs over a chain named for it.
+fn id(kind: ImplKind, chain: Option<ChainKind>, k: u32) -> BenchmarkId {
+    match chain {
+        None => BenchmarkId::new(kind.name(), k),
+        Some(ch) => BenchmarkId::new(format!("{kind}@{ch}"), k),
+    }
+}
+
+/// One benchmark group: for every design (over its chain) and chain length
+/// K, a fixture of `desc_ext` `ext` (holding K - 1 sptes per gfn with
+/// `partial`, else K), `timed` on each gfn of a batch and `undo` after the
+/// batch, untimed.
 fn one_op(
     c: &mut Criterion,
     group: String,
+    designs: &[(ImplKind, Option<ChainKind>)],
     (ext, partial): (usize, bool),
     timed: impl Fn(&Fixture, Gfn),
     undo: impl Fn(&Fixture, Gfn),
 ) {
     let mut g = c.benchmark_group(group);
-    for kind in ImplKind::ALL {
+    for &(kind, chain) in designs {
         for k in CHAINS {
-            let f = Fixture::new(Subject::Design(kind), ext, k, partial);
-            g.bench_with_input(BenchmarkId::new(kind.name(), k), &k, |b, _| {
+            let f = Fixture::on(Subject::Design(kind), chain, ext, k, partial);
+            g.bench_with_input(id(kind, chain, k), &k, |b, _| {
                 b.iter_custom(|iters| {
                     batched(
                         iters,
@@ -286,60 +317,17 @@ fn epoch_pin(c: &mut Criterion) {
 /// `desc_ext` 14, with the same fixtures and untimed undo as above.
 fn chains(c: &mut Criterion) {
     const EXT: usize = 14;
-    let pairs: Vec<(ImplKind, ChainKind)> = ImplKind::ALL
+    let pairs: Vec<(ImplKind, Option<ChainKind>)> = ImplKind::ALL
         .into_iter()
         .filter(|&k| k != ImplKind::Lockless64)
-        .flat_map(|k| k.chains().iter().map(move |&ch| (k, ch)))
+        .flat_map(|k| k.chains().iter().map(move |&ch| (k, Some(ch))))
         .collect();
-    let newest = |f: &Fixture| f.k - 1;
-    let id = |k: ImplKind, ch: ChainKind, n: u32| BenchmarkId::new(format!("{k}@{ch}"), n);
-    let mut g = c.benchmark_group("chain-add");
-    for &(kind, ch) in &pairs {
-        for k in CHAINS {
-            let f = Fixture::on(Subject::Design(kind), Some(ch), EXT, k, true);
-            g.bench_with_input(id(kind, ch, k), &k, |b, _| {
-                b.iter_custom(|iters| {
-                    batched(
-                        iters,
-                        |_| {},
-                        |gfn| {
-                            black_box(f.map(newest(&f), gfn));
-                        },
-                        |n| (0..n).for_each(|gfn| assert!(f.unmap(newest(&f), gfn))),
-                    )
-                })
-            });
-        }
-    }
-    g.finish();
-    let mut g = c.benchmark_group("chain-remove");
-    for &(kind, ch) in &pairs {
-        for k in CHAINS {
-            let f = Fixture::on(Subject::Design(kind), Some(ch), EXT, k, false);
-            g.bench_with_input(id(kind, ch, k), &k, |b, _| {
-                b.iter_custom(|iters| {
-                    batched(
-                        iters,
-                        |_| {},
-                        |gfn| {
-                            black_box(f.unmap(newest(&f), gfn));
-                        },
-                        |n| {
-                            (0..n).for_each(|gfn| {
-                                assert_eq!(f.map(newest(&f), gfn), MapOutcome::Mapped)
-                            })
-                        },
-                    )
-                })
-            });
-        }
-    }
-    g.finish();
+    add_and_remove(c, ("chain-add".into(), "chain-remove".into()), EXT, &pairs);
     let mut g = c.benchmark_group("chain-wp-walk");
-    for &(kind, ch) in &pairs {
+    for &(kind, chain) in &pairs {
         for k in CHAINS {
-            let f = Fixture::on(Subject::Design(kind), Some(ch), EXT, k, false);
-            bench_write_protect(&mut g, id(kind, ch, k), &f);
+            let f = Fixture::on(Subject::Design(kind), chain, EXT, k, false);
+            bench_write_protect(&mut g, id(kind, chain, k), &f);
         }
     }
     g.finish();

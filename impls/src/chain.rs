@@ -124,10 +124,11 @@ pub(crate) trait Chain: 'static {
 pub(crate) struct HeadChain;
 /// Linux 6.4's discipline (module doc).
 pub(crate) struct Chain64;
-/// KVM's 2013 tail discipline (module doc).
-pub(crate) struct TailChain;
+/// KVM's 2013 tail discipline (module doc); with `FROM_TAIL`, its remove
+/// fills a hole from the tail descriptor instead ([`FillFromTailChain`]).
+pub(crate) struct TailChain<const FROM_TAIL: bool = false>;
 /// The `fill-from-tail` bug (module doc).
-pub(crate) struct FillFromTailChain;
+pub(crate) type FillFromTailChain = TailChain<true>;
 
 impl Chain for HeadChain {
     fn add(pool: &DescPool, h: &impl HeadCell, gfn: Gfn, slot: SlotId) {
@@ -215,23 +216,13 @@ fn head_remove(pool: &DescPool, h: &impl HeadCell, slot: SlotId) -> bool {
     true
 }
 
-impl Chain for TailChain {
+impl<const FROM_TAIL: bool> Chain for TailChain<FROM_TAIL> {
     fn add(pool: &DescPool, h: &impl HeadCell, gfn: Gfn, slot: SlotId) {
         tail_add(pool, h, gfn, slot)
     }
 
     fn remove(pool: &DescPool, h: &impl HeadCell, _gfn: Gfn, slot: SlotId) -> bool {
-        tail_remove(pool, h, slot, false)
-    }
-}
-
-impl Chain for FillFromTailChain {
-    fn add(pool: &DescPool, h: &impl HeadCell, gfn: Gfn, slot: SlotId) {
-        tail_add(pool, h, gfn, slot)
-    }
-
-    fn remove(pool: &DescPool, h: &impl HeadCell, _gfn: Gfn, slot: SlotId) -> bool {
-        tail_remove(pool, h, slot, true)
+        tail_remove(pool, h, slot, FROM_TAIL)
     }
 }
 
@@ -597,19 +588,27 @@ mod tests {
         churn::<HeadChain>(true);
     }
 
+    /// Three sptes added under Linux 6.4's chain at `desc_ext` 2,
+    /// [D: 2] -> [E: 0 1]: the pool, the rmap head, and D.
+    fn three_on_6_4() -> (DescPool, AtomicUsize, DescRef) {
+        let pool = DescPool::new(2, 4);
+        let head = AtomicUsize::new(0);
+        for s in 0..3 {
+            Chain64::add(&pool, &DirectHead(&head), 0, s);
+        }
+        let Head::Desc(d) = DirectHead(&head).head() else {
+            panic!("three sptes make a chain")
+        };
+        (pool, head, d)
+    }
+
     /// The checker above fails on a chain that breaks an invariant: a tail
     /// descriptor that is not full, and a wrong `tail_count`.
     #[test]
     #[should_panic(expected = "is not full")]
     fn the_chain_check_catches_a_tail_that_is_not_full() {
-        let pool = DescPool::new(2, 4);
-        let head = AtomicUsize::new(0);
-        let h = DirectHead(&head);
-        for s in 0..3 {
-            Chain64::add(&pool, &h, 0, s);
-        }
+        let (pool, head, d) = three_on_6_4();
         // [D: 2] -> [E: 0 1]; empty E's slot 1 behind the discipline's back.
-        let Head::Desc(d) = h.head() else { panic!() };
         let More::Next(e) = d.next(Ordering::Relaxed) else {
             panic!()
         };
@@ -621,13 +620,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "tail_count")]
     fn the_chain_check_catches_a_wrong_tail_count() {
-        let pool = DescPool::new(2, 4);
-        let head = AtomicUsize::new(0);
-        let h = DirectHead(&head);
-        for s in 0..3 {
-            Chain64::add(&pool, &h, 0, s);
-        }
-        let Head::Desc(d) = h.head() else { panic!() };
+        let (pool, head, d) = three_on_6_4();
         set_counts(d, 1, 3);
         entries(&pool, &head, 0);
     }

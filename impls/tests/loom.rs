@@ -218,39 +218,28 @@ struct Sp {
 }
 
 impl Sp {
+    const fn new(name: char, gfn: Gfn, alias: u32) -> Sp {
+        Sp { name, gfn, alias }
+    }
+
     fn slot(self, t: &SpteTable) -> SlotId {
         t.slot_id(self.alias, self.gfn)
     }
 }
 
-const fn r(name: char, alias: u32) -> Sp {
-    Sp {
-        name,
-        gfn: R,
-        alias,
-    }
-}
-const fn q(name: char, alias: u32) -> Sp {
-    Sp {
-        name,
-        gfn: Q,
-        alias,
-    }
-}
-
-const V: Sp = r('v', 0);
-const W: Sp = r('w', 1);
-const X: Sp = r('x', 2);
-const Y: Sp = r('y', 3);
-const Z: Sp = r('z', 4);
-const U: Sp = r('u', 5);
-const S: Sp = r('s', 6);
-const T: Sp = r('t', 7);
+const V: Sp = Sp::new('v', R, 0);
+const W: Sp = Sp::new('w', R, 1);
+const X: Sp = Sp::new('x', R, 2);
+const Y: Sp = Sp::new('y', R, 3);
+const Z: Sp = Sp::new('z', R, 4);
+const U: Sp = Sp::new('u', R, 5);
+const S: Sp = Sp::new('s', R, 6);
+const T: Sp = Sp::new('t', R, 7);
 // Q's sptes carry a Q prefix: D, E, F name descriptors in the docs.
-const QA: Sp = q('a', 0);
-const QB: Sp = q('b', 1);
-const QC: Sp = q('c', 2);
-const QD: Sp = q('d', 3);
+const QA: Sp = Sp::new('a', Q, 0);
+const QB: Sp = Sp::new('b', Q, 1);
+const QC: Sp = Sp::new('c', Q, 2);
+const QD: Sp = Sp::new('d', Q, 3);
 
 #[derive(Clone, Copy, Debug)]
 enum Op {
@@ -345,6 +334,16 @@ struct Design {
 impl Design {
     fn built(kind: ImplKind, bug: Option<Bug>) -> Design {
         Design::on(kind, bug, None)
+    }
+
+    /// A walker of the nulls family that `build` does not name (a variant
+    /// the crate exposes to these models), made by `make`: its walks keep
+    /// the nulls walker's order.
+    fn nulls(make: impl Fn(&RmapConfig) -> Box<dyn Rmap> + Send + Sync + 'static) -> Design {
+        Design {
+            make: Arc::new(make),
+            nulls_order: true,
+        }
     }
 
     /// `kind` over chain discipline `chain` (`None`: its default).
@@ -601,6 +600,24 @@ fn broken(
     (msg, failure)
 }
 
+/// The checker breaks the walk guarantee, and in the interleaving that
+/// breaks it the walk missed, visited and restarted as `expected` says
+/// (`shape`: what that outcome is, for the message).
+fn broken_as(
+    design: Design,
+    script: &'static Script,
+    limits: Limits,
+    expected: (&str, &str, u64),
+    shape: &str,
+) {
+    let (_, f) = broken(design, script, Walker::Walk, limits);
+    assert_eq!(
+        (f.missed.as_str(), f.visited.as_str(), f.restarts),
+        expected,
+        "{shape}: {f:?}"
+    );
+}
+
 /// One test per broken design: the checker finds an interleaving, on the
 /// given script, that breaks the walk guarantee.
 macro_rules! caught {
@@ -778,12 +795,62 @@ macro_rules! all_cases_hold {
 
 /// Some interleaving restarted the walk for `repair`'s reason.
 fn repair_fired(seen: &Seen, repair: Option<RestartReason>) {
-    if let Some(r) = repair {
+    restarted_for(
+        seen,
+        repair,
+        "the repair never fired, so the script did not reach the flaw",
+    );
+}
+
+/// Some interleaving restarted the walk for `reason` (`None`: nothing to
+/// ask); `otherwise` says what it means when none did.
+fn restarted_for(seen: &Seen, reason: Option<RestartReason>, otherwise: &str) {
+    if let Some(r) = reason {
         assert!(
             seen.reasons.contains(&r),
-            "no interleaving restarted for {r:?}: the repair never fired, so the script did not reach the flaw"
+            "no interleaving restarted for {r:?}: {otherwise}"
         );
     }
+}
+
+/// `script` holds for `design`, and the walker did meet `reason` in some
+/// interleaving: the script reaches the seed case it is named after.
+fn holds_reaching(
+    design: Design,
+    script: &'static Script,
+    reason: Option<RestartReason>,
+    limits: Limits,
+) {
+    let seen = holds(design, script, Walker::Walk, limits);
+    restarted_for(&seen, reason, "the script misses its case");
+}
+
+/// One test per script that must hold for `design`, with the restart its
+/// seed case is about (if any); `seed` stands for the seed thread's scripts
+/// and the restarts a faithful nulls walker meets on them.
+macro_rules! holds_reaching {
+    ($design:expr, $limits:expr; seed $(, $case:ident => $reason:expr)* $(,)?) => {
+        holds_reaching!($design, $limits;
+            case_1_deleted_behind_walker => None,
+            case_2_deleted_ahead_of_walker => None,
+            case_3a_deleted_under_walker => None,
+            case_3b_reused_while_initialising => Some(RestartReason::DescInit),
+            case_3c1_readded_to_same_rmap => None,
+            case_3c2_moved_to_other_rmap => Some(RestartReason::ForeignNulls),
+            case_3c3_moved_away_and_back => Some(RestartReason::ForeignNulls),
+            entry_moved_under_walker => None,
+            single_form_reused_elsewhere => None
+            $(, $case => $reason)*
+        );
+    };
+    ($design:expr, $limits:expr; $($case:ident => $reason:expr),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                holds_reaching($design, &scripts::$case, $reason, $limits);
+            }
+        )*
+    };
 }
 
 all_cases_hold!(lockless_gen, Design::built(ImplKind::LocklessGen, None), B2,
@@ -832,35 +899,8 @@ mod lockless_6_4 {
         Design::built(ImplKind::Lockless64, None)
     }
 
-    macro_rules! holds_reaching {
-        ($($case:ident => $reason:expr),* $(,)?) => {
-            $(
-                #[test]
-                fn $case() {
-                    let seen = holds(faithful_on_6_4(), &scripts::$case, Walker::Walk, B3);
-                    let reason: Option<RestartReason> = $reason;
-                    if let Some(r) = reason {
-                        assert!(
-                            seen.reasons.contains(&r),
-                            "no interleaving made the walker restart for {r:?}: the script misses its case"
-                        );
-                    }
-                }
-            )*
-        };
-    }
-
-    holds_reaching!(
-        case_1_deleted_behind_walker => None,
-        case_2_deleted_ahead_of_walker => None,
-        case_3a_deleted_under_walker => None,
-        case_3b_reused_while_initialising => Some(RestartReason::DescInit),
-        case_3c1_readded_to_same_rmap => None,
-        case_3c2_moved_to_other_rmap => Some(RestartReason::ForeignNulls),
-        case_3c3_moved_away_and_back => Some(RestartReason::ForeignNulls),
-        entry_moved_under_walker => None,
+    holds_reaching!(faithful_on_6_4(), B3; seed,
         recycled_through_single_form => Some(RestartReason::ForeignNulls),
-        single_form_reused_elsewhere => None,
         shrunk_and_regrown => None,
         moved_then_head_recycled => None,
     );
@@ -906,55 +946,24 @@ mod lockless {
         Design::built(ImplKind::Lockless, None)
     }
 
-    /// Holds, and the walker did meet `reason` in some interleaving: the
-    /// script reaches the seed case it is named after.
-    fn holds_reaching(script: &'static Script, reason: Option<RestartReason>) {
-        let seen = holds(faithful(), script, Walker::Walk, B3);
-        if let Some(r) = reason {
-            assert!(
-                seen.reasons.contains(&r),
-                "no interleaving made the walker restart for {r:?}: the script misses its case"
-            );
-        }
-    }
+    holds_reaching!(faithful(), B3; seed);
 
-    /// One test per script that must hold, with the restart its seed case
-    /// is about (if any).
-    macro_rules! holds_reaching {
-        ($($case:ident => $reason:expr),* $(,)?) => {
-            $(
-                #[test]
-                fn $case() {
-                    holds_reaching(&scripts::$case, $reason);
-                }
-            )*
-        };
-    }
-
-    holds_reaching!(
-        case_1_deleted_behind_walker => None,
-        case_2_deleted_ahead_of_walker => None,
-        case_3a_deleted_under_walker => None,
-        case_3b_reused_while_initialising => Some(RestartReason::DescInit),
-        case_3c1_readded_to_same_rmap => None,
-        case_3c2_moved_to_other_rmap => Some(RestartReason::ForeignNulls),
-        case_3c3_moved_away_and_back => Some(RestartReason::ForeignNulls),
-        entry_moved_under_walker => None,
-        single_form_reused_elsewhere => None,
-    );
-
-    /// The counterexample (crate docs) is found, and the spte it misses is
-    /// v: `how` says how a miss shows. Returns what the walker saw.
-    fn misses_v(walker: Walker, how: &str) -> Failure {
-        let (msg, failure) = broken(
+    /// The counterexample (crate docs) is found: the spte it misses is v
+    /// (`how` says how a miss shows), and in that interleaving the walker
+    /// saw `visited` and never restarted.
+    fn misses_v(walker: Walker, how: &str, visited: &str) {
+        let (msg, f) = broken(
             faithful(),
             &scripts::recycled_through_single_form,
             walker,
             B3,
         );
         assert!(msg.contains(&format!("v present in R for the whole walk but {how}")));
-        assert_eq!(failure.missed, "v");
-        failure
+        assert_eq!(
+            (f.missed.as_str(), f.visited.as_str(), f.restarts),
+            ("v", visited, 0),
+            "the counterexample's shape: {f:?}"
+        );
     }
 
     /// The counterexample has the crate docs' shape: the walk visited D's
@@ -963,12 +972,7 @@ mod lockless {
     /// returned without a single restart. Nothing told it anything moved.
     #[test]
     fn recycled_through_single_form() {
-        let f = misses_v(Walker::Walk, "not visited");
-        assert_eq!(
-            (f.visited.as_str(), f.restarts),
-            ("yx", 0),
-            "the counterexample's shape: {f:?}"
-        );
+        misses_v(Walker::Walk, "not visited", "yx");
     }
 
     /// The same interleaving seen by the dirty log: v keeps its W bit; the
@@ -976,12 +980,7 @@ mod lockless {
     /// visited them, so it cleared W on none, and it never restarted.
     #[test]
     fn write_protect_recycled_through_single_form() {
-        let f = misses_v(Walker::WriteProtect, "still writable");
-        assert_eq!(
-            (f.visited.as_str(), f.restarts),
-            ("0 protected", 0),
-            "the counterexample's shape: {f:?}"
-        );
+        misses_v(Walker::WriteProtect, "still writable", "0 protected");
     }
 }
 
@@ -1031,10 +1030,7 @@ mod open_questions {
     use rmap_impls::designs::lockless;
 
     fn more_first() -> Design {
-        Design {
-            make: Arc::new(|c: &RmapConfig| lockless::more_first(c)),
-            nulls_order: true,
-        }
+        Design::nulls(lockless::more_first)
     }
 
     /// The faithful design over a deferring pool of one descriptor per
@@ -1042,16 +1038,13 @@ mod open_questions {
     /// pinned is a reused one (`desc.rs`, "Deferred reuse"); `exhausted`:
     /// wait for the grace period, or reuse anyway.
     fn deferred_reuse(exhausted: Exhausted) -> Design {
-        Design {
-            make: Arc::new(move |c: &RmapConfig| {
-                let one_per_page = RmapConfig {
-                    page_descs: 1,
-                    ..c.clone()
-                };
-                lockless::with_deferred_reuse(&one_per_page, exhausted)
-            }),
-            nulls_order: true,
-        }
+        Design::nulls(move |c| {
+            let one_per_page = RmapConfig {
+                page_descs: 1,
+                ..c.clone()
+            };
+            lockless::with_deferred_reuse(&one_per_page, exhausted)
+        })
     }
 
     caught! {
@@ -1083,10 +1076,7 @@ mod weaker_repairs {
     use rmap_impls::designs::lockless::{weaker_repair, WeakerRepair};
 
     fn design(repair: WeakerRepair) -> Design {
-        Design {
-            make: Arc::new(move |c: &RmapConfig| weaker_repair(repair, c)),
-            nulls_order: true,
-        }
+        Design::nulls(move |c| weaker_repair(repair, c))
     }
 
     /// Re-reading the head at the walker's own nulls: in the counterexample
@@ -1094,16 +1084,12 @@ mod weaker_repairs {
     /// last (ABA), so the walker ends as the faithful one does.
     #[test]
     fn head_recheck_is_fooled_by_aba() {
-        let (_, f) = broken(
+        broken_as(
             design(WeakerRepair::HeadRecheck),
             &scripts::recycled_through_single_form,
-            Walker::Walk,
             B3,
-        );
-        assert_eq!(
-            (f.missed.as_str(), f.visited.as_str(), f.restarts),
             ("v", "yx", 0),
-            "{f:?}"
+            "the faithful walker's counterexample",
         );
     }
 
@@ -1115,16 +1101,12 @@ mod weaker_repairs {
     /// visits nothing and restarts never.
     #[test]
     fn generation_bumped_once_reads_stale_slots() {
-        let (_, f) = broken(
+        broken_as(
             design(WeakerRepair::GenerationOnce),
             &scripts::recycled_through_single_form,
-            Walker::Walk,
             B2,
-        );
-        assert_eq!(
-            (f.missed.as_str(), f.visited.as_str(), f.restarts),
             ("v", "", 0),
-            "{f:?}"
+            "D's holes, then R's nulls",
         );
     }
 }
@@ -1138,10 +1120,7 @@ mod remove_of_2013 {
     use rmap_impls::designs::lockless::over_2013_remove;
 
     fn design(gen: bool) -> Design {
-        Design {
-            make: Arc::new(move |c: &RmapConfig| over_2013_remove(gen, c)),
-            nulls_order: true,
-        }
+        Design::nulls(move |c| over_2013_remove(gen, c))
     }
 
     /// The faithful walker does not survive it: E, emptied in the middle of
@@ -1151,16 +1130,12 @@ mod remove_of_2013 {
     /// F (v, w), with no restart.
     #[test]
     fn faithful_walker_skips_past_a_recycled_middle_desc() {
-        let (_, f) = broken(
+        broken_as(
             design(false),
             &scripts::middle_desc_recycled_at_tail,
-            Walker::Walk,
             B3,
-        );
-        assert_eq!(
-            (f.missed.as_str(), f.visited.as_str(), f.restarts),
             ("vw", "yxts", 0),
-            "D's entries, E's of its first life, then E's new nulls: {f:?}"
+            "D's entries, E's of its first life, then E's new nulls",
         );
     }
 
@@ -1171,16 +1146,12 @@ mod remove_of_2013 {
     /// to: only the head is ever emptied.)
     #[test]
     fn walker_with_the_count_skips_past_it_too() {
-        let (_, f) = broken(
+        broken_as(
             design(true),
             &scripts::middle_desc_recycled_at_tail,
-            Walker::Walk,
             B2,
-        );
-        assert_eq!(
-            (f.missed.as_str(), f.visited.as_str(), f.restarts),
             ("vw", "yxz", 0),
-            "D's entries, then E's new one, then R's nulls: {f:?}"
+            "D's entries, then E's new one, then R's nulls",
         );
     }
 }

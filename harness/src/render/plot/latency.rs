@@ -11,7 +11,7 @@
 
 use super::line::{Axis, LineChart, Point, Series};
 use super::style::{impl_colour, Scale, TickFormat};
-use super::{param_sets, slug, Planned, Plot, Section};
+use super::{param_sets, Planned, Section};
 use crate::analysis::figure::{FAULT_SLOW, ROUND, TLB_FLUSH, WP_GFN};
 use crate::analysis::group::format_params;
 use crate::analysis::Comparison;
@@ -112,22 +112,18 @@ pub fn plan(runs: &[(PathBuf, RunResult)], c: &Comparison) -> LabResult<Vec<Plan
             let mut x = Axis::new("percentile", Scale::Nines, TickFormat::Ns);
             x.zero = false;
             let chart = LineChart {
-                title: title.clone(),
+                title,
                 x,
                 y: Axis::new("latency", Scale::Log10, TickFormat::Ns),
                 series,
             };
-            out.push(Planned {
-                section: Section::Latency,
-                group: format_params(params),
-                name: format!(
-                    "latency-{}{}",
-                    metric.replace('.', "-"),
-                    slug(params, sets.len())
-                ),
-                title,
-                plot: Plot::Line(chart),
-            });
+            out.push(Planned::at(
+                Section::Latency,
+                params,
+                sets.len(),
+                &format!("latency-{}", metric.replace('.', "-")),
+                chart,
+            ));
         }
     }
     Ok(out)

@@ -38,7 +38,7 @@ mod sweep;
 pub use bars::BarChart;
 pub use line::{time_series, Axis, LineChart};
 
-use crate::analysis::group::{format_param, Params};
+use crate::analysis::group::{format_param, format_params, Params};
 use crate::analysis::{self as compare, Comparison};
 use crate::record::error::{LabError, LabResult};
 use crate::record::result::{write_atomic, RunResult};
@@ -93,6 +93,14 @@ impl From<BarChart> for Plot {
 }
 
 impl Plot {
+    /// The chart's title.
+    pub fn title(&self) -> &str {
+        match self {
+            Plot::Line(c) => &c.title,
+            Plot::Bars(c) => &c.title,
+        }
+    }
+
     pub fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         match self {
             Plot::Line(c) => c.draw(root),
@@ -190,6 +198,28 @@ pub struct Planned {
     pub name: String,
     pub title: String,
     pub plot: Plot,
+}
+
+impl Planned {
+    /// `chart` drawn at parameter set `params`, one of `sets`: grouped under
+    /// the parameters, named `stem` and the set's [`slug`], titled as the
+    /// chart is.
+    pub(crate) fn at(
+        section: Section,
+        params: &Params,
+        sets: usize,
+        stem: &str,
+        chart: impl Into<Plot>,
+    ) -> Planned {
+        let plot = chart.into();
+        Planned {
+            section,
+            group: format_params(params),
+            name: format!("{stem}{}", slug(params, sets)),
+            title: plot.title().to_string(),
+            plot,
+        }
+    }
 }
 
 /// A plot drawn: its files, one per format.

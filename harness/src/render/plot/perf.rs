@@ -9,7 +9,7 @@
 use super::bars::{Bar, BarChart, BarSeries};
 use super::line::Axis;
 use super::style::{impl_colour, Scale, TickFormat};
-use super::{param_sets, slug, Planned, Plot, Section};
+use super::{param_sets, Planned, Section};
 use crate::analysis::group::format_params;
 use crate::analysis::{Comparison, Stats};
 use crate::record::result::RunResult;
@@ -85,18 +85,18 @@ pub fn plan(runs: &[(PathBuf, RunResult)], c: &Comparison) -> Vec<Planned> {
                 TickFormat::Si,
             );
             y.zero = true;
-            out.push(Planned {
-                section: Section::Perf,
-                group: format_params(params),
-                name: format!("perf-{role}{}", slug(params, sets.len())),
-                title: title.clone(),
-                plot: Plot::Bars(BarChart {
+            out.push(Planned::at(
+                Section::Perf,
+                params,
+                sets.len(),
+                &format!("perf-{role}"),
+                BarChart {
                     title,
                     categories: events.iter().map(|e| e.to_string()).collect(),
                     y,
                     series,
-                }),
-            });
+                },
+            ));
         }
     }
     out

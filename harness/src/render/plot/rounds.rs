@@ -6,7 +6,7 @@
 
 use super::line::{Axis, LineChart, Point, Series};
 use super::style::{impl_colour, Scale, TickFormat};
-use super::{param_sets, slug, Planned, Plot, Section};
+use super::{param_sets, Planned, Section};
 use crate::analysis::group::format_params;
 use crate::analysis::Comparison;
 use crate::record::result::RunResult;
@@ -47,18 +47,18 @@ pub fn plan(runs: &[(PathBuf, RunResult)], c: &Comparison) -> Vec<Planned> {
             "dirty-log round time over the run ({})",
             format_params(params)
         );
-        out.push(Planned {
-            section: Section::Rounds,
-            group: format_params(params),
-            name: format!("rounds{}", slug(params, sets.len())),
-            title: title.clone(),
-            plot: Plot::Line(LineChart {
+        out.push(Planned::at(
+            Section::Rounds,
+            params,
+            sets.len(),
+            "rounds",
+            LineChart {
                 title,
                 x: Axis::new("time in run (s)", Scale::Linear, TickFormat::Si),
                 y: Axis::new("round time", scale, TickFormat::Ns),
                 series,
-            }),
-        });
+            },
+        ));
     }
     out
 }

@@ -17,7 +17,7 @@
 
 use super::line::{Axis, LineChart, Point, Series};
 use super::style::{impl_colour, Scale, TickFormat};
-use super::{Planned, Plot, Section};
+use super::{Planned, Section};
 use crate::analysis::figure::{Figure, Unit};
 use crate::analysis::group::{cmp_params, follows_from, format_params, Params};
 use crate::analysis::Comparison;
@@ -91,7 +91,6 @@ pub fn plan(c: &Comparison) -> Vec<Planned> {
             }
         }
         partitions.sort_by(cmp_params);
-        let many = partitions.len() > 1;
         for part in &partitions {
             let rows: Vec<_> = c.rows.iter().filter(|r| &rest(&r.params) == part).collect();
             let mut xs: Vec<f64> = rows.iter().filter_map(|r| x_of(&r.params)).collect();
@@ -167,23 +166,18 @@ pub fn plan(c: &Comparison) -> Vec<Planned> {
                 if !notes.is_empty() {
                     title.push_str(&format!(" ({})", notes.join("; ")));
                 }
-                let slug = if many {
-                    super::slug(part, 2)
-                } else {
-                    String::new()
-                };
-                out.push(Planned {
-                    section: Section::Sweep,
-                    group: format_params(part),
-                    name: format!("{}-vs-{x}{slug}", f.id),
-                    title: title.clone(),
-                    plot: Plot::Line(LineChart {
+                out.push(Planned::at(
+                    Section::Sweep,
+                    part,
+                    partitions.len(),
+                    &format!("{}-vs-{x}", f.id),
+                    LineChart {
                         title,
                         x: xa,
                         y: y_axis(f, series.iter().flat_map(|s| s.points.iter().map(|p| p.y))),
                         series,
-                    }),
-                });
+                    },
+                ));
             }
         }
     }
@@ -194,6 +188,7 @@ pub fn plan(c: &Comparison) -> Vec<Planned> {
 mod tests {
     use super::*;
     use crate::record::result::RunResult;
+    use crate::render::plot::Plot;
     use std::path::PathBuf;
 
     fn run(impl_name: &str, vcpus: u32, aliases: u32, mmu_lock: &str) -> (PathBuf, RunResult) {
