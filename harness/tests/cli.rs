@@ -4,11 +4,9 @@
 //! the completion scripts and man page generated from the definitions.
 
 mod common;
-#[path = "common/dir.rs"]
-mod dir;
 
 use common::{lab, stderr, stdout};
-use dir::names;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -52,6 +50,15 @@ fn refused_before_the_run(args: &[&str]) -> String {
     err
 }
 
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
 #[test]
 fn bad_output_paths_fail_before_any_run_and_name_the_problem() {
     let d = tempfile::tempdir().unwrap();
@@ -81,8 +88,8 @@ fn bad_output_paths_fail_before_any_run_and_name_the_problem() {
     assert!(e.contains("notes.txt is a file, not a directory"), "{e}");
     // No result anywhere, no probe file left behind: only the --out
     // directory asked for was made, and it is empty.
-    assert_eq!(names(d.path()), ["notes.txt", "out"]);
-    assert!(names(&out).is_empty());
+    assert_eq!(entries(d.path()), ["notes.txt", "out"]);
+    assert!(entries(&out).is_empty());
 
     // The other commands check theirs the same way.
     for cmd in [
@@ -217,7 +224,7 @@ fn mb_is_a_million_bytes_and_a_bare_m_is_refused() {
         "{err}"
     );
     // The result file's name carries the lab's one timestamp form.
-    let name = names(d.path()).pop().unwrap();
+    let name = entries(d.path()).pop().unwrap();
     let stamp = name
         .trim_start_matches("lockless-idle-1v-")
         .trim_end_matches(".json");

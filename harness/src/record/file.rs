@@ -98,15 +98,18 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// The tests' directory listing, shared with the integration tests.
-#[cfg(test)]
-#[path = "../../tests/common/dir.rs"]
-mod dir;
-
 #[cfg(test)]
 mod tests {
-    use super::dir::names;
     use super::*;
+
+    fn files(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
 
     #[test]
     fn a_new_file_never_replaces_one_and_leaves_no_temporary() {
@@ -119,7 +122,7 @@ mod tests {
             "first"
         );
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "second");
-        assert_eq!(names(d.path()), ["r-2.json", "r.json"]);
+        assert_eq!(files(d.path()), ["r-2.json", "r.json"]);
     }
 
     /// Writers racing for one name each get their own file, with their own
@@ -148,7 +151,7 @@ mod tests {
         contents.sort();
         let expected: Vec<String> = (0..WRITERS).map(|i| format!("writer {i}")).collect();
         assert_eq!(contents, expected);
-        assert_eq!(names(d.path()).len(), WRITERS, "{:?}", names(d.path()));
+        assert_eq!(files(d.path()).len(), WRITERS, "{:?}", files(d.path()));
     }
 
     #[test]
@@ -158,6 +161,6 @@ mod tests {
         write_atomic(&p, b"one").unwrap();
         write_atomic(&p, b"two").unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
-        assert_eq!(names(d.path()), ["plot.svg"]);
+        assert_eq!(files(d.path()), ["plot.svg"]);
     }
 }
