@@ -269,7 +269,7 @@ impl Bug {
             Bug::NoNullsCheck | Bug::StaleHeadRestart => "model checker (tests/loom.rs: case 3.c.2), stress test (tests/stress.rs), and lab check's missed-spte check (torture workload)",
             Bug::SeqNoRetry => "model checker (tests/loom.rs: recycled_through_single_form, on seqlock and lockless-gen), stress test on seqlock, and lab check's missed-spte check on both (torture workload; on lockless-gen it is lockless's own flaw)",
             Bug::DirtyBeforeRmap | Bug::SkipFlush => "migration oracle (lab check; workloads/tests/oracle.rs, harness/tests/run.rs)",
-            Bug::InstallBeforeAdd => "lab check's missed-spte check (churn and torture workloads; workloads/tests/torture.rs)",
+            Bug::InstallBeforeAdd => "model checker (tests/loom.rs: map_order, a fast fault against a read fault's map) and lab check's missed-spte check (torture and churn workloads; workloads/tests/torture.rs)",
         }
     }
 }

@@ -1265,3 +1265,94 @@ mod ticket_lock {
         assert!(arrivals.len() > 1, "the threads never raced for a ticket");
     }
 }
+
+/// Every present spte is in its rmap (`Rmap::map` adds, then installs): a
+/// read fault maps `v` (W clear, MMU-writable) into R, which holds `w`,
+/// while another vCPU's fast fault, which takes no lock, makes `v` writable
+/// the moment it sees it present, and a write-protect walks R. If the fast
+/// fault was over before the walk began, `v` was present and in R for the
+/// whole walk, so the walk must leave it W clear: nothing sets W after it.
+/// The old order (`install-before-add`) lets the fast fault see `v` before
+/// the add, and the walk miss it; the model finds that too. The scripts
+/// above have no fast faults, so they could not.
+mod map_order {
+    use super::*;
+    use loom::sync::atomic::{AtomicU8, Ordering};
+    use rmap_impls::spte::{is_present, SPTE_MMU_WRITABLE};
+
+    /// The fast fault's progress, as the walker reads it before its walk.
+    const BEGAN: u8 = 1;
+    const DONE: u8 = 2;
+
+    /// Whether some interleaving left `v` writable after a walk that began
+    /// once the fast fault was over.
+    fn missed(kind: ImplKind, bug: Option<Bug>) -> bool {
+        let found = Arc::new(StdMutex::new(false));
+        let seen = found.clone();
+        let n = Arc::new(StdMutex::new(0usize));
+        let count = n.clone();
+        builder(B3).check(move || {
+            *count.lock().unwrap() += 1;
+            let rmap: Arc<Box<dyn Rmap>> = Arc::new(build(kind, &config(), bug).unwrap());
+            let t = Arc::new(SpteTable::new(GFNS, ALIASES));
+            Map(W).apply(&**rmap, &t);
+            let fast = Arc::new(AtomicU8::new(0));
+            let read_fault = {
+                let (rmap, t) = (rmap.clone(), t.clone());
+                loom::thread::spawn(move || {
+                    rmap.map(&t, R, V.slot(&t), make_spte(R, false), &mut NoObserver);
+                })
+            };
+            let fast_fault = {
+                let (t, fast) = (t.clone(), fast.clone());
+                loom::thread::spawn(move || {
+                    // SeqCst, the begin and the end: the walker's load of
+                    // `fast` either sees DONE, and with it the fault's fix
+                    // and the add and install the fix saw, or does not.
+                    fast.store(BEGAN, Ordering::SeqCst);
+                    let s = t.slot(V.slot(&t)).load(Ordering::SeqCst);
+                    if is_present(s) && !is_writable(s) && s & SPTE_MMU_WRITABLE != 0 {
+                        t.fast_fault_fix(V.slot(&t), s);
+                    }
+                    fast.store(DONE, Ordering::SeqCst);
+                })
+            };
+            let round = {
+                let (rmap, t, fast) = (rmap.clone(), t.clone(), fast.clone());
+                loom::thread::spawn(move || {
+                    let before = fast.load(Ordering::SeqCst);
+                    rmap.write_protect(&t, &[R], &mut NoObserver);
+                    before == DONE && is_writable(t.load(V.slot(&t)))
+                })
+            };
+            read_fault.join().unwrap();
+            fast_fault.join().unwrap();
+            if round.join().unwrap() {
+                *seen.lock().unwrap() = true;
+            }
+        });
+        let found = *found.lock().unwrap();
+        println!(
+            "{kind} {bug:?}: {} interleavings, found {found}",
+            n.lock().unwrap()
+        );
+        found
+    }
+
+    #[test]
+    fn the_walkers_without_mmu_lock_see_every_spte_a_fast_fault_can_fix() {
+        for kind in Bug::InstallBeforeAdd.applies_to() {
+            assert!(!missed(*kind, None), "{kind}: a fixable spte missed");
+        }
+    }
+
+    #[test]
+    fn install_before_add_is_missed() {
+        for kind in Bug::InstallBeforeAdd.applies_to() {
+            assert!(
+                missed(*kind, Some(Bug::InstallBeforeAdd)),
+                "{kind}: install-before-add never missed"
+            );
+        }
+    }
+}
