@@ -351,7 +351,8 @@ fn vcpu_pass_counts_every_pass() {
 
 /// The zapper is open loop: it never runs ahead of its schedule, and one
 /// that cannot keep up (a zap of the whole memslot a microsecond) issues
-/// far fewer zaps than the schedule requested, most of them late.
+/// far fewer zaps than the schedule requested, most of them late, and the
+/// zaps still due at the end count at their wait.
 #[test]
 fn the_zapper_counts_requested_issued_and_late_zaps() {
     let paced = run_with(&short(WorkloadKind::Idle), &Threads::default());
@@ -385,7 +386,26 @@ fn the_zapper_counts_requested_issued_and_late_zaps() {
         c.zaps_requested
     );
     assert!(c.zaps_late > 0 && c.zaps_late <= c.zaps, "{c:?}");
-    assert_eq!(count(&slow, "zapper.zap"), c.zaps);
+    // The backlog at the end counts at its wait so far: more samples than
+    // zaps issued (at most 60,000 more), and the longest wait is most of the
+    // measured phase, not one zap's time.
+    let samples = count(&slow, "zapper.zap");
+    assert!(
+        samples > c.zaps && samples - c.zaps <= 60_000,
+        "{samples} samples, {} zaps issued",
+        c.zaps
+    );
+    let longest = slow
+        .histograms
+        .iter()
+        .find(|(n, _)| *n == "zapper.zap")
+        .map(|(_, h)| h.max())
+        .unwrap();
+    assert!(
+        longest as f64 > 0.5 * slow.measured.as_nanos() as f64,
+        "longest zap wait {longest} ns in a {:?} run",
+        slow.measured
+    );
 
     let churn = run_with(&short(WorkloadKind::Churn), &Threads::default());
     assert_eq!(churn.counters.zaps_requested, 0, "churn is not paced");
