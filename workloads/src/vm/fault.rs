@@ -77,6 +77,8 @@ impl Faults {
         let ctx = w.ctx;
         let traced = w.trace_begin(SpanKind::FaultSlow);
         let mark = write && self.dirty_logging;
+        // Only a fault that can grant W announces itself (module doc): a
+        // read's would excuse a W another vCPU's fast fault set meanwhile.
         if mark {
             ctx.vcpus.fault_begin(self.vcpu, gfn);
             if let Some(g) = &ctx.fault_gens {
