@@ -424,21 +424,18 @@ fn on_chain<C: chain::Chain, Tail: chain::Chain>(
     // The `install-before-add` twin of design `$design`, perturbed.
     macro_rules! install_first {
         ($design:ty) => {
-            Box::new(
-                <$design>::with_points(cfg, Perturbed::new(perturb))
-                    .named(name)
-                    .install_before_add(),
-            ) as Box<dyn Rmap>
+            Box::new(<$design>::with_points(cfg, Perturbed::new(perturb)).named(name))
+                as Box<dyn Rmap>
         };
     }
     if bug == Some(Bug::InstallBeforeAdd) {
         return match kind {
             ImplKind::Lockless | ImplKind::Lockless64 => {
-                install_first!(NullsRmap<false, Correct, C, Perturbed>)
+                install_first!(NullsRmap<false, Correct, C, Perturbed, true>)
             }
-            ImplKind::LocklessGen => install_first!(NullsRmap<true, Correct, C, Perturbed>),
-            ImplKind::Seqlock => install_first!(SeqlockRmap<Correct, C, Perturbed>),
-            ImplKind::RmapLock => install_first!(rmap_lock::RmapLockRmap<C, Perturbed>),
+            ImplKind::LocklessGen => install_first!(NullsRmap<true, Correct, C, Perturbed, true>),
+            ImplKind::Seqlock => install_first!(SeqlockRmap<Correct, C, Perturbed, true>),
+            ImplKind::RmapLock => install_first!(rmap_lock::RmapLockRmap<C, Perturbed, true>),
             _ => unreachable!("install-before-add applies to the walkers without mmu_lock"),
         };
     }

@@ -165,18 +165,22 @@ pub(crate) trait Walker<S: Section>: 'static {
 
 /// A chain design: walker `W`, section `S`, chain discipline `C`, and its
 /// perturbation points `P` (none, unless a torture asks: `perturb.rs`).
-pub(crate) struct ChainRmap<W, S, C, P = Unperturbed> {
+/// `INSTALL_FIRST` is the `install-before-add` injected bug: `map` installs
+/// the spte before it adds it to the rmap, as Linux 3.10's `mmu_set_spte`
+/// does under `mmu_lock` (a type parameter, so a correct build compiles
+/// none of it).
+pub(crate) struct ChainRmap<W, S, C, P = Unperturbed, const INSTALL_FIRST: bool = false> {
     pub(crate) chains: Chains,
     pub(crate) section: S,
     perturb: P,
     /// The design's CLI name: the walker's, unless [`ChainRmap::named`].
     name: &'static str,
-    /// The `install-before-add` injected bug ([`ChainRmap::install_before_add`]).
-    install_before_add: bool,
     design: PhantomData<fn() -> (W, C)>,
 }
 
-impl<W: Walker<S>, S: Section, C: Chain, P: Points> ChainRmap<W, S, C, P> {
+impl<W: Walker<S>, S: Section, C: Chain, P: Points, const INSTALL_FIRST: bool>
+    ChainRmap<W, S, C, P, INSTALL_FIRST>
+{
     pub(crate) fn new(cfg: &RmapConfig) -> Self
     where
         P: Default,
@@ -194,7 +198,6 @@ impl<W: Walker<S>, S: Section, C: Chain, P: Points> ChainRmap<W, S, C, P> {
             section: S::new(cfg.gfns),
             perturb,
             name: W::NAME,
-            install_before_add: false,
             design: PhantomData,
         }
     }
@@ -203,16 +206,6 @@ impl<W: Walker<S>, S: Section, C: Chain, P: Points> ChainRmap<W, S, C, P> {
     /// another chain, under a name of its own).
     pub(crate) fn named(mut self, name: &'static str) -> Self {
         self.name = name;
-        self
-    }
-
-    /// The `install-before-add` twin: `map` installs the spte before it adds
-    /// it to the rmap, as Linux 3.10's `mmu_set_spte` does under
-    /// `mmu_lock`. A runtime branch, not a type parameter: `map` is a slow
-    /// fault, hundreds of nanoseconds under `mmu_lock`, next to which one
-    /// never-taken branch costs what the workload bugs' branches do.
-    pub(crate) fn install_before_add(mut self) -> Self {
-        self.install_before_add = true;
         self
     }
 
@@ -255,7 +248,9 @@ impl<W: Walker<S>, S: Section, C: Chain, P: Points> ChainRmap<W, S, C, P> {
     }
 }
 
-impl<W: Walker<S>, S: Section, C: Chain, P: Points> ChainRmap<W, S, C, P> {
+impl<W: Walker<S>, S: Section, C: Chain, P: Points, const INSTALL_FIRST: bool>
+    ChainRmap<W, S, C, P, INSTALL_FIRST>
+{
     /// `write_protect_then` with its `end` known at compile time, so that
     /// a plain `write_protect` (an empty `end`) pays nothing for it.
     #[inline]
@@ -295,7 +290,9 @@ impl<W: Walker<S>, S: Section, C: Chain, P: Points> ChainRmap<W, S, C, P> {
     }
 }
 
-impl<W: Walker<S>, S: Section, C: Chain, P: Points> Rmap for ChainRmap<W, S, C, P> {
+impl<W: Walker<S>, S: Section, C: Chain, P: Points, const INSTALL_FIRST: bool> Rmap
+    for ChainRmap<W, S, C, P, INSTALL_FIRST>
+{
     fn name(&self) -> &'static str {
         self.name
     }
@@ -313,7 +310,7 @@ impl<W: Walker<S>, S: Section, C: Chain, P: Points> Rmap for ChainRmap<W, S, C, 
             if is_present(sptes.load(slot)) {
                 return MapOutcome::AlreadyPresent;
             }
-            if self.install_before_add {
+            if INSTALL_FIRST {
                 sptes.install(slot, spte);
                 self.perturb.at(PerturbPoint::MapBetweenAddAndInstall);
                 self.change(gfn, obs, |h| C::add(pool, h, gfn, slot));

@@ -96,8 +96,13 @@ pub(crate) struct Nulls<const GEN: bool, D>(PhantomData<D>);
 /// walker deviation `D` (the correct walker is `Correct`), over chain
 /// discipline `C` (the series' head discipline, unless a twin says else),
 /// with perturbation points `P` (none, unless a torture asks).
-pub(crate) type NullsRmap<const GEN: bool, D, C = HeadChain, P = Unperturbed> =
-    ChainRmap<Nulls<GEN, D>, Direct, C, P>;
+pub(crate) type NullsRmap<
+    const GEN: bool,
+    D,
+    C = HeadChain,
+    P = Unperturbed,
+    const INSTALL_FIRST: bool = false,
+> = ChainRmap<Nulls<GEN, D>, Direct, C, P, INSTALL_FIRST>;
 
 /// The crate docs' open question: the faithful walker, reading each
 /// descriptor's `more` link before its slots. For the model checker; not

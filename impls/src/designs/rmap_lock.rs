@@ -36,8 +36,8 @@ use crate::stats::WalkStats;
 /// `rmap-lock` over chain discipline `C`: Linux 6.4's, as KVM 6.15's rmap
 /// lock protects, unless `--chain 2013` asks for the series' head
 /// discipline; with perturbation points `P`.
-pub(crate) type RmapLockRmap<C = Chain64, P = Unperturbed> =
-    ChainRmap<UnderRmapLock, RmapLockBit, C, P>;
+pub(crate) type RmapLockRmap<C = Chain64, P = Unperturbed, const INSTALL_FIRST: bool = false> =
+    ChainRmap<UnderRmapLock, RmapLockBit, C, P, INSTALL_FIRST>;
 
 /// `kvm_rmap_lock`: returns the head value without the lock bit; 0 means
 /// the rmap was empty and was *not* locked. Reports the wait (unless the

@@ -42,8 +42,8 @@ use std::marker::PhantomData;
 /// `seqlock`, with walker deviation `D` (the correct walker is `Correct`),
 /// over chain discipline `C` (the series' head discipline unless `--chain`
 /// says otherwise), with perturbation points `P`.
-pub(crate) type SeqlockRmap<D, C = HeadChain, P = Unperturbed> =
-    ChainRmap<SeqWalker<D>, SeqCount, C, P>;
+pub(crate) type SeqlockRmap<D, C = HeadChain, P = Unperturbed, const INSTALL_FIRST: bool = false> =
+    ChainRmap<SeqWalker<D>, SeqCount, C, P, INSTALL_FIRST>;
 
 /// A walk rechecks the count after this many descriptors.
 const SEQ_RECHECK_DESCS: usize = 64;
