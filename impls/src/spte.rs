@@ -150,7 +150,10 @@ impl SpteTable {
 
     /// Install a new spte in an empty slot (slow fault, under the
     /// implementation's writer lock). Release: pairs with the vCPU's SeqCst
-    /// read of the slot (module doc).
+    /// read of the slot (module doc), and so publishes the rmap add that
+    /// `Rmap::map` made before it: a fast fault that read this spte, and a
+    /// walk that harvested that fault's dirty mark, find the spte in its
+    /// rmap.
     #[inline]
     pub fn install(&self, slot: SlotId, spte: u64) {
         self.slots[slot].store(spte, Ordering::Release);

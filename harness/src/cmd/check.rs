@@ -146,16 +146,7 @@ pub fn main(args: CheckArgs) -> LabResult<i32> {
                 && v.rounds_checked == 0,
             ok: v.ok(),
         };
-        progress.step(&format!(
-            "{label}: {}",
-            if row.inconclusive {
-                "INCONCLUSIVE (no round checked)".to_string()
-            } else if row.ok {
-                "ok".to_string()
-            } else {
-                format!("VIOLATION ({})", row.caught_by().join(", "))
-            }
-        ));
+        progress.step(&format!("{label}: {}", row.verdict()));
         rows.push(row);
     }
     progress.finish();

@@ -39,6 +39,18 @@ pub struct CheckRow {
 }
 
 impl CheckRow {
+    /// The run's verdict in words, as the progress line and the table give
+    /// it: `ok`, `INCONCLUSIVE (...)` or `VIOLATION (checks that caught it)`.
+    pub fn verdict(&self) -> String {
+        if self.inconclusive {
+            "INCONCLUSIVE (no round checked)".into()
+        } else if self.ok {
+            "ok".into()
+        } else {
+            format!("VIOLATION ({})", self.caught_by().join(", "))
+        }
+    }
+
     /// The checks that found something in this run: `missed-spte`,
     /// `oracle` (lost writes), `rmap-check` (a quiescent rmap that differs
     /// from its sptes).

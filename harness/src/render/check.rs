@@ -64,13 +64,7 @@ pub fn table(
                 (false, Some(s)) => format_ns(s * 1e9),
                 _ => "-".into(),
             },
-            if r.inconclusive {
-                "INCONCLUSIVE (no round checked)".into()
-            } else if r.ok {
-                "ok".into()
-            } else {
-                format!("VIOLATION ({})", r.caught_by().join(", "))
-            },
+            r.verdict(),
         ]);
     }
     o.push_str(&t.render());
